@@ -1,0 +1,152 @@
+"""``info``: what is in a checkpoint — format, totals, the tree, every tensor."""
+
+from __future__ import annotations
+
+from inspector.cli.output import (
+    add_json_flag,
+    human_bytes,
+    human_count,
+    json_path,
+    path_text,
+    print_json,
+)
+from inspector.core.checkpoint import (
+    BYTES,
+    NONE,
+    REF,
+    SCALAR,
+    STRING,
+    TENSOR,
+    TRUNCATED,
+    Checkpoint,
+    Node,
+)
+from inspector.core.formats import open_checkpoint
+
+INLINE_LIST = 12  # lists of scalars longer than this print on one abbreviated line
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="show what a checkpoint contains",
+                       description="Show a checkpoint's format, totals, tree and every tensor. "
+                                   "Nothing from the file is executed.")
+    p.add_argument("path", help="checkpoint file (.pth, .pt, .bin, .ckpt, .safetensors, …) or folder")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def info_json(ck: Checkpoint) -> dict:
+    """The stable ``info --json`` document."""
+    shared = {}
+    for paths in ck.shared_groups().values():
+        for p in paths:
+            shared[p] = [json_path(q) for q in paths if q != p]
+    tensors = []
+    for path, t in ck.tensors():
+        entry = {"path": json_path(path), "dtype": t.dtype, "shape": list(t.shape),
+                 "numel": t.numel, "nbytes": t.nbytes}
+        if path in shared:
+            entry["shared_with"] = shared[path]
+        tensors.append(entry)
+    totals = ck.totals()
+    return {"path": ck.path, "format": ck.format, "size_bytes": ck.size_bytes,
+            "num_tensors": totals["num_tensors"], "total_numel": totals["total_numel"],
+            "unique_storage_bytes": totals["unique_storage_bytes"], "tensors": tensors,
+            "unsafe_globals": list(ck.unsafe_globals), "warnings": list(ck.warnings)}
+
+
+def _scalar_text(node: Node) -> str:
+    if node.kind == STRING:
+        v = node.value
+        return repr(v if len(v) <= 120 else v[:120] + "…")
+    if node.kind == BYTES:
+        return f"<{node.type_name}, {node.value!r}…>"
+    if node.kind == NONE:
+        return "None"
+    if node.kind == REF:
+        return f"→ same object as {node.value}"
+    if node.kind == TRUNCATED:
+        return "… (too deep to show)"
+    return str(node.value)
+
+
+def _is_leafy(node: Node) -> bool:
+    return node.kind in (SCALAR, STRING, NONE, BYTES)
+
+
+def tree_lines(ck: Checkpoint) -> list[str]:
+    shared = {}
+    for paths in ck.shared_groups().values():
+        for p in paths:
+            shared[p] = [q for q in paths if q != p]
+    lines: list[str] = []
+    stack: list[tuple[Node, str, bool]] = [(c, "", i == len(ck.root.children) - 1)
+                                           for i, c in enumerate(ck.root.children)][::-1]
+    while stack:
+        node, prefix, last = stack.pop()
+        branch = "└─ " if last else "├─ "
+        label = f"{prefix}{branch}{node.key}"
+        if node.kind == TENSOR:
+            t = node.tensor
+            text = (f"{label}  {t.dtype} {list(t.shape)}  {human_count(t.numel)} el  "
+                    f"{human_bytes(t.nbytes)}")
+            if t.device != "cpu":
+                text += f"  on {t.device}"
+            if t.layout != "strided":
+                text += f"  [{t.layout}]"
+            if t.note and t.note not in t.layout:
+                text += f"  ({t.note})"
+            path = node.path()
+            if path in shared:
+                text += "  shared with " + ", ".join(path_text(q) for q in shared[path][:3])
+            lines.append(text)
+            continue
+        if not node.children:
+            if node.kind in ("dict", "list", "tuple", "set"):
+                lines.append(f"{label}: {node.type_name} (empty)")
+            elif node.kind == "object":
+                lines.append(f"{label}: {node.value or node.type_name}")
+            else:
+                lines.append(f"{label}: {_scalar_text(node)}")
+            continue
+        if node.kind in ("list", "tuple") and all(_is_leafy(c) for c in node.children):
+            vals = [_scalar_text(c) for c in node.children[:INLINE_LIST]]
+            more = len(node.children) - INLINE_LIST
+            tail = f", … {more} more" if more > 0 else ""
+            lines.append(f"{label}: {node.type_name} [{', '.join(vals)}{tail}]")
+            continue
+        desc = node.value if node.kind == "object" and node.value else node.type_name
+        n_items = len(node.children)
+        lines.append(f"{label}  ({desc}, {n_items} item{'' if n_items == 1 else 's'})")
+        child_prefix = prefix + ("   " if last else "│  ")
+        n = len(node.children)
+        for i, c in reversed(list(enumerate(node.children))):
+            stack.append((c, child_prefix, i == n - 1))
+    return lines
+
+
+def run(args) -> int:
+    ck = open_checkpoint(args.path)
+    try:
+        if args.json:
+            print_json(info_json(ck))
+            return 0
+        totals = ck.totals()
+        print(f"{ck.path}")
+        print(f"  format:   {ck.format}")
+        print(f"  size:     {human_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
+        print(f"  tensors:  {totals['num_tensors']}   elements: {human_count(totals['total_numel'])}"
+              f"   unique storage: {human_bytes(totals['unique_storage_bytes'])}")
+        if ck.unsafe_globals:
+            print(f"  UNSAFE GLOBALS (not executed): {', '.join(ck.unsafe_globals)}")
+        else:
+            print("  unsafe globals: none")
+        for w in ck.warnings:
+            print(f"  warning: {w}")
+        print()
+        print(f"({ck.root.type_name or ck.root.kind})")
+        for line in tree_lines(ck):
+            print(line)
+        return 0
+    finally:
+        ck.close()

@@ -1,0 +1,1 @@
+"""Qt-free core: read checkpoints, compute statistics, compare, run. Never imports Qt."""

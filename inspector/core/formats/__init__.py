@@ -1,0 +1,115 @@
+"""Open any supported checkpoint: detect the format by content, never by the file name."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+
+from inspector.core.checkpoint import Checkpoint, CheckpointError
+from inspector.core.formats.safetensors import looks_safetensors, read_hf_index, read_safetensors
+from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
+from inspector.core.formats.torch_zip import read_torch_zip
+from inspector.core.tree import TreeBuilder
+from inspector.core.unpickler import InertPickleError, load_inert
+
+INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint's metadata (no tensor bytes, no code from the file).
+
+    Raises CheckpointError with a message that names the file and the problem.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file or folder") from None
+    except PermissionError:
+        raise CheckpointError(path, "permission denied") from None
+    except OSError as e:
+        raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        return _open_folder(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise CheckpointError(path, f"is {kind}, not a checkpoint file")
+    if st.st_size == 0:
+        raise CheckpointError(path, "file is empty")
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except PermissionError:
+        raise CheckpointError(path, "permission denied") from None
+    except OSError as e:
+        raise CheckpointError(path, f"cannot read it ({e.strerror or e})") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise CheckpointError(path, "file is empty")
+        try:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(path, f"cannot map it ({e})") from None
+        try:
+            return _dispatch(path, fh, mm, size)
+        except CheckpointError:
+            raise
+        except (RecursionError, MemoryError) as e:
+            raise CheckpointError(path, f"the file is too complex to read ({type(e).__name__})") from None
+        except Exception as e:  # noqa: BLE001 - no reader bug may escape as a traceback
+            raise CheckpointError(path, f"unreadable ({type(e).__name__}: {str(e)[:200]})") from e
+        finally:
+            try:
+                mm.close()
+            except BufferError:
+                pass
+
+
+def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
+    head = mm[:64]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return read_torch_zip(path, fh, mm, size)
+    if looks_legacy(head):
+        return read_torch_legacy(path, fh, mm, size)
+    if looks_safetensors(head, size):
+        return read_safetensors(path, fh, mm, size)
+    if head.lstrip()[:1] == b"{" and path.endswith(".json"):
+        return read_hf_index(path, open_checkpoint)
+    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+        return _read_pickle(path, mm, size)
+    if head.startswith(b"\x1f\x8b"):
+        raise CheckpointError(path, "a gzip file, not a checkpoint (decompress it first)")
+    if size >= 262 and mm[257:262] == b"ustar":
+        raise CheckpointError(path, "a tar archive (the pre-0.4 torch format is not supported)")
+    if head[:1] in (b"{", b"["):
+        raise CheckpointError(path, "a JSON file, not a checkpoint or shard index")
+    raise CheckpointError(path, "unrecognized format: not a PyTorch (zip or legacy), "
+                                "safetensors or pickle file")
+
+
+def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
+    """A bare pickle (pickle.dump): shown symbolically; storages cannot be resolved."""
+    try:
+        res = load_inert(mm)
+    except InertPickleError as e:
+        raise CheckpointError(path, f"pickle: {e}") from e
+    warnings: list[str] = []
+    tree = TreeBuilder(lambda ref: None, warnings).build(res.obj)
+    if res.end < size:
+        warnings.append(f"{size - res.end} bytes follow the pickle and were not read")
+    return Checkpoint(path=path, format="pickle", size_bytes=size, root=tree,
+                      globals=res.globals, unsafe_globals=res.unsafe_globals, warnings=warnings)
+
+
+def _open_folder(path: str) -> Checkpoint:
+    for name in INDEX_NAMES:
+        index = os.path.join(path, name)
+        if os.path.isfile(index):
+            return read_hf_index(index, open_checkpoint)
+    indexes = sorted(n for n in os.listdir(path) if n.endswith(".index.json"))
+    if indexes:
+        return read_hf_index(os.path.join(path, indexes[0]), open_checkpoint)
+    raise CheckpointError(path, "a folder without a shard index (*.index.json); open a file in it")

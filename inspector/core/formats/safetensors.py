@@ -1,0 +1,182 @@
+"""``.safetensors`` files and Hugging Face sharded indexes (``*.index.json``).
+
+safetensors: 8-byte little-endian header length N, N bytes of JSON, then the data. We parse
+and validate the header ourselves (limits, dtypes, offsets in range, no overlap, full
+coverage) and also let the ``safetensors`` package validate it; no data is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+from typing import Any
+
+from inspector.core.checkpoint import (
+    DICT,
+    TENSOR,
+    Checkpoint,
+    CheckpointError,
+    Node,
+    StorageInfo,
+    TensorInfo,
+)
+from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
+
+MAX_HEADER = 100_000_000
+
+
+def looks_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= min(MAX_HEADER, size - 8) and head[8:9] == b"{"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def read_safetensors(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
+    n = int.from_bytes(mm[:8], "little")
+    if n > MAX_HEADER:
+        raise CheckpointError(path, f"safetensors header is {n} bytes, over the 100 MB limit")
+    if 8 + n > size:
+        raise CheckpointError(path, "safetensors file is truncated (header runs past the end)")
+    try:
+        header = json.loads(bytes(mm[8:8 + n]).decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(path, f"safetensors header is not valid JSON ({e})") from e
+    if not isinstance(header, dict):
+        raise CheckpointError(path, "safetensors header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(path, "safetensors __metadata__ must map strings to strings")
+    data_start = 8 + n
+    data_len = size - data_start
+    entries = []
+    for name, spec in header.items():
+        try:
+            dtype = SAFETENSORS_DTYPES[spec["dtype"]]
+            shape = tuple(spec["shape"])
+            begin, end = spec["data_offsets"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(path, f"safetensors entry {name!r} is malformed") from e
+        if not all(type(d) is int and d >= 0 for d in shape) or not all(
+                type(x) is int for x in (begin, end)):
+            raise CheckpointError(path, f"safetensors entry {name!r} has a bad shape or offsets")
+        if not 0 <= begin <= end <= data_len:
+            raise CheckpointError(path, f"safetensors entry {name!r} points outside the file "
+                                        f"(bytes {begin}..{end}, data has {data_len}): truncated?")
+        need = math.prod(shape) * dtype_info(dtype).itemsize
+        if end - begin != need:
+            raise CheckpointError(path, f"safetensors entry {name!r} has {end - begin} bytes but "
+                                        f"{list(shape)} {dtype} needs {need}")
+        entries.append((begin, end, name, dtype, shape))
+    entries.sort()
+    covered = 0
+    for begin, end, name, _, _ in entries:
+        if begin != covered:
+            problem = "overlaps another" if begin < covered else "leaves a gap before it"
+            raise CheckpointError(path, f"safetensors entry {name!r} {problem}")
+        covered = end
+    if covered != data_len:
+        raise CheckpointError(path, f"safetensors data has {data_len - covered} bytes that no "
+                                    "tensor covers")
+    _validate_with_package(path)
+
+    root = Node(None, DICT, type_name="safetensors")
+    # keep the header's order for display (it is the writer's order)
+    order = {name: i for i, name in enumerate(header)}
+    for begin, end, name, dtype, shape in sorted(entries, key=lambda e: order[e[2]]):
+        storage = StorageInfo(key=name, dtype=dtype, numel=math.prod(shape), location="cpu",
+                              file=path, file_offset=data_start + begin, nbytes=end - begin)
+        stride = _contiguous_stride(shape)
+        root.add(name, TENSOR, type_name="Tensor",
+                 tensor=TensorInfo(dtype=dtype, shape=shape, stride=stride, storage_offset=0,
+                                   storage=storage))
+    return Checkpoint(path=path, format="safetensors", size_bytes=size, root=root,
+                      details={"metadata": dict(metadata), "header_bytes": n})
+
+
+def _contiguous_stride(shape: tuple[int, ...]) -> tuple[int, ...]:
+    stride, acc = [], 1
+    for d in reversed(shape):
+        stride.append(acc)
+        acc *= max(d, 1)
+    return tuple(reversed(stride))
+
+
+def _validate_with_package(path: str) -> None:
+    try:
+        from safetensors import safe_open
+    except ImportError:  # our own checks above already ran
+        return
+    try:
+        with safe_open(path, framework="numpy") as f:
+            f.keys()
+    except Exception as e:  # noqa: BLE001 - the package raises its own error types
+        raise CheckpointError(path, f"safetensors validation failed: {e}") from e
+
+
+def read_hf_index(path: str, open_file) -> Checkpoint:
+    """A ``*.index.json`` with a ``weight_map``: every shard merged into one tree."""
+    size = os.path.getsize(path)
+    if size > MAX_HEADER:
+        raise CheckpointError(path, "index file is too large")
+    try:
+        with open(path, "rb") as fh:
+            index = json.loads(fh.read().decode("utf-8"))
+        weight_map = index["weight_map"]
+        if not isinstance(weight_map, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+            raise ValueError("weight_map must map tensor names to file names")
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(path, f"not a Hugging Face shard index ({e})") from e
+    folder = os.path.dirname(os.path.abspath(path))
+    shards: list[str] = []
+    for shard in weight_map.values():
+        if shard not in shards:
+            shards.append(shard)
+    root = Node(None, DICT, type_name="sharded state_dict")
+    warnings: list[str] = []
+    globals_seen: list[str] = []
+    unsafe: list[str] = []
+    seen_names: set[str] = set()
+    shard_sizes: dict[str, int] = {}
+    total = size
+    for shard in shards:
+        if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
+            raise CheckpointError(path, f"shard name {shard!r} points outside the folder")
+        shard_path = os.path.join(folder, shard)
+        try:
+            ck = open_file(shard_path)
+        except CheckpointError as e:
+            warnings.append(f"shard {shard}: {e.problem}")
+            continue
+        total += ck.size_bytes
+        shard_sizes[shard] = ck.size_bytes
+        globals_seen += [g for g in ck.globals if g not in globals_seen]
+        unsafe += [g for g in ck.unsafe_globals if g not in unsafe]
+        warnings += [f"shard {shard}: {w}" for w in ck.warnings]
+        for node in ck.tensor_nodes():
+            name = ".".join(str(k) for k in node.path())
+            if weight_map.get(name) != shard:
+                warnings.append(f"tensor {name} is in {shard} but the index does not say so")
+            if name in seen_names:
+                warnings.append(f"tensor {name} appears in more than one shard")
+                continue
+            seen_names.add(name)
+            root.add(name, TENSOR, type_name=node.type_name, tensor=node.tensor)
+    missing = [k for k in weight_map if k not in seen_names]
+    if missing:
+        warnings.append(f"{len(missing)} tensors named in the index were not found, e.g. {missing[0]}")
+    return Checkpoint(path=path, format="hf-sharded", size_bytes=total, root=root,
+                      globals=globals_seen, unsafe_globals=unsafe, warnings=warnings,
+                      details={"shards": shard_sizes, "index_metadata": index.get("metadata")})

@@ -1,0 +1,237 @@
+"""Turn what the inert unpickler built into a Node tree, safely.
+
+The walk is iterative (a 300 000-deep pickle cannot exhaust the stack), caps depth and the
+number of nodes, and never expands a container twice: a second reference to the same
+container becomes a ``ref`` node naming the first path, so cycles and "billion laughs"
+stay small. Tensors referenced twice are listed at both paths (torch does the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from inspector.core.checkpoint import (
+    BYTES,
+    DICT,
+    LIST,
+    NONE,
+    OBJECT,
+    REF,
+    SCALAR,
+    SET,
+    STRING,
+    TENSOR,
+    TRUNCATED,
+    TUPLE,
+    Node,
+    StorageInfo,
+    TensorInfo,
+)
+from inspector.core.dtypes import DTYPES
+from inspector.core.unpickler import (
+    DeviceMarker,
+    DtypeMarker,
+    LayoutMarker,
+    NumpyDType,
+    Opaque,
+    OpaqueCall,
+    PickledOrderedDict,
+    PlainMarker,
+    StorageRef,
+    StorageTypeMarker,
+    TensorRef,
+    TorchSize,
+    describe_value,
+)
+
+MAX_DEPTH = 1000
+MAX_NODES = 5_000_000
+MAX_TEXT = 10_000  # characters of a string kept for display
+
+
+def _key_of(k: Any) -> Any:
+    if isinstance(k, (str, int, float, bool, type(None), bytes)):
+        return k
+    if isinstance(k, tuple) and all(isinstance(x, (str, int, float, bool, type(None))) for x in k):
+        return k
+    return describe_value(k)
+
+
+def _path_text(path: tuple) -> str:
+    return ".".join(str(k) for k in path) or "(root)"
+
+
+class TreeBuilder:
+    """Builds a Node tree; ``storage_info`` turns a StorageRef into file coordinates."""
+
+    def __init__(self, storage_info: Callable[[StorageRef], StorageInfo | None],
+                 warnings: list[str]):
+        self.storage_info = storage_info
+        self.warnings = warnings
+        self.nodes = 0
+        self._warned_depth = False
+
+    def build(self, obj: Any, root_name: str = "") -> Node:
+        root = Node(None, OBJECT, type_name=root_name)
+        seen: dict[int, tuple] = {}
+        keepalive: list[Any] = []  # ids stay unique while the objects live
+        # Each stack item: (parent, key, obj, depth)
+        stack: list[tuple[Node | None, Any, Any, int]] = [(None, None, obj, 0)]
+        first = True
+        while stack:
+            parent, key, value, depth = stack.pop()
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                self.warnings.append(f"the file has more than {MAX_NODES} items; the rest are not shown")
+                break
+            if first:
+                node = root
+                first = False
+                children = self._describe(root, value)
+            else:
+                if depth > MAX_DEPTH:
+                    if not self._warned_depth:
+                        self.warnings.append(f"nesting deeper than {MAX_DEPTH} levels is not shown")
+                        self._warned_depth = True
+                    parent.add(_key_of(key), TRUNCATED, type_name="too deep")
+                    continue
+                if self._is_container(value):
+                    prior = seen.get(id(value))
+                    if prior is not None:
+                        parent.add(_key_of(key), REF, type_name="shared reference",
+                                   value=_path_text(prior))
+                        continue
+                node = parent.add(_key_of(key), SCALAR)
+                children = self._describe(node, value)
+            if children is not None:
+                seen[id(value)] = node.path()
+                keepalive.append(value)
+                for k, v in reversed(children):
+                    stack.append((node, k, v, depth + 1))
+        return root
+
+    # ---- Private API
+    @staticmethod
+    def _is_container(v: Any) -> bool:
+        if isinstance(v, TorchSize):
+            return False
+        return isinstance(v, (dict, list, tuple, set, frozenset, Opaque, OpaqueCall))
+
+    def _describe(self, node: Node, v: Any) -> list[tuple[Any, Any]] | None:
+        """Fill in ``node`` for ``v``; return its children (key, value) or None for a leaf."""
+        if isinstance(v, TensorRef):
+            node.kind = TENSOR
+            node.type_name = "Parameter" if v.is_parameter else "Tensor"
+            node.tensor = self._tensor_info(v, node)
+            return None
+        if isinstance(v, PickledOrderedDict):
+            node.kind, node.type_name = DICT, v.type_name
+            return list(v.items())
+        if isinstance(v, dict):
+            node.kind, node.type_name = DICT, "dict"
+            return list(v.items())
+        if isinstance(v, TorchSize):
+            node.kind, node.type_name, node.value = SCALAR, "torch.Size", f"torch.Size({list(v)})"
+            return None
+        if isinstance(v, list):
+            node.kind, node.type_name = LIST, "list"
+            return list(enumerate(v))
+        if isinstance(v, tuple):
+            node.kind, node.type_name = TUPLE, "tuple"
+            return list(enumerate(v))
+        if isinstance(v, (set, frozenset)):
+            node.kind, node.type_name = SET, type(v).__name__
+            try:
+                items = sorted(v, key=repr)
+            except Exception:  # noqa: BLE001 - ordering is cosmetic
+                items = list(v)
+            return list(enumerate(items))
+        if isinstance(v, bool) or isinstance(v, (int, float, complex)):
+            node.kind, node.type_name, node.value = SCALAR, type(v).__name__, v
+            return None
+        if v is None:
+            node.kind, node.type_name = NONE, "None"
+            return None
+        if isinstance(v, str):
+            node.kind, node.type_name = STRING, "str"
+            node.value = v if len(v) <= MAX_TEXT else v[:MAX_TEXT] + "…"
+            return None
+        if isinstance(v, (bytes, bytearray)):
+            node.kind, node.type_name, node.value = BYTES, type(v).__name__, bytes(v[:64])
+            return None
+        if isinstance(v, (DtypeMarker, StorageTypeMarker, LayoutMarker, DeviceMarker, PlainMarker)):
+            node.kind, node.type_name, node.value = SCALAR, type(v).__name__.replace("Marker", ""), str(v)
+            return None
+        if isinstance(v, StorageRef):
+            node.kind, node.type_name = SCALAR, "storage"
+            node.value = f"storage {v.key} ({v.dtype}, {v.numel} elements, {v.location})"
+            return None
+        if isinstance(v, NumpyDType):
+            node.kind, node.type_name, node.value = SCALAR, "numpy.dtype", str(v.spec)
+            return None
+        if isinstance(v, OpaqueCall):
+            node.kind, node.type_name, node.value = OBJECT, v.func.split("(")[0], v.text()
+            children: list[tuple[Any, Any]] = []
+            if v.args:
+                children.append(("args", v.args))
+            children.extend(self._state_children(v.state))
+            if v.items:
+                children.append(("items", v.items))
+            if v.setitems:
+                children.append(("setitems", v.setitems))
+            return children
+        if isinstance(v, Opaque):
+            node.kind, node.type_name = OBJECT, type(v)._ci_global
+            node.value = f"{type(v)._ci_global} object"
+            children = []
+            if v._ci_args:
+                children.append(("args", v._ci_args))
+            children.extend(self._state_children(v._ci_state))
+            if v._ci_items:
+                children.append(("items", v._ci_items))
+            children.extend((k, val) for k, val in v._ci_setitems)
+            return children
+        if isinstance(v, type) and issubclass(v, Opaque):
+            node.kind, node.type_name, node.value = OBJECT, "class", v._ci_global
+            return None
+        node.kind, node.type_name, node.value = SCALAR, type(v).__name__, describe_value(v)
+        return None
+
+    @staticmethod
+    def _state_children(state: Any) -> list[tuple[Any, Any]]:
+        if state is None:
+            return []
+        if isinstance(state, dict) and not isinstance(state, PickledOrderedDict):
+            return list(state.items())
+        if (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)
+                and (state[0] is None or isinstance(state[0], dict))):
+            # (dict_state, slot_state)
+            items = list((state[0] or {}).items())
+            return items + list(state[1].items())
+        return [("state", state)]
+
+    def _tensor_info(self, t: TensorRef, node: Node) -> TensorInfo:
+        storage = self.storage_info(t.storage) if t.storage is not None else None
+        extra = tuple(s for s in (self.storage_info(e) for e in t.extra_storages) if s is not None)
+        dtype = t.dtype if t.dtype in DTYPES else "uint8"
+        note = t.note
+        if t.dtype not in DTYPES:
+            note = f"unknown dtype {t.dtype!r}"
+        info = TensorInfo(dtype=dtype, shape=t.shape, stride=t.stride,
+                          storage_offset=t.storage_offset, storage=storage,
+                          requires_grad=t.requires_grad, is_parameter=t.is_parameter,
+                          layout=t.layout, extra_storages=extra, note=note)
+        if storage is not None and t.layout in ("strided", "quantized", "nested"):
+            lo, hi = info.storage_span()
+            itemsize = info.itemsize
+            if any(s < 0 for s in t.stride) and info.numel > 1:
+                info.note = "negative stride"
+                self.warnings.append(f"tensor {_path_text(node.path())} has a negative stride")
+            elif hi * itemsize > storage.nbytes:
+                info.note = "view exceeds its storage"
+                self.warnings.append(
+                    f"tensor {_path_text(node.path())} needs elements {lo}..{hi} of "
+                    f"{storage.nbytes // max(itemsize, 1)} in storage {storage.key!r}: the file is "
+                    f"corrupt; its values cannot be read")
+        return info
