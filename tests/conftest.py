@@ -32,7 +32,7 @@ def training_ckpt(tmp_path):
     opt.step()
     path = tmp_path / "training.pth"
     torch.save({"epoch": 5, "model_state_dict": model.state_dict(),
-                "optimizer_state_dict": opt.state_dict(), "loss": float(loss)}, path)
+                "optimizer_state_dict": opt.state_dict(), "loss": float(loss.detach())}, path)
     return path
 
 

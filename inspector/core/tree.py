@@ -183,7 +183,12 @@ class TreeBuilder:
             return children
         if isinstance(v, Opaque):
             node.kind, node.type_name = OBJECT, type(v)._ci_global
-            node.value = f"{type(v)._ci_global} object"
+            # Whether a global is a class or a function is unknowable without importing it:
+            # with arguments it reads as the call the file asked for.
+            if v._ci_args:
+                node.value = OpaqueCall(type(v)._ci_global, v._ci_args).text()
+            else:
+                node.value = f"{type(v)._ci_global} object"
             children = []
             if v._ci_args:
                 children.append(("args", v._ci_args))

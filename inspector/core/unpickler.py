@@ -61,7 +61,7 @@ class Opaque:
         object.__setattr__(self, "_ci_state", state)
 
     def __call__(self, *args: Any) -> OpaqueCall:
-        return OpaqueCall(f"{describe_value(self)}(...)", args)
+        return OpaqueCall(describe_value(self), args)
 
     def append(self, item: Any) -> None:
         self._ci_items.append(item)
@@ -90,7 +90,7 @@ class OpaqueCall:
         self.state = state
 
     def __call__(self, *args: Any) -> OpaqueCall:
-        return OpaqueCall(f"{self.func}(…)", args)
+        return OpaqueCall(self.text(), args)
 
     def append(self, item: Any) -> None:
         self.items.append(item)
@@ -116,6 +116,8 @@ def describe_value(v: Any, limit: int = 80) -> str:
     if isinstance(v, type) and issubclass(v, Opaque):
         return v._ci_global
     if isinstance(v, Opaque):
+        if v._ci_args:
+            return OpaqueCall(type(v)._ci_global, v._ci_args).text(limit)
         return f"<{type(v)._ci_global} object>"
     if isinstance(v, (str, bytes)):
         r = repr(v[:limit])

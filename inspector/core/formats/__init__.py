@@ -7,13 +7,13 @@ import os
 import stat
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
+from inspector.core.formats.dcp import looks_dcp_folder, looks_dcp_metadata, read_dcp
+from inspector.core.formats.hf_folder import read_hf_folder
 from inspector.core.formats.safetensors import looks_safetensors, read_hf_index, read_safetensors
 from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
 from inspector.core.formats.torch_zip import read_torch_zip
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import InertPickleError, load_inert
-
-INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -78,6 +78,8 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         return read_safetensors(path, fh, mm, size)
     if head.lstrip()[:1] == b"{" and path.endswith(".json"):
         return read_hf_index(path, open_checkpoint)
+    if looks_dcp_metadata(mm[:128]) and os.path.basename(path) == ".metadata":
+        return read_dcp(os.path.dirname(os.path.abspath(path)))
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
         return _read_pickle(path, mm, size)
     if head.startswith(b"\x1f\x8b"):
@@ -105,11 +107,14 @@ def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
 
 
 def _open_folder(path: str) -> Checkpoint:
-    for name in INDEX_NAMES:
-        index = os.path.join(path, name)
-        if os.path.isfile(index):
-            return read_hf_index(index, open_checkpoint)
-    indexes = sorted(n for n in os.listdir(path) if n.endswith(".index.json"))
-    if indexes:
-        return read_hf_index(os.path.join(path, indexes[0]), open_checkpoint)
-    raise CheckpointError(path, "a folder without a shard index (*.index.json); open a file in it")
+    """A folder: a torch.distributed.checkpoint folder or a Hugging Face model folder."""
+    try:
+        if looks_dcp_folder(path):
+            return read_dcp(path)
+        return read_hf_folder(path, open_checkpoint)
+    except CheckpointError:
+        raise
+    except (RecursionError, MemoryError) as e:
+        raise CheckpointError(path, f"the checkpoint is too complex to read ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - no reader bug may escape as a traceback
+        raise CheckpointError(path, f"unreadable ({type(e).__name__}: {str(e)[:200]})") from e

@@ -1,0 +1,133 @@
+"""Group a state_dict's dotted keys into the module hierarchy they spell.
+
+``{"features.0.weight": t, "features.0.bias": t, "classifier.weight": t}`` reads better as
+``features ▸ 0 ▸ weight`` with the parameter count of each module beside it. The groups are
+virtual: the checkpoint's own Node tree is left untouched, so a key path still names the
+tensor exactly as stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inspector.core.checkpoint import DICT, TENSOR, Node
+
+MIN_DOTTED_KEYS = 1  # a dict needs at least this many dotted keys to count as a state_dict
+
+
+@dataclass(eq=False)
+class ModuleGroup:
+    """One module of a state_dict: the tensors and submodules under a dotted prefix.
+
+    ``name`` is what the tree shows (``"0"``, or ``"encoder.layer"`` when single-child chains
+    are collapsed); ``prefix`` the full dotted prefix (``"features.0"``). ``numel``,
+    ``nbytes`` and ``num_tensors`` count every tensor below, however deep.
+    """
+
+    name: str
+    prefix: str
+    children: list[ModuleGroup | Node] = field(default_factory=list)
+    numel: int = 0
+    nbytes: int = 0
+    num_tensors: int = 0
+
+
+def is_state_dict_like(node: Node) -> bool:
+    """True for a dict whose keys are strings, at least one dotted, and whose values are tensors."""
+    if node.kind != DICT or not node.children:
+        return False
+    dotted = 0
+    for child in node.children:
+        if child.kind != TENSOR or not isinstance(child.key, str):
+            return False
+        if "." in child.key:
+            dotted += 1
+    return dotted >= MIN_DOTTED_KEYS
+
+
+def leaf_name(node: Node) -> str:
+    """The last dotted segment of a tensor's key (``"weight"`` for ``"features.0.weight"``)."""
+    return str(node.key).rsplit(".", 1)[-1]
+
+
+def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[ModuleGroup | Node]:
+    """The module hierarchy spelled by the children's dotted keys, in first-seen order.
+
+    Each tensor becomes a leaf under the groups named by its key's segments; a key without a
+    dot stays at the top. With ``collapse``, a group whose only child is another group is
+    merged with it (``model ▸ encoder`` becomes ``model.encoder``), so deep single-module
+    wrappers do not cost a click each. The Nodes themselves are returned, not copies.
+    """
+    top = ModuleGroup(name="", prefix="")
+    # prefix -> group, so each segment is looked up once per key
+    groups: dict[str, ModuleGroup] = {"": top}
+    for node in children:
+        key = str(node.key)
+        parts = key.split(".")
+        parent = top
+        prefix = ""
+        for part in parts[:-1]:
+            prefix = f"{prefix}.{part}" if prefix else part
+            group = groups.get(prefix)
+            if group is None:
+                group = ModuleGroup(name=part, prefix=prefix)
+                groups[prefix] = group
+                parent.children.append(group)
+            parent = group
+        parent.children.append(node)
+    _count(top)
+    if collapse:
+        top.children = [_collapse(c) if isinstance(c, ModuleGroup) else c for c in top.children]
+    return top.children
+
+
+def module_hierarchy(node: Node, collapse: bool = True) -> list[ModuleGroup | Node] | None:
+    """The grouped children of a state_dict-like dict node, or None for any other node."""
+    if not is_state_dict_like(node):
+        return None
+    return group_dotted_keys(node.children, collapse=collapse)
+
+
+def iter_groups(items: list[ModuleGroup | Node]):
+    """Every ModuleGroup in ``items`` and below, parents first."""
+    stack = [c for c in reversed(items) if isinstance(c, ModuleGroup)]
+    while stack:
+        group = stack.pop()
+        yield group
+        stack.extend(c for c in reversed(group.children) if isinstance(c, ModuleGroup))
+
+
+# ---- Private API
+def _count(root: ModuleGroup) -> None:
+    """Fill numel/nbytes/num_tensors bottom-up without recursion (hierarchies can be deep)."""
+    order: list[ModuleGroup] = []
+    stack = [root]
+    while stack:
+        group = stack.pop()
+        order.append(group)
+        stack.extend(c for c in group.children if isinstance(c, ModuleGroup))
+    for group in reversed(order):  # children before parents
+        numel = nbytes = count = 0
+        for c in group.children:
+            if isinstance(c, ModuleGroup):
+                numel += c.numel
+                nbytes += c.nbytes
+                count += c.num_tensors
+            elif c.tensor is not None:
+                numel += c.tensor.numel
+                nbytes += c.tensor.nbytes
+                count += 1
+        group.numel, group.nbytes, group.num_tensors = numel, nbytes, count
+
+
+def _collapse(group: ModuleGroup) -> ModuleGroup:
+    stack = [group]
+    while stack:
+        g = stack.pop()
+        while len(g.children) == 1 and isinstance(g.children[0], ModuleGroup):
+            only = g.children[0]
+            g.name = f"{g.name}.{only.name}"
+            g.prefix = only.prefix
+            g.children = only.children
+        stack.extend(c for c in g.children if isinstance(c, ModuleGroup))
+    return group

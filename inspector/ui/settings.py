@@ -1,0 +1,84 @@
+"""Persistent settings: the only module that talks to QSettings.
+
+Read every value with ``type=``: read back from an INI file in a new process, PySide6 returns
+``'42'``, ``'false'`` (truthy!), ``'a'`` for ``['a']`` and ``None`` for ``[]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT = 10
+
+
+class Settings:
+    """Typed access to the app's QSettings; tests pass an INI-backed QSettings."""
+
+    def __init__(self, qsettings: QSettings | None = None):
+        self._qs = qsettings if qsettings is not None else QSettings()
+
+    # ---- Public API: recent files
+    def recent_files(self) -> list[str]:
+        """Recently opened paths, newest first (may include files that no longer exist)."""
+        value = self._qs.value("recent/files", [], type=list)
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent(self, path: str | os.PathLike) -> None:
+        path = os.path.abspath(os.fspath(path))
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self._set_recent(files[:MAX_RECENT])
+
+    def remove_recent(self, path: str) -> None:
+        self._set_recent([p for p in self.recent_files() if p != path])
+
+    def existing_recent_files(self) -> list[str]:
+        """Recent files that still exist; the missing ones are forgotten."""
+        files = self.recent_files()
+        keep = [p for p in files if os.path.exists(p)]
+        if keep != files:
+            self._set_recent(keep)
+        return keep
+
+    def clear_recent(self) -> None:
+        self._set_recent([])
+
+    # ---- Public API: window and preferences
+    def last_directory(self) -> str:
+        return self._qs.value("files/last_directory", "", type=str) or ""
+
+    def set_last_directory(self, folder: str) -> None:
+        self._qs.setValue("files/last_directory", folder)
+
+    def regex_filter(self) -> bool:
+        return bool(self._qs.value("filter/regex", False, type=bool))
+
+    def set_regex_filter(self, on: bool) -> None:
+        self._qs.setValue("filter/regex", bool(on))
+
+    def window_geometry(self) -> QByteArray | None:
+        value = self._qs.value("window/geometry", QByteArray(), type=QByteArray)
+        return value if value is not None and not value.isEmpty() else None
+
+    def window_state(self) -> QByteArray | None:
+        value = self._qs.value("window/state", QByteArray(), type=QByteArray)
+        return value if value is not None and not value.isEmpty() else None
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._qs.setValue("window/geometry", geometry)
+        self._qs.setValue("window/state", state)
+
+    def splitter_state(self, name: str) -> QByteArray | None:
+        value = self._qs.value(f"splitters/{name}", QByteArray(), type=QByteArray)
+        return value if value is not None and not value.isEmpty() else None
+
+    def set_splitter_state(self, name: str, state: QByteArray) -> None:
+        self._qs.setValue(f"splitters/{name}", state)
+
+    def sync(self) -> None:
+        self._qs.sync()
+
+    # ---- Private API
+    def _set_recent(self, files: list[str]) -> None:
+        self._qs.setValue("recent/files", list(files))
