@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class TrustRequiredError(ModelError):
         self.kind = kind
         named = ", ".join(globals_) if globals_ else "the code stored in the file"
         super().__init__(
-            f"{path} is a {kind} that carries its own architecture; loading it runs code from "
+            f"this file is a {kind} that carries its own architecture; loading it runs code from "
             f"the file ({named}). Only do that for a file you trust (command line: --trust), "
             f"or load its weights into a known architecture instead (--arch).")
 
@@ -461,26 +462,24 @@ def match_keys(model_shapes: Shapes, checkpoint_shapes: Shapes) -> KeyMatch:
     """Align checkpoint keys to model keys, stripping ``module.`` (DataParallel/DDP),
     ``_orig_mod.`` (torch.compile) and ``model.`` (Lightning) where that matches more keys."""
     model_keys = set(model_shapes)
-    renamed = {k: k for k in checkpoint_shapes}  # checkpoint key -> name used for matching
-    fixes: list[str] = []
-
-    def hits(names: Mapping[str, str]) -> int:
-        return sum(1 for n in names.values() if n in model_keys)
-
-    while True:
-        best = None
-        for prefix in KEY_PREFIXES:
-            count = sum(1 for n in renamed.values() if n.startswith(prefix))
-            if not count:
-                continue
-            trial = {k: (n[len(prefix):] if n.startswith(prefix) else n)
-                     for k, n in renamed.items()}
-            if hits(trial) > hits(renamed) and (best is None or hits(trial) > hits(best[1])):
-                best = (prefix, trial, count)
-        if best is None:
-            break
-        prefix, renamed, count = best
-        fixes.append(f"stripped the {prefix!r} prefix from {count} key{'s' if count != 1 else ''}")
+    renamed: dict[str, str] = {}  # checkpoint key -> name used for matching
+    stripped: dict[str, int] = {}
+    for key in checkpoint_shapes:
+        name, removed = key, []
+        while name not in model_keys:
+            prefix = next((p for p in KEY_PREFIXES if name.startswith(p)), None)
+            if prefix is None:
+                break
+            name = name[len(prefix):]
+            removed.append(prefix)
+        if name in model_keys and removed:
+            renamed[key] = name
+            for prefix in removed:
+                stripped[prefix] = stripped.get(prefix, 0) + 1
+        else:
+            renamed[key] = key
+    fixes = [f"stripped the {p!r} prefix from {n} key{'s' if n != 1 else ''}"
+             for p, n in stripped.items()]
 
     by_name: dict[str, str] = {}
     for k, n in renamed.items():
@@ -604,13 +603,15 @@ def load_trusted_model(path: str | os.PathLike, trusted: bool) -> nn.Module:
     path = os.fspath(path)
     kind, globals_ = architecture_globals(path)
     if kind == "state_dict":
-        raise ModelError(f"{path} holds only weights, not an architecture; choose one "
-                         f"(a built-in or path/to/model.py:ClassName)")
+        raise ModelError("this file holds only weights, not an architecture; choose one "
+                         "(a built-in or path/to/model.py:ClassName)")
     if not trusted:
         raise TrustRequiredError(path, globals_, KIND_TEXT[kind])
     try:
         if kind == "torchscript":
-            model = torch.jit.load(path, map_location="cpu")
+            with warnings.catch_warnings():  # "torch.jit.load is deprecated" is not news to them
+                warnings.simplefilter("ignore", DeprecationWarning)
+                model = torch.jit.load(path, map_location="cpu")
         elif kind == "exported-program":
             model = torch.export.load(path).module()
         else:
@@ -629,5 +630,5 @@ def load_trusted_model(path: str | os.PathLike, trusted: bool) -> nn.Module:
             if isinstance(model.get(key), nn.Module):
                 return model[key]
     if not isinstance(model, nn.Module):
-        raise ModelError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
+        raise ModelError(f"the file holds a {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -201,7 +201,7 @@ def load_model(config: RunConfig) -> LoadedModel:
 
         source = locate_state_dict(ckpt, config.container)
         if not source.entries:
-            raise InferenceError(f"{ckpt.path} contains no tensors that could be model weights")
+            raise InferenceError("the file contains no tensors that could be model weights")
         notes: list[str] = []
         if config.architecture is None:
             proposal = propose_architecture(source)
@@ -231,9 +231,9 @@ def load_model(config: RunConfig) -> LoadedModel:
                                      f"tensors can be loaded into a model")
             # clone: the model must never hold views of the file mapping
             state[key] = ckpt.tensor(info).clone()
-        result = model.load_state_dict(state, strict=False)
+        model.load_state_dict(state, strict=False)
         report = LoadReport(
-            missing_keys=list(result.missing_keys), unexpected_keys=list(match.unexpected_keys),
+            missing_keys=list(match.missing_keys), unexpected_keys=list(match.unexpected_keys),
             shape_mismatches=list(match.shape_mismatches),
             fixes_applied=list(source.fixes) + list(match.fixes_applied),
             loaded_keys=len(state), container=source.container)

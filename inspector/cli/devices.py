@@ -1,0 +1,29 @@
+"""``devices``: the devices this machine can run a model on."""
+
+from __future__ import annotations
+
+from inspector.cli.output import add_json_flag, human_bytes, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("devices", help="list the devices `run` can use",
+                       description="List the available devices (cpu, cuda:N, mps) with their "
+                                   "memory and the dtypes worth using on them.")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from inspector.core.devices import list_devices
+
+    devices = list_devices()
+    if args.json:
+        print_json([d.to_json() for d in devices])
+        return 0
+    for d in devices:
+        memory = human_bytes(d.memory_bytes) if d.memory_bytes else "memory unknown"
+        print(f"{d.name:<8} {d.description}, {memory}")
+        print(f"{'':<8} dtypes: {', '.join(d.dtypes)}")
+        for dtype, note in d.notes.items():
+            print(f"{'':<8} note: {dtype}: {note}")
+    return 0
