@@ -1,0 +1,731 @@
+"""Streaming tensor statistics and exact histograms over the memory-mapped file.
+
+Statistics are computed from the file's bytes in bounded blocks, so a 4 GB tensor never
+needs 4 GB of memory; sums are accumulated in float64.
+
+How values are read (the *meaning* of the numbers):
+
+- float tensors: their values; NaN and ±Inf are counted (``nan``, ``inf``) and left out of
+  min/max/mean/std/abs_mean/l2 and the histogram.
+- bool and integer tensors: their values (bool as 0/1).
+- complex tensors: the magnitudes ``|z|`` (computed in float64).
+- quantized tensors: the stored integer representation (scale and zero point not applied).
+- packed sub-byte types (``float4_e2m1fn_x2``, ``quint4x2``, ``quint2x4``): every packed
+  value is unpacked, so ``numel`` counts values, not bytes.
+- sparse tensors: the stored (non-zero pattern) values only; ``numel`` counts them.
+- meta tensors, tensor subclasses without data, unknown dtypes and views that lie outside
+  their storage raise :class:`CheckpointError` (``iter_stats`` turns it into an error item).
+
+Two designs, both exact:
+
+- 1- and 2-byte dtypes (bool, int8/uint8, float16, bfloat16, the float8s, int16/uint16, …)
+  take **one pass**: the raw bit patterns are counted (at most 65 536 of them), every
+  pattern is decoded once, and all statistics and the histogram follow exactly from the
+  pattern counts.
+- wider dtypes take **two passes**: pass 1 finds min/max, counts, sums; pass 2 computes the
+  squared deviations from the exact mean (two-pass variance) and bins every value with one
+  fixed, monotonic float64 formula. The reported edges are the exact thresholds of that
+  formula (found by bisection over doubles), so ``np.histogram(values, bins=edges)``
+  reproduces the counts exactly. Tensors that fit in one block use ``np.histogram``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo, TensorInfo
+from inspector.core.dtypes import canonical, dtype_info
+
+DEFAULT_BINS = 64
+DEFAULT_CHUNK_BYTES = 4 << 20
+# Elements per computation block: small enough for the float64 temporaries to stay in
+# cache, large enough that numpy's per-call overhead does not matter.
+_MAX_BLOCK_ELEMS = 1 << 17
+
+_F64 = np.dtype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# Public data
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of finite values in bins: bin ``i`` holds ``edges[i] <= v < edges[i+1]``,
+    the last bin also holds ``v == edges[-1]`` (numpy's convention)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Summary of one tensor's values (see the module docstring for what "values" means).
+
+    ``min``, ``max``, ``mean``, ``std`` (population), ``abs_mean``, ``l2`` and the
+    histogram cover the finite values only; they are None when there are none.
+    ``zeros + nonzero finite + nan + inf == numel``.
+    """
+
+    dtype: str
+    shape: tuple[int, ...]
+    numel: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    abs_mean: float | None
+    l2: float | None
+    zeros: int
+    nan: int
+    inf: int
+    finite: int
+    histogram: Histogram | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StatsProgress:
+    """Where a run of :func:`iter_stats` stands after an item: ``index`` of ``total``
+    tensors are done (1-based), covering ``bytes_done`` of ``bytes_total`` tensor bytes."""
+
+    index: int
+    total: int
+    bytes_done: int
+    bytes_total: int
+
+
+class StatsItem(tuple):
+    """One result of :func:`iter_stats`: unpacks as ``(path, stats, error)``.
+
+    ``stats`` is None exactly when ``error`` (a message) is set. ``progress`` is a
+    :class:`StatsProgress`.
+    """
+
+    def __new__(cls, path: tuple, stats: TensorStats | None, error: str | None,
+                progress: StatsProgress) -> StatsItem:
+        self = super().__new__(cls, (path, stats, error))
+        self.progress = progress
+        return self
+
+    @property
+    def path(self) -> tuple:
+        return self[0]
+
+    @property
+    def stats(self) -> TensorStats | None:
+        return self[1]
+
+    @property
+    def error(self) -> str | None:
+        return self[2]
+
+
+class StatsCancelled(Exception):
+    """Raised by :func:`compute_stats` when its ``cancel`` says stop."""
+
+
+Cancel = Any  # None, a callable returning True to stop, or an object with is_set() (an Event)
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+def compute_stats(ckpt: Checkpoint, info: TensorInfo, bins: int = DEFAULT_BINS,
+                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, cancel: Cancel = None) -> TensorStats:
+    """Statistics and an exact ``bins``-bin histogram of one tensor, streaming its bytes.
+
+    Memory stays bounded by ``chunk_bytes`` (times a small factor for float64
+    temporaries) whatever the tensor's size. ``bins=0`` skips the histogram.
+    Raises CheckpointError for tensors without readable data and StatsCancelled when
+    ``cancel`` becomes true.
+    """
+    if bins < 0:
+        raise ValueError("bins must be >= 0")
+    plan = _plan(ckpt, info)
+    stop = _cancel_fn(cancel)
+    plan.chunk_elems = max(1, chunk_bytes // plan.np_dtype.itemsize)
+    block = min(_MAX_BLOCK_ELEMS, plan.chunk_elems)
+    if plan.numel == 0:
+        return _empty_stats(plan)
+    # NaN payloads, overflowing sums of huge float64s: handled explicitly, never warnings
+    with np.errstate(all="ignore"):
+        if plan.kind == "patterns":
+            return _pattern_stats(ckpt, plan, bins, block, stop)
+        return _two_pass_stats(ckpt, plan, bins, block, stop)
+
+
+def iter_stats(ckpt: Checkpoint, paths: Iterable[tuple] | None = None, bins: int = DEFAULT_BINS,
+               cancel: Cancel = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[StatsItem]:
+    """Yield a :class:`StatsItem` ``(path, stats, error)`` per tensor, one at a time.
+
+    Tensors come in file order (``paths`` only selects which; paths that name no tensor
+    come last, with an error). Views that are identical (same storage, dtype, shape,
+    stride and offset) are computed once. Cancel by setting ``cancel`` or by no longer
+    pulling; each item carries ``progress`` for an "i of n, bytes done" display.
+    """
+    stop = _cancel_fn(cancel)
+    all_tensors = ckpt.tensors()
+    if paths is None:
+        todo: list[tuple[tuple, TensorInfo | None]] = list(all_tensors)
+    else:
+        wanted = {tuple(p) for p in paths}
+        todo = [(p, t) for p, t in all_tensors if p in wanted]
+        found = {p for p, _ in todo}
+        todo += [(p, None) for p in wanted - found]
+    total = len(todo)
+    bytes_total = sum(_progress_bytes(t) for _, t in todo)
+    done_bytes = 0
+    cache: dict[tuple, TensorStats | str] = {}
+    for i, (path, info) in enumerate(todo, 1):
+        if stop():
+            return
+        stats: TensorStats | None = None
+        error: str | None = None
+        if info is None:
+            error = "no tensor at this path"
+        else:
+            key = _identity(info)
+            result = cache.get(key) if key is not None else None
+            if result is None:
+                try:
+                    result = compute_stats(ckpt, info, bins=bins, chunk_bytes=chunk_bytes,
+                                           cancel=stop)
+                except StatsCancelled:
+                    return
+                except CheckpointError as e:
+                    result = e.problem
+                if key is not None:
+                    cache[key] = result
+            if isinstance(result, str):
+                error = result
+            else:
+                stats = result
+            done_bytes += _progress_bytes(info)
+        yield StatsItem(path, stats, error, StatsProgress(i, total, done_bytes, bytes_total))
+
+
+def stats_to_json(path: tuple | list, stats: TensorStats) -> dict:
+    """The stable JSON document for one tensor's stats (NaN and missing values are null)."""
+    hist = None
+    if stats.histogram is not None:
+        hist = {"edges": [_json_float(e) for e in stats.histogram.edges],
+                "counts": list(stats.histogram.counts)}
+    return {
+        "path": [_json_key(k) for k in path],
+        "dtype": stats.dtype,
+        "shape": list(stats.shape),
+        "numel": stats.numel,
+        "min": _json_float(stats.min),
+        "max": _json_float(stats.max),
+        "mean": _json_float(stats.mean),
+        "std": _json_float(stats.std),
+        "abs_mean": _json_float(stats.abs_mean),
+        "l2": _json_float(stats.l2),
+        "zeros": stats.zeros,
+        "nan": stats.nan,
+        "inf": stats.inf,
+        "histogram": hist,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Private API: what to read and how
+# ---------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    dtype: str                 # the tensor's dtype, as reported
+    shape: tuple[int, ...]     # the tensor's shape, as reported
+    storage: StorageInfo
+    np_dtype: np.dtype         # how one element's bytes are viewed
+    view_shape: tuple[int, ...]
+    view_stride: tuple[int, ...]  # in elements
+    view_offset: int              # in elements
+    numel: int                    # values summarized (packed types: unpacked count)
+    kind: str                     # "patterns", "real", "complex"
+    value_kind: str               # "float", "int", "uint" (for the real path)
+    table: Callable[[], np.ndarray] | None = None  # patterns -> values, shape (n, per_element)
+    note: str = ""
+    chunk_elems: int = 1          # the caller's chunk_bytes in elements
+
+
+_PACKED = {"float4_e2m1fn_x2": 2, "quint4x2": 2, "quint2x4": 4}
+_QUANTIZED_INT = {"qint8": "int8", "quint8": "uint8", "qint32": "int32",
+                  "quint4x2": "quint4x2", "quint2x4": "quint2x4"}
+
+
+def _plan(ckpt: Checkpoint, info: TensorInfo) -> _Plan:
+    dtype = canonical(info.dtype)
+    if info.layout == "meta" or info.storage is None:
+        raise CheckpointError(ckpt.path, f"this tensor has no data ({info.note or info.layout}); "
+                                         f"no statistics")
+    if info.note.startswith("unknown dtype"):
+        raise CheckpointError(ckpt.path, f"{info.note}: cannot compute statistics")
+    if info.note in ("view exceeds its storage", "negative stride"):
+        raise CheckpointError(ckpt.path, f"tensor data cannot be read: {info.note}")
+    storage = info.storage
+    note = ""
+    value_dtype = dtype
+    if info.layout == "quantized" or dtype in _QUANTIZED_INT:
+        value_dtype = _QUANTIZED_INT.get(dtype, "uint8")
+        note = "quantized: statistics of the stored integers (scale and zero point not applied)"
+    try:
+        facts = dtype_info(value_dtype)
+    except KeyError:
+        raise CheckpointError(ckpt.path, f"unknown dtype {dtype!r}: cannot compute statistics") from None
+    if info.layout.startswith("sparse"):
+        count = storage.nbytes // facts.itemsize
+        shape, stride, offset = (count,), (1,), 0
+        note = f"{info.layout}: statistics of the {count} stored values"
+    else:
+        shape, stride, offset = tuple(info.shape), tuple(info.stride), info.storage_offset
+        if info.layout == "nested":
+            note = "nested tensor: statistics of its buffer"
+    if any(s < 0 for s in stride) and math.prod(shape) > 1:
+        raise CheckpointError(ckpt.path, "tensor data cannot be read: negative stride")
+    order = ">" if storage.byteorder == "big" else "<"
+    numel = math.prod(shape)
+    itemsize = facts.itemsize
+    if numel:
+        last = offset + sum((n - 1) * s for n, s in zip(shape, stride))
+        if offset < 0 or (last + 1) * itemsize > storage.nbytes:
+            raise CheckpointError(ckpt.path, "tensor data cannot be read: the view lies outside "
+                                             "its storage")
+
+    if value_dtype in _PACKED:
+        per = _PACKED[value_dtype]
+        return _Plan(dtype, tuple(info.shape), storage, np.dtype("u1"), shape, stride, offset,
+                     numel * per, "patterns", "float",
+                     lambda: _packed_table(value_dtype), note or f"{per} packed values per byte")
+    if facts.kind == "complex":
+        comp = {16: "f8", 8: "f4", 4: "f2"}[itemsize]
+        np_dtype = np.dtype([("re", order + comp), ("im", order + comp)])
+        return _Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
+                     "complex", "float", note=note or "complex: statistics of the magnitudes |z|")
+    if itemsize <= 2:
+        np_dtype = np.dtype("u1" if itemsize == 1 else order + "u2")
+        return _Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
+                     "patterns", facts.kind, lambda: _pattern_table(value_dtype), note)
+    if facts.numpy is None:
+        raise CheckpointError(ckpt.path, f"dtype {dtype} is not supported for statistics")
+    np_dtype = np.dtype(order + facts.numpy[1:])
+    value_kind = {"float": "float", "int": "int", "quantized": "int"}.get(facts.kind, "uint")
+    return _Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
+                 "real", value_kind, note=note)
+
+
+@cache
+def _pattern_table(dtype: str) -> np.ndarray:
+    """Every bit pattern of a 1- or 2-byte dtype decoded to float64, shape (2**bits, 1)."""
+    facts = dtype_info(dtype)
+    if facts.itemsize == 1:
+        pats = np.arange(256, dtype=np.uint8)
+    else:
+        pats = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    if dtype == "bfloat16":
+        values = (pats.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    elif facts.numpy is not None:
+        values = pats.view(np.dtype(facts.numpy).newbyteorder("=")).astype(np.float64)
+    elif facts.kind == "float":
+        import torch
+
+        t = torch.from_numpy(pats.copy()).view(getattr(torch, dtype))
+        values = t.to(torch.float64).numpy()
+    elif facts.kind == "int":  # int1..int7: one element per byte, read as int8
+        values = pats.view(np.int8).astype(np.float64)
+    else:  # uint1..uint7 and raw bits: the byte's value
+        values = pats.astype(np.float64)
+    values = values.reshape(-1, 1)
+    values.flags.writeable = False
+    return values
+
+
+_FP4 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
+
+
+@cache
+def _packed_table(dtype: str) -> np.ndarray:
+    """Every byte of a packed sub-byte dtype unpacked to its values, shape (256, per_byte)."""
+    b = np.arange(256, dtype=np.int64)
+    if dtype == "float4_e2m1fn_x2":
+        fp4 = np.array(_FP4)
+        table = np.stack([fp4[b & 15], fp4[b >> 4]], axis=1)
+    elif dtype == "quint4x2":
+        table = np.stack([b & 15, b >> 4], axis=1).astype(np.float64)
+    else:
+        table = np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=1).astype(np.float64)
+    table.flags.writeable = False
+    return table
+
+
+def _cancel_fn(cancel: Cancel) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+def _identity(info: TensorInfo) -> tuple | None:
+    if info.storage is None:
+        return None
+    return (info.storage.ident, info.dtype, info.layout, tuple(info.shape), tuple(info.stride),
+            info.storage_offset)
+
+
+def _progress_bytes(info: TensorInfo | None) -> int:
+    if info is None or info.storage is None:
+        return 0
+    if info.layout.startswith("sparse"):
+        return info.storage.nbytes
+    try:
+        return info.nbytes
+    except KeyError:
+        return 0
+
+
+def _json_key(k: Any) -> Any:
+    """A container key as JSON (same rules as ``info --json``)."""
+    if isinstance(k, bool) or k is None or isinstance(k, (str, int)):
+        return k
+    if isinstance(k, float):
+        return k if math.isfinite(k) else repr(k)
+    if isinstance(k, bytes):
+        return k.decode("latin1")
+    if isinstance(k, tuple):
+        return [_json_key(x) for x in k]
+    return repr(k)
+
+
+def _json_float(v: float | None) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+# ---------------------------------------------------------------------------------------
+# Private API: reading blocks of a strided view
+# ---------------------------------------------------------------------------------------
+def _blocks(ckpt: Checkpoint, plan: _Plan, block: int, stop: Callable[[], bool]
+            ) -> Iterator[np.ndarray]:
+    """The view's elements as numpy arrays of at most ``block`` elements each, zero-copy
+    views over the mapped bytes. The order of elements is not the tensor's (statistics do
+    not depend on it): dimensions are reordered so memory is read as sequentially as
+    possible."""
+    mv = ckpt.storage_view(plan.storage)
+    itemsize = plan.np_dtype.itemsize
+    dims = [(n, s) for n, s in zip(plan.view_shape, plan.view_stride) if n != 1]
+    dims.sort(key=lambda d: -d[1])  # largest stride outermost; stable for equal strides
+    merged: list[list[int]] = []
+    for n, s in dims:
+        if merged and merged[-1][1] == s * n:
+            merged[-1] = [merged[-1][0] * n, s]
+        else:
+            merged.append([n, s])
+    if not merged:
+        merged = [[1, 1]]
+    sizes = [n for n, _ in merged]
+    strides = [s for _, s in merged]
+    # split: dims[k+1:] are whole in every block; dim k is cut into slabs of `rows`
+    inner = 1
+    k = len(sizes) - 1
+    while k > 0 and inner * sizes[k] <= block:
+        inner *= sizes[k]
+        k -= 1
+    if inner * sizes[k] <= block:
+        rows = sizes[k]
+    else:
+        rows = max(1, block // inner)
+    tail_shape = tuple(sizes[k + 1:])
+    tail_strides = tuple(s * itemsize for s in strides[k + 1:])
+    outer = [range(n) for n in sizes[:k]]
+    for idx in itertools.product(*outer):
+        base = plan.view_offset + sum(i * s for i, s in zip(idx, strides[:k]))
+        for r0 in range(0, sizes[k], rows):
+            if stop():
+                raise StatsCancelled()
+            r = min(rows, sizes[k] - r0)
+            start = base + r0 * strides[k]
+            yield np.ndarray((r, *tail_shape), dtype=plan.np_dtype, buffer=mv,
+                             offset=start * itemsize,
+                             strides=(strides[k] * itemsize, *tail_strides))
+
+
+def _native(x: np.ndarray) -> np.ndarray:
+    return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
+
+
+def _magnitudes(x: np.ndarray) -> np.ndarray:
+    return np.hypot(x["re"].astype(np.float64), x["im"].astype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------
+# Private API: one pass over bit patterns (1- and 2-byte dtypes)
+# ---------------------------------------------------------------------------------------
+def _pattern_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
+                   stop: Callable[[], bool]) -> TensorStats:
+    n_patterns = 256 if plan.np_dtype.itemsize == 1 else 65536
+    counts = np.zeros(n_patterns, dtype=np.int64)
+    block = _chunk_elems_hint(block, plan)
+    for x in _blocks(ckpt, plan, block, stop):
+        counts += np.bincount(x.ravel(), minlength=n_patterns)
+    table = plan.table()
+    used = np.flatnonzero(counts)
+    values = table[used].ravel()
+    weights = np.repeat(counts[used], table.shape[1])
+    return _weighted_stats(plan, values, weights, bins)
+
+
+def _weighted_stats(plan: _Plan, values: np.ndarray, weights: np.ndarray, bins: int
+                    ) -> TensorStats:
+    """Exact statistics of a multiset given as distinct values with their counts."""
+    nan_mask = np.isnan(values)
+    inf_mask = np.isinf(values)
+    n_nan = int(weights[nan_mask].sum())
+    n_inf = int(weights[inf_mask].sum())
+    fin = ~(nan_mask | inf_mask)
+    v, w = values[fin], weights[fin]
+    n_fin = int(w.sum())
+    zeros = int(w[v == 0].sum())
+    if n_fin == 0:
+        return _stats(plan, None, None, None, None, None, None, zeros, n_nan, n_inf, 0, None)
+    wf = w.astype(np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    mean = float(np.dot(wf, v)) / n_fin
+    dev = v - mean
+    m2 = float(np.dot(wf, dev * dev))
+    abs_sum = float(np.dot(wf, np.abs(v)))
+    hist = None
+    if bins:
+        c, e = np.histogram(v, bins=bins, range=(lo, hi), weights=wf)
+        hist = Histogram(tuple(float(x) for x in e), tuple(int(x) for x in c))
+    return _finish(plan, lo, hi, mean, m2, abs_sum, zeros, n_nan, n_inf, n_fin, hist)
+
+
+# ---------------------------------------------------------------------------------------
+# Private API: two passes (4-, 8- and 16-byte dtypes)
+# ---------------------------------------------------------------------------------------
+class _Pass1:
+    __slots__ = ("n_nan", "n_inf", "n_fin", "zeros", "total", "abs_total", "lo", "hi")
+
+    def __init__(self) -> None:
+        self.n_nan = self.n_inf = self.n_fin = self.zeros = 0
+        self.total = self.abs_total = 0.0
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def add(self, v: np.ndarray, value_kind: str) -> np.ndarray | None:
+        """Accumulate one block of values; returns its finite values (None if none)."""
+        if v.size == 0:
+            return None
+        lo, hi = v.min(), v.max()
+        if value_kind == "float" and not (math.isfinite(lo) and math.isfinite(hi)):
+            nan = np.isnan(v)
+            n_nan = int(np.count_nonzero(nan))
+            fin = np.isfinite(v)
+            n_fin = int(np.count_nonzero(fin))
+            self.n_nan += n_nan
+            self.n_inf += v.size - n_fin - n_nan
+            if n_fin == 0:
+                return None
+            v = v[fin]
+            lo, hi = v.min(), v.max()
+        n = v.size
+        self.n_fin += n
+        self.zeros += n - int(np.count_nonzero(v))
+        total = float(np.add.reduce(v, axis=None, dtype=np.float64))
+        self.total += total
+        if value_kind == "uint" or lo >= 0:
+            self.abs_total += total
+        elif hi <= 0:
+            self.abs_total -= total
+        elif value_kind == "float":
+            self.abs_total += float(np.add.reduce(np.abs(v), axis=None, dtype=np.float64))
+        else:  # signed ints: abs in float64, so the most negative value cannot overflow
+            self.abs_total += float(np.add.reduce(np.abs(v.astype(np.float64)), axis=None))
+        self.lo = min(self.lo, float(lo))
+        self.hi = max(self.hi, float(hi))
+        return v
+
+
+def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
+                    stop: Callable[[], bool]) -> TensorStats:
+    values = _magnitudes if plan.kind == "complex" else _native
+    kind = plan.value_kind
+    p1 = _Pass1()
+    single = plan.numel <= block
+    finite_block = None
+    for x in _blocks(ckpt, plan, block, stop):
+        finite_block = p1.add(values(x), kind)
+    if p1.n_fin == 0:
+        return _stats(plan, None, None, None, None, None, None, p1.zeros, p1.n_nan, p1.n_inf, 0,
+                      None)
+    lo, hi, n = p1.lo, p1.hi, p1.n_fin
+    mean = p1.total / n
+    if lo == hi:  # constant: no second pass needed
+        hist = None
+        if bins:
+            c, e = np.histogram(np.array([lo]), bins=bins, range=(lo, hi))
+            hist = Histogram(tuple(float(x) for x in e), tuple(int(x) * n for x in c))
+        return _finish(plan, lo, hi, lo, 0.0, p1.abs_total, p1.zeros, p1.n_nan, p1.n_inf, n, hist)
+
+    if single and finite_block is not None and math.isfinite(hi - lo):
+        y = np.asarray(finite_block, dtype=np.float64).ravel()
+        d = y - mean
+        m2 = float(np.dot(d, d))
+        hist = None
+        if bins:
+            c, e = np.histogram(y, bins=bins, range=(lo, hi))
+            hist = Histogram(tuple(float(x) for x in e), tuple(int(x) for x in c))
+        return _finish(plan, lo, hi, mean, m2, p1.abs_total, p1.zeros, p1.n_nan, p1.n_inf, n,
+                       hist)
+
+    binner = _Binner(lo, hi, mean, bins) if bins else None
+    has_nonfinite = p1.n_nan + p1.n_inf > 0
+    counts = np.zeros(bins, dtype=np.int64)
+    m2 = 0.0
+    buf = np.empty(block, dtype=np.float64)
+    ibuf = np.empty(block, dtype=np.intp)
+    count = _bincount()
+    for x in _blocks(ckpt, plan, block, stop):
+        v = values(x)
+        if has_nonfinite:
+            v = v[np.isfinite(v)]
+        m = v.size
+        if m == 0:
+            continue
+        d = buf[:m]
+        # dtype=float64: a float32 block must not be subtracted in float32
+        np.subtract(v, mean, out=d.reshape(v.shape), dtype=np.float64)
+        m2 += float(np.dot(d, d))
+        if binner is not None:
+            if binner.scale == 1.0:
+                binner.index_from_deviation(d, ibuf[:m])
+            else:
+                binner.index(v, d, ibuf[:m])
+            counts += count(ibuf[:m], bins)
+    hist = None
+    if binner is not None:
+        hist = Histogram(binner.edges(), tuple(int(c) for c in counts))
+    return _finish(plan, lo, hi, mean, m2, p1.abs_total, p1.zeros, p1.n_nan, p1.n_inf, n, hist)
+
+
+def _chunk_elems_hint(block: int, plan: _Plan) -> int:
+    """Pattern counting pays ~65 536 operations per block for its counts array, so it
+    reads bigger blocks (still bounded: at most 1 Mi elements, or the caller's chunk)."""
+    return max(block, min(plan.chunk_elems, 1 << 20))
+
+
+def _bincount() -> Callable[[np.ndarray, int], np.ndarray]:
+    """numpy's bincount; torch's serial one (≈ 1.5× faster) when torch is already loaded.
+    Importing torch just for this would cost more than it saves."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "bincount"):
+        return lambda idx, bins: np.bincount(idx, minlength=bins)
+
+    def count(idx: np.ndarray, bins: int) -> np.ndarray:
+        return torch.bincount(torch.from_numpy(idx), minlength=bins).numpy()
+
+    return count
+
+
+class _Binner:
+    """Bins values of [lo, hi] with one monotonic float64 formula,
+
+        index(v) = trunc(((v * scale - shift) + offset) * norm)
+
+    whose thresholds are found exactly by bisection, so the reported edges and the
+    counts agree value for value. ``index(lo) == 0`` exactly (``shift - lo*scale`` and
+    ``lo*scale - shift`` round to negatives of each other) and ``norm`` is nudged down
+    until ``index(hi) == bins - 1``; monotonicity keeps every index in range.
+    """
+
+    def __init__(self, lo: float, hi: float, mean: float, bins: int):
+        self.lo, self.hi, self.bins = lo, hi, bins
+        self.scale = 1.0 if math.isfinite(hi - lo) else 2.0 ** -8
+        s = self.scale
+        self.shift = mean * s if math.isfinite(mean) and math.isfinite(mean - lo) else lo * s
+        self.offset = self.shift - lo * s
+        self.norm = bins / (hi * s - lo * s)
+        while self._scalar_index(hi) > bins - 1:
+            self.norm = float(np.nextafter(self.norm, 0.0))
+
+    def _scalar_index(self, v: float) -> int:
+        out = np.empty(1, dtype=np.intp)
+        self.index(np.array([v]), np.empty(1), out)
+        return int(out[0])
+
+    def index(self, v: np.ndarray, fbuf: np.ndarray, out: np.ndarray) -> None:
+        """Bin indices of ``v`` (any shape, ``fbuf``/``out`` flat with as many elements)."""
+        f = fbuf.reshape(v.shape)
+        if self.scale != 1.0:
+            np.multiply(v, self.scale, out=f, dtype=np.float64)
+            np.subtract(f, self.shift, out=f)
+        else:
+            np.subtract(v, self.shift, out=f, dtype=np.float64)
+        self.index_from_deviation(fbuf, out)
+
+    def index_from_deviation(self, d: np.ndarray, out: np.ndarray) -> None:
+        """``d`` holds ``v*scale - shift``; it is overwritten."""
+        np.add(d, self.offset, out=d)
+        np.multiply(d, self.norm, out=d)
+        np.copyto(out, d, casting="unsafe")
+
+    def edges(self) -> tuple[float, ...]:
+        """The exact thresholds: edge i is the smallest double with index >= i."""
+        targets = np.arange(1, self.bins, dtype=np.intp)
+        lo = np.full(targets.size, _ordered(self.lo), dtype=np.int64)
+        hi = np.full(targets.size, _ordered(self.hi), dtype=np.int64)
+        fbuf = np.empty(targets.size)
+        idx = np.empty(targets.size, dtype=np.intp)
+        while targets.size and np.any(lo < hi):
+            mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)
+            self.index(_from_ordered(mid), fbuf, idx)
+            ge = idx >= targets
+            hi = np.where(ge, mid, hi)
+            lo = np.where(ge, lo, mid + 1)
+        inner = _from_ordered(lo).tolist() if targets.size else []
+        return (self.lo, *inner, self.hi)
+
+
+def _ordered(x: float) -> int:
+    """Map a double to an int64 whose order is the doubles' order (-0.0 == +0.0)."""
+    bits = int(np.array(x, dtype=np.float64).view(np.int64))
+    return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _from_ordered(o: np.ndarray) -> np.ndarray:
+    o = np.asarray(o, dtype=np.int64)
+    bits = np.where(o >= 0, o, (-o) | np.int64(-0x8000_0000_0000_0000))
+    return bits.view(np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# Private API: building the result
+# ---------------------------------------------------------------------------------------
+def _finish(plan: _Plan, lo: float, hi: float, mean: float, m2: float, abs_sum: float,
+            zeros: int, n_nan: int, n_inf: int, n_fin: int, hist: Histogram | None
+            ) -> TensorStats:
+    var = max(m2, 0.0) / n_fin
+    std = math.sqrt(var)
+    sq = m2 + n_fin * mean * mean
+    l2 = math.sqrt(sq) if sq >= 0 else math.nan
+    return _stats(plan, lo, hi, mean, std, abs_sum / n_fin, l2, zeros, n_nan, n_inf, n_fin, hist)
+
+
+def _stats(plan: _Plan, lo, hi, mean, std, abs_mean, l2, zeros, n_nan, n_inf, n_fin, hist
+           ) -> TensorStats:
+    return TensorStats(dtype=plan.dtype, shape=plan.shape, numel=plan.numel, min=lo, max=hi,
+                       mean=mean, std=std, abs_mean=abs_mean, l2=l2, zeros=zeros, nan=n_nan,
+                       inf=n_inf, finite=n_fin, histogram=hist, note=plan.note)
+
+
+def _empty_stats(plan: _Plan) -> TensorStats:
+    return _stats(plan, None, None, None, None, None, None, 0, 0, 0, 0, None)
