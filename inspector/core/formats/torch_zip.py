@@ -7,8 +7,10 @@ the file (records are stored uncompressed), so opening costs what the pickle cos
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 import zipfile
+import zlib
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
@@ -22,6 +24,7 @@ from inspector.core.unpickler import (
 )
 
 MAX_ENTRIES = 1_000_000
+MAX_PICKLE_BYTES = 256 << 20  # a 100 000-tensor state_dict pickles to ~10 MB
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature … name length, extra length
 
 
@@ -78,6 +81,14 @@ class ZipArchive:
                                              f"past the end of the file: the file is truncated")
         return offset, info.file_size
 
+    def crc_ok(self, name: str, chunk: int = 4 << 20) -> bool:
+        """Whether the entry's bytes match the CRC-32 the archive stores (reads them all)."""
+        offset, size = self.data_range(name)
+        crc = 0
+        for start in range(offset, offset + size, chunk):
+            crc = zlib.crc32(self.mm[start:min(start + chunk, offset + size)], crc)
+        return crc == self.infos[name].CRC
+
     def read(self, name: str, limit: int) -> bytes:
         offset, size = self.data_range(name)
         if size > limit:
@@ -95,12 +106,19 @@ def read_torch_zip(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
                                     "checkpoint has exactly one")
     root = archive.root
     pkl_name = f"{root}/data.pkl"
+    if f"{root}/archive_format" in archive.infos or (pkl_name not in archive.infos and any(
+            n.startswith(f"{root}/models/") for n in archive.infos)):
+        from inspector.core.formats.torch_export import read_torch_export  # imports this module
+
+        return read_torch_export(path, archive, size)
     if pkl_name not in archive.infos:
         raise CheckpointError(path, "a zip archive, but not a PyTorch checkpoint (no data.pkl)")
     fmt = "torch-zip"
     if f"{root}/constants.pkl" in archive.infos or any(
             n.startswith(f"{root}/code/") for n in archive.infos):
-        fmt = "torchscript"
+        from inspector.core.formats.torchscript import read_torchscript  # imports this module
+
+        return read_torchscript(path, archive, size)
     warnings: list[str] = []
     byteorder = "little"
     if f"{root}/byteorder" in archive.infos:
@@ -108,7 +126,10 @@ def read_torch_zip(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         if raw not in ("little", "big"):
             raise CheckpointError(path, f"unknown byte order {raw!r} in the archive")
         byteorder = raw
-    data = archive.read(pkl_name, 1 << 30)
+    data = archive.read(pkl_name, MAX_PICKLE_BYTES)
+    if zlib.crc32(data) != archive.infos[pkl_name].CRC:
+        warnings.append("data.pkl fails its CRC-32 check: the file is corrupt (torch does not "
+                        "check CRCs and would read it anyway)")
 
     storages: dict[str, StorageRef] = {}
 
@@ -157,3 +178,14 @@ def read_torch_zip(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     return Checkpoint(path=path, format=fmt, size_bytes=size, root=tree,
                       globals=result.globals, unsafe_globals=result.unsafe_globals,
                       warnings=warnings, details=details)
+
+
+def verify_zip_records(path: str) -> list[str]:
+    """CRC-check every entry of a zip checkpoint; one message per corrupt entry."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            archive = ZipArchive(path, fh, mm, size)
+            return [f"{os.path.basename(path)}: record {name!r} fails its CRC-32 check: its "
+                    "bytes are corrupt" for name in archive.infos
+                    if not name.endswith("/") and not archive.crc_ok(name)]

@@ -1,0 +1,290 @@
+"""TorchScript archives (``torch.jit.save``), read without ``torch.jit.load``.
+
+A TorchScript archive is a torch zip whose ``data.pkl`` holds the module objects
+(``__torch__.<Class>`` placeholders for us, never resolved) with their attributes, plus
+``code/`` (the TorchScript source of every class) and ``constants.pkl`` (tensor constants the
+code uses, stored under ``constants/``). Which attributes are parameters and which are
+buffers is declared in each class's source (``__parameters__ = [...]``, ``__buffers__ =
+[...]``); we read those lines as text. The tree is the state_dict ``torch.jit.load(f)
+.state_dict()`` would give (flat dotted names, same order), plus ``CONSTANTS`` when the code
+uses tensor constants.
+"""
+
+from __future__ import annotations
+
+import ast
+import mmap
+import os
+import re
+import zipfile
+import zlib
+from typing import Any
+
+from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
+from inspector.core.dtypes import dtype_info
+from inspector.core.formats.torch_zip import LOCAL_HEADER, ZipArchive
+from inspector.core.tree import TreeBuilder
+from inspector.core.unpickler import (
+    InertPickleError,
+    Opaque,
+    StorageRef,
+    TensorRef,
+    load_inert,
+    storage_ref_from_pid,
+)
+
+SCRIPT_PREFIX = "__torch__."
+# TorchScript's own pickle helpers (lists, type tags); expected in its data.pkl, never resolved
+JIT_PICKLE_PREFIX = "torch.jit._pickle."
+MAX_PICKLE = 1 << 30
+MAX_CODE_PARSE = 4 << 20  # bytes of one class file read to find parameter declarations
+MAX_CODE_VIEW = 1 << 20  # bytes of a code file returned for display
+MAX_MODULES = 100_000  # module visits (a shared submodule is listed under every path)
+MAX_MODULE_DEPTH = 200
+CONSTANTS_KEY = "CONSTANTS"
+
+
+def _is_script_object(v: Any) -> bool:
+    return isinstance(v, Opaque) and type(v)._ci_global.startswith(SCRIPT_PREFIX)
+
+
+def _state(v: Opaque) -> dict[str, Any]:
+    state = v._ci_state
+    if isinstance(state, dict):
+        return {k: val for k, val in state.items() if isinstance(k, str)}
+    return {}
+
+
+class _ClassDecls:
+    """``__parameters__``/``__buffers__`` of each script class, read from ``code/`` as text."""
+
+    def __init__(self, archive: ZipArchive, root: str):
+        self.archive = archive
+        self.root = root
+        self._files: dict[str, str | None] = {}
+        self._classes: dict[str, tuple[list[str], list[str], bool] | None] = {}
+
+    def get(self, qualified: str) -> tuple[list[str], list[str], bool] | None:
+        """(parameters, buffers, is_module) for ``__torch__.a.b.Class``; None if not found."""
+        if qualified in self._classes:
+            return self._classes[qualified]
+        module, _, name = qualified.rpartition(".")
+        text = self._file(f"{self.root}/code/{module.replace('.', '/')}.py")
+        found = None
+        if text is not None:
+            m = re.search(rf"^class {re.escape(name)}\((\w*)\):\n((?:[ \t].*\n?|\n)*)", text,
+                          re.MULTILINE)
+            if m:
+                body = m.group(2)
+                found = (_names(body, "__parameters__"), _names(body, "__buffers__"),
+                         m.group(1) == "Module")
+        self._classes[qualified] = found
+        return found
+
+    def _file(self, name: str) -> str | None:
+        if name not in self._files:
+            text = None
+            if name in self.archive.infos:
+                try:
+                    text = entry_text(self.archive, name, MAX_CODE_PARSE)[0]
+                except CheckpointError:
+                    text = None
+            self._files[name] = text
+        return self._files[name]
+
+
+def entry_text(archive: ZipArchive, name: str, limit: int) -> tuple[str, int]:
+    """(first ``limit`` bytes of an entry as text, its full size); stored or deflated entries.
+
+    torch stores code files compressed, unlike tensor records, so ``data_range`` refuses them.
+    """
+    info = archive.infos[name]
+    ho = info.header_offset
+    if ho < 0 or ho + LOCAL_HEADER.size > archive.size:
+        raise CheckpointError(archive.path, f"zip entry {name!r} points outside the file")
+    fields = LOCAL_HEADER.unpack_from(archive.mm, ho)
+    if fields[0] != b"PK\x03\x04":
+        raise CheckpointError(archive.path, f"zip entry {name!r} has a damaged local header")
+    start = ho + LOCAL_HEADER.size + fields[-2] + fields[-1]
+    end = start + info.compress_size
+    if end > archive.size:
+        raise CheckpointError(archive.path, f"zip entry {name!r} extends past the end of the file")
+    raw = archive.mm[start:min(end, start + limit if info.compress_type == zipfile.ZIP_STORED
+                                   else end)]
+    if info.compress_type == zipfile.ZIP_STORED:
+        data = bytes(raw)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            data = zlib.decompressobj(-15).decompress(bytes(raw), limit)
+        except zlib.error as e:
+            raise CheckpointError(archive.path, f"zip entry {name!r} is damaged ({e})") from e
+    else:
+        raise CheckpointError(archive.path, f"zip entry {name!r} uses an unsupported compression")
+    return data[:limit].decode("utf-8", "replace"), info.file_size
+
+
+def _names(body: str, attr: str) -> list[str]:
+    m = re.search(rf"^[ \t]+{attr} = (\[.*?\])", body, re.MULTILINE)
+    if not m:
+        return []
+    try:
+        value = ast.literal_eval(m.group(1))  # a list of string literals, never evaluated code
+    except (ValueError, SyntaxError):
+        return []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
+    root = archive.root
+    warnings: list[str] = []
+    byteorder = "little"
+    if f"{root}/byteorder" in archive.infos:
+        raw = archive.read(f"{root}/byteorder", 16).decode("ascii", "replace").strip()
+        if raw not in ("little", "big"):
+            raise CheckpointError(path, f"unknown byte order {raw!r} in the archive")
+        byteorder = raw
+
+    globals_seen: dict[str, None] = {}
+    unsafe: dict[str, None] = {}
+    infos: dict[tuple[str, str], StorageInfo] = {}
+
+    def load(name: str, records: str) -> Any:
+        data = archive.read(f"{root}/{name}", MAX_PICKLE)
+        refs: dict[str, StorageRef] = {}
+
+        def persistent_load(pid: Any) -> StorageRef:
+            ref = storage_ref_from_pid(pid)
+            ref.key = f"{records}/{ref.key}"
+            return refs.setdefault(ref.key, ref)
+
+        try:
+            res = load_inert(data, persistent_load)
+        except InertPickleError as e:
+            raise CheckpointError(path, f"{name}: {e}") from e
+        globals_seen.update(dict.fromkeys(res.globals))
+        unsafe.update(dict.fromkeys(g for g in res.unsafe_globals
+                                    if not g.startswith((SCRIPT_PREFIX, JIT_PICKLE_PREFIX))))
+        return res.obj
+
+    def storage_info(ref: StorageRef) -> StorageInfo:
+        info = infos.get((ref.key, ref.dtype))
+        if info is not None:
+            return info
+        name = f"{root}/{ref.key}"
+        if name not in archive.infos:
+            raise CheckpointError(path, f"storage record {name!r} is missing from the archive")
+        offset, nbytes = archive.data_range(name)
+        need = ref.numel * dtype_info(ref.dtype).itemsize
+        if nbytes != need:
+            raise CheckpointError(path, f"storage record {name!r} has {nbytes} bytes but its "
+                                        f"{ref.numel} {ref.dtype} elements need {need}")
+        info = infos[(ref.key, ref.dtype)] = StorageInfo(
+            key=ref.key, dtype=ref.dtype, numel=ref.numel, location=ref.location, file=path,
+            file_offset=offset, nbytes=nbytes, byteorder=byteorder)
+        return info
+
+    obj = load("data.pkl", "data")
+    constants = None
+    if f"{root}/constants.pkl" in archive.infos:
+        try:
+            constants = load("constants.pkl", "constants")
+        except CheckpointError as e:
+            warnings.append(e.problem)
+
+    decls = _ClassDecls(archive, root)
+    details: dict[str, Any] = {"zip_root": root, "byteorder": byteorder,
+                               "entries": len(archive.infos)}
+    if _is_script_object(obj):
+        state, module_types, attrs = _state_dict(obj, decls, warnings)
+        details["module_types"] = module_types
+        details["tensor_attributes"] = attrs
+        details["script_classes"] = sorted(g for g in globals_seen if g.startswith(SCRIPT_PREFIX))
+        content: Any = dict(state)
+        root_name = f"state_dict of {type(obj)._ci_global}"
+    else:
+        warnings.append("data.pkl does not hold a TorchScript module; shown as stored")
+        content, root_name = obj, ""
+    if isinstance(constants, tuple) and any(isinstance(c, TensorRef) for c in constants):
+        if isinstance(content, dict) and CONSTANTS_KEY not in content:
+            content[CONSTANTS_KEY] = {f"c{i}": c for i, c in enumerate(constants)}
+        details["constants"] = len(constants)
+
+    tree = TreeBuilder(storage_info, warnings).build(content, root_name)
+    tree.type_name = root_name or tree.type_name
+    version = f"{root}/version"
+    if version in archive.infos:
+        details["archive_version"] = archive.read(version, 64).decode("ascii", "replace").strip()
+    details["code_files"] = sorted(n[len(root) + 1:] for n in archive.infos
+                                   if n.startswith(f"{root}/code/") and not n.endswith("/"))
+    details["extra_files"] = sorted(n[len(root) + 1:] for n in archive.infos
+                                    if n.startswith(f"{root}/extra/") and not n.endswith("/"))
+    return Checkpoint(path=path, format="torchscript", size_bytes=size, root=tree,
+                      globals=list(globals_seen), unsafe_globals=list(unsafe),
+                      warnings=warnings, details=details)
+
+
+def _state_dict(obj: Opaque, decls: _ClassDecls, warnings: list[str]
+                ) -> tuple[list[tuple[str, Any]], dict[str, str], list[str]]:
+    """Parameters and buffers by dotted module path, in the order TorchScript lists them."""
+    out: list[tuple[str, Any]] = []
+    module_types: dict[str, str] = {}
+    tensor_attrs: list[str] = []
+    stack: list[tuple[str, Opaque, tuple[int, ...]]] = [("", obj, ())]
+    unknown: set[str] = set()
+    visits = 0
+    while stack:
+        prefix, module, ancestors = stack.pop()
+        visits += 1
+        if visits > MAX_MODULES or len(ancestors) > MAX_MODULE_DEPTH or id(module) in ancestors:
+            warnings.append(f"module {prefix.rstrip('.')!r} is not listed (cycle, too deep or "
+                            "too many modules)")
+            continue
+        ancestors = (*ancestors, id(module))
+        cls = type(module)._ci_global
+        module_types[prefix.rstrip(".")] = cls
+        attrs = _state(module)
+        decl = decls.get(cls)
+        if decl is None:
+            unknown.add(cls)
+            params = [k for k, v in attrs.items() if isinstance(v, TensorRef)]
+            buffers: list[str] = []
+        else:
+            params, buffers = decl[0], decl[1]
+        for name in params + buffers:
+            value = attrs.get(name)
+            if isinstance(value, TensorRef):
+                out.append((prefix + name, value))
+        declared = set(params) | set(buffers)
+        tensor_attrs += [prefix + k for k, v in attrs.items()
+                         if isinstance(v, TensorRef) and k not in declared]
+        children = []
+        for name, value in attrs.items():
+            if _is_script_object(value):
+                child_decl = decls.get(type(value)._ci_global)
+                if child_decl is None or child_decl[2]:
+                    children.append((prefix + name + ".", value, ancestors))
+        stack.extend(reversed(children))
+    if unknown:
+        warnings.append(f"no TorchScript source found for {len(unknown)} class(es), e.g. "
+                        f"{sorted(unknown)[0]}; their tensor attributes are listed as parameters")
+    return out, module_types, tensor_attrs
+
+
+def read_code_file(ckpt: Checkpoint, name: str, limit: int = MAX_CODE_VIEW) -> str:
+    """The text of one ``code/`` file of a TorchScript checkpoint (first ``limit`` bytes).
+
+    ``name`` is as listed in ``ckpt.details["code_files"]``. Nothing is run.
+    """
+    if name not in ckpt.details.get("code_files", ()):
+        raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
+    with open(ckpt.path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            archive = ZipArchive(ckpt.path, fh, mm, size)
+            full = f"{archive.root}/{name}"
+            if full not in archive.infos:
+                raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
+            text, length = entry_text(archive, full, limit)
+    if length > limit:
+        text += f"\n# … {length - limit} more bytes not shown\n"
+    return text
