@@ -1,0 +1,358 @@
+"""A compact header for the opened checkpoint: what it is, what it holds, what to watch for.
+
+Shows a :class:`~inspector.core.summary.CheckpointSummary`: file name, format badge, size,
+tensor and parameter counts, dtype mix, training scalars, optimizer and scheduler lines,
+hyper-parameters (collapsed), and hints with icons. Danger hints (unsafe globals, a whole
+pickled model) sit in a red banner at the top. Scrolls when it gets long.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.summary import (
+    DANGER,
+    WARNING,
+    CheckpointSummary,
+    format_bytes,
+    format_count,
+    format_value,
+)
+
+MAX_HEIGHT = 380
+FORMAT_COLORS = {
+    "torch-zip": "#2f6db5", "torch-legacy": "#7a5cb8", "safetensors": "#2e8b57",
+    "hf-sharded": "#2e8b57", "pickle": "#b5472f", "torchscript": "#b5772f",
+}
+BADGE_STYLE = ("QLabel {{ background: {bg}; color: white; border-radius: 8px; "
+               "padding: 1px 8px; font-weight: bold; }}")
+CHIP_STYLE = ("QLabel { background: rgba(127, 127, 127, 40); border-radius: 6px; "
+              "padding: 1px 6px; }")
+BANNER_STYLE = ("QFrame#danger { background: #b3261e; border-radius: 6px; }"
+                "QFrame#danger QLabel { color: white; }")
+WARNING_ROW_STYLE = ("QFrame#warning { background: rgba(230, 160, 40, 45); "
+                     "border-radius: 4px; }")
+
+
+def _label(text: str = "", selectable: bool = True) -> QLabel:
+    lab = QLabel(text)
+    lab.setWordWrap(True)
+    lab.setTextFormat(Qt.TextFormat.RichText)
+    if selectable:
+        lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return lab
+
+
+def _rich(text: str) -> str:
+    """Hint text as rich text: `code` spans become <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _chip(text: str, tooltip: str = "") -> QLabel:
+    lab = QLabel(text)
+    lab.setStyleSheet(CHIP_STYLE)
+    lab.setToolTip(tooltip)
+    return lab
+
+
+def _clear_layout(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        w = item.widget()
+        if w is not None:
+            w.deleteLater()
+        elif item.layout() is not None:
+            _clear_layout(item.layout())
+
+
+class _FlowRow(QWidget):
+    """A row of chips that wraps its items over as many lines as it needs."""
+
+    def __init__(self, title: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._title = title
+        self._outer = QHBoxLayout(self)
+        self._outer.setContentsMargins(0, 0, 0, 0)
+        self._title_label = QLabel(f"<b>{html.escape(title)}</b>")
+        self._title_label.setMinimumWidth(92)
+        self._title_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._outer.addWidget(self._title_label)
+        self._body = QVBoxLayout()
+        self._body.setSpacing(3)
+        self._outer.addLayout(self._body, 1)
+        self.chips: list[QLabel] = []
+
+    def set_chips(self, chips: list[QLabel], per_line: int = 6) -> None:
+        _clear_layout(self._body)
+        self.chips = chips
+        for i in range(0, len(chips), per_line):
+            line = QHBoxLayout()
+            line.setSpacing(6)
+            for c in chips[i:i + per_line]:
+                line.addWidget(c)
+            line.addStretch(1)
+            self._body.addLayout(line)
+        self.setVisible(bool(chips))
+
+    def text(self) -> str:
+        return " · ".join(c.text() for c in self.chips)
+
+
+class SummaryPanel(QWidget):
+    """The checkpoint header: identity, counts, training state and hints."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        inner = QWidget()
+        self._inner = inner
+        v = QVBoxLayout(inner)
+        v.setContentsMargins(8, 6, 8, 6)
+        v.setSpacing(5)
+
+        # danger banner
+        self.banner = QFrame()
+        self.banner.setObjectName("danger")
+        self.banner.setStyleSheet(BANNER_STYLE)
+        b = QHBoxLayout(self.banner)
+        b.setContentsMargins(8, 6, 8, 6)
+        icon = QLabel()
+        icon.setPixmap(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(22, 22))
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.banner_label = _label()
+        b.addWidget(icon)
+        b.addWidget(self.banner_label, 1)
+        v.addWidget(self.banner)
+
+        # identity row
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.file_label = QLabel()
+        f = self.file_label.font()
+        f.setBold(True)
+        f.setPointSizeF(f.pointSizeF() * 1.3)
+        self.file_label.setFont(f)
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.format_badge = QLabel()
+        self.extra_badge = QLabel()
+        self.size_label = QLabel()
+        row.addWidget(self.file_label, 1)
+        row.addWidget(self.format_badge)
+        row.addWidget(self.extra_badge)
+        row.addWidget(self.size_label)
+        v.addLayout(row)
+
+        self.counts_label = _label()
+        v.addWidget(self.counts_label)
+
+        self.dtype_row = _FlowRow("Dtypes")
+        self.scalar_row = _FlowRow("Training")
+        v.addWidget(self.dtype_row)
+        v.addWidget(self.scalar_row)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(3)
+        self.optimizer_label = _label()
+        self.scheduler_label = _label()
+        self._optimizer_title = QLabel("<b>Optimizer</b>")
+        self._scheduler_title = QLabel("<b>Scheduler</b>")
+        self._optimizer_title.setMinimumWidth(92)
+        self._scheduler_title.setMinimumWidth(92)
+        form.addRow(self._optimizer_title, self.optimizer_label)
+        form.addRow(self._scheduler_title, self.scheduler_label)
+        self._form = form
+        v.addLayout(form)
+
+        # hyper-parameters, collapsed
+        self.hparams_button = QToolButton()
+        self.hparams_button.setCheckable(True)
+        self.hparams_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.hparams_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.hparams_button.setAutoRaise(True)
+        self.hparams_button.toggled.connect(self._toggle_hparams)
+        self.hparams_widget = QWidget()
+        self._hparams_form = QFormLayout(self.hparams_widget)
+        self._hparams_form.setContentsMargins(18, 0, 0, 0)
+        self._hparams_form.setVerticalSpacing(1)
+        self.hparams_widget.setVisible(False)
+        v.addWidget(self.hparams_button)
+        v.addWidget(self.hparams_widget)
+
+        # hints
+        self._hints_layout = QVBoxLayout()
+        self._hints_layout.setSpacing(3)
+        v.addLayout(self._hints_layout)
+        v.addStretch(1)
+        self.hint_labels: list[QLabel] = []
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        self.clear()
+
+    # ---- Qt overrides
+    def sizeHint(self) -> QSize:
+        hint = self._inner.sizeHint()
+        return QSize(max(hint.width(), 480), min(hint.height() + 4, MAX_HEIGHT))
+
+    # ---- Public API
+    def show_checkpoint(self, ckpt: Checkpoint, summary: CheckpointSummary) -> None:
+        """Show ``summary`` (computed by inspector.core.summary.summarize(ckpt))."""
+        s = summary
+        self.file_label.setText(s.file_name)
+        self.file_label.setToolTip(s.path)
+        self.format_badge.setText(s.format)
+        self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(s.format, "#666")))
+        self.format_badge.setVisible(True)
+        extra = ("whole model" if s.is_whole_model else
+                 f"Lightning {s.lightning_version}" if s.lightning_version else "")
+        self.extra_badge.setText(extra)
+        self.extra_badge.setStyleSheet(BADGE_STYLE.format(
+            bg="#b3261e" if s.is_whole_model else "#6b4fbb"))
+        self.extra_badge.setVisible(bool(extra))
+        self.size_label.setText(format_bytes(s.size_bytes))
+        self.size_label.setToolTip(f"{s.size_bytes:,} bytes")
+
+        counts = [f"<b>{s.num_tensors:,}</b> tensors"]
+        if s.weights_path is not None:
+            params = f"<b>{format_count(s.num_parameters)}</b> parameters"
+            if s.num_parameters >= 10_000:
+                params = f"<span title='{s.num_parameters:,}'>{params}</span>"
+            counts.append(params)
+            if s.num_buffer_elements:
+                counts.append(f"{format_count(s.num_buffer_elements)} buffer values")
+            counts.append(f"weights in <i>{html.escape(s.weights_label)}</i>")
+        else:
+            counts.append(f"{format_count(s.total_numel)} elements")
+        counts.append(f"{format_bytes(s.unique_storage_bytes)} of tensor data")
+        self.counts_label.setText(" · ".join(counts))
+
+        self.dtype_row.set_chips([
+            _chip(f"{d.dtype} ×{d.count} · {format_bytes(d.nbytes)}",
+                  f"{d.count} tensors of {d.dtype}, {d.nbytes:,} bytes") for d in s.dtypes])
+        self.scalar_row.set_chips([_chip(f"{k} <b>{html.escape(format_value(v))}</b>", str(v))
+                                   for k, v in s.scalars])
+        for chip in self.scalar_row.chips:
+            chip.setTextFormat(Qt.TextFormat.RichText)
+
+        opt_text = "<br>".join(html.escape(o.describe()) + f" <span style='color:gray'>"
+                               f"({html.escape(' / '.join(str(k) for k in o.path))})</span>"
+                               for o in s.optimizers)
+        self.optimizer_label.setText(opt_text)
+        self._set_form_row(self._optimizer_title, self.optimizer_label, bool(opt_text))
+        sched_text = "<br>".join(html.escape(x.describe()) for x in s.schedulers)
+        self.scheduler_label.setText(sched_text)
+        self._set_form_row(self._scheduler_title, self.scheduler_label, bool(sched_text))
+
+        self._fill_hparams(s)
+        self._fill_hints(s)
+        self.updateGeometry()
+
+    def clear(self) -> None:
+        """Show that no checkpoint is open."""
+        self.banner.setVisible(False)
+        self.file_label.setText("No checkpoint open")
+        self.file_label.setToolTip("")
+        self.format_badge.setVisible(False)
+        self.extra_badge.setVisible(False)
+        self.size_label.setText("")
+        self.counts_label.setText("Open a .pth, .pt, .bin, .ckpt or .safetensors file.")
+        self.dtype_row.set_chips([])
+        self.scalar_row.set_chips([])
+        self._set_form_row(self._optimizer_title, self.optimizer_label, False)
+        self._set_form_row(self._scheduler_title, self.scheduler_label, False)
+        self.hparams_button.setVisible(False)
+        self.hparams_button.setChecked(False)
+        self.hparams_widget.setVisible(False)
+        _clear_layout(self._hints_layout)
+        self.hint_labels = []
+
+    def text(self) -> str:
+        """Everything shown, as plain text (for tests and copying)."""
+        parts = [self.banner_label.text() if self.banner.isVisibleTo(self) else "",
+                 self.file_label.text(), self.format_badge.text(), self.size_label.text(),
+                 self.counts_label.text(), self.dtype_row.text(), self.scalar_row.text(),
+                 self.optimizer_label.text(), self.scheduler_label.text(),
+                 *[lab.text() for lab in self.hint_labels]]
+        return "\n".join(p for p in parts if p)
+
+    # ---- Private API
+    @staticmethod
+    def _set_form_row(title: QLabel, value: QLabel, visible: bool) -> None:
+        title.setVisible(visible)
+        value.setVisible(visible)
+
+    def _toggle_hparams(self, on: bool) -> None:
+        self.hparams_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.hparams_widget.setVisible(on)
+        self.updateGeometry()
+
+    def _fill_hparams(self, s: CheckpointSummary) -> None:
+        while self._hparams_form.rowCount():
+            self._hparams_form.removeRow(0)
+        for name, value in s.hyper_parameters:
+            key = QLabel(html.escape(name))
+            key.setStyleSheet("QLabel { color: gray; }")
+            val = QLabel(html.escape(format_value(value)))
+            val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._hparams_form.addRow(key, val)
+        if s.hyper_parameters_truncated:
+            self._hparams_form.addRow(QLabel("…"), QLabel("more not shown"))
+        n = len(s.hyper_parameters)
+        self.hparams_button.setText(f"Hyper-parameters ({n}{'+' if s.hyper_parameters_truncated else ''})")
+        self.hparams_button.setVisible(n > 0)
+        if n == 0:
+            self.hparams_button.setChecked(False)
+        self.hparams_widget.setVisible(n > 0 and self.hparams_button.isChecked())
+
+    def _fill_hints(self, s: CheckpointSummary) -> None:
+        _clear_layout(self._hints_layout)
+        self.hint_labels = []
+        danger = [h for h in s.hints if h.level == DANGER]
+        self.banner_label.setText("<br>".join(f"<b>{_rich(h.text)}</b>" for h in danger))
+        self.banner.setVisible(bool(danger))
+        icons = {WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning}
+        for h in s.hints:
+            if h.level == DANGER:
+                continue
+            row = QFrame()
+            if h.level == WARNING:
+                row.setObjectName("warning")
+                row.setStyleSheet(WARNING_ROW_STYLE)
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(4, 2, 4, 2)
+            icon = QLabel()
+            pix = icons.get(h.level, QStyle.StandardPixmap.SP_MessageBoxInformation)
+            icon.setPixmap(self.style().standardIcon(pix).pixmap(16, 16))
+            icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+            icon.setToolTip(h.level)
+            text = _label(_rich(h.text))
+            text.setToolTip(h.level)
+            lay.addWidget(icon)
+            lay.addWidget(text, 1)
+            self._hints_layout.addWidget(row)
+            self.hint_labels.append(text)
