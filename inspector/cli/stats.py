@@ -1,0 +1,105 @@
+"""``stats``: per-tensor statistics and histograms, streamed from the file."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from inspector.cli.output import add_json_flag, json_path, print_json
+from inspector.core.formats import open_checkpoint
+from inspector.core.stats import DEFAULT_BINS, iter_stats, stats_to_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "stats", help="per-tensor statistics (min, max, mean, std, NaN/Inf, histogram)",
+        description="Compute statistics of every tensor by streaming its bytes from the file "
+                    "(bounded memory, float64 accumulation, exact histograms). NaN and Inf are "
+                    "counted and left out of the other statistics; complex tensors are "
+                    "summarized by |z|, quantized ones by their stored integers. Nothing from "
+                    "the file is executed.")
+    p.add_argument("path", help="checkpoint file or folder")
+    p.add_argument("--bins", type=_bins, default=DEFAULT_BINS,
+                   help=f"histogram bins (default {DEFAULT_BINS}; 0: no histogram)")
+    p.add_argument("--filter", metavar="REGEX", type=_regex,
+                   help="only tensors whose key path matches (re.search); the path is the keys "
+                        "joined with '.', e.g. model_state_dict.conv1.weight or "
+                        "optimizer_state_dict.state.0.exp_avg")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _bins(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= n <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 100000")
+    return n
+
+
+def _regex(text: str) -> re.Pattern:
+    import argparse
+
+    try:
+        return re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"invalid regular expression: {e}") from None
+
+
+def dotted(path: tuple) -> str:
+    """The key path as the --filter regex sees it: keys joined with '.'."""
+    return ".".join(str(k) for k in path)
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}"
+
+
+def run(args) -> int:
+    ck = open_checkpoint(args.path)
+    try:
+        paths = None
+        if args.filter is not None:
+            paths = [p for p, _ in ck.tensors() if args.filter.search(dotted(p))]
+        items = list(iter_stats(ck, paths=paths, bins=args.bins))
+    finally:
+        ck.close()
+    if args.json:
+        tensors = []
+        for path, stats, error in items:
+            if stats is not None:
+                tensors.append(stats_to_json(path, stats))
+            else:
+                tensors.append({"path": json_path(path), "error": error})
+        print_json({"path": ck.path, "tensors": tensors})
+        return 0
+    header = ("name", "dtype", "shape", "mean", "std", "min", "max", "zeros%", "nan", "inf")
+    rows = [header]
+    notes = []
+    for path, stats, error in items:
+        name = dotted(path)
+        if stats is None:
+            notes.append(f"{name}: {error}")
+            continue
+        zeros = f"{100 * stats.zeros / stats.numel:.1f}" if stats.numel else "-"
+        rows.append((name, stats.dtype, "[" + ", ".join(map(str, stats.shape)) + "]",
+                     _num(stats.mean), _num(stats.std), _num(stats.min), _num(stats.max), zeros,
+                     str(stats.nan), str(stats.inf)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    left = {0, 1, 2}
+    for r in rows:
+        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in
+                 enumerate(zip(r, widths))]
+        print("  ".join(cells).rstrip())
+    if len(rows) == 1 and not notes:
+        print("(no tensors)" if args.filter is None else "(no tensor matches the filter)")
+    for n in notes:
+        print(f"no statistics for {n}", file=sys.stderr)
+    return 0
+

@@ -1,0 +1,110 @@
+"""Benchmark helper for ``inspector.core.stats`` (not collected by pytest; run on demand).
+
+    python tests/benchmarks/bench_stats.py [--mb 512] [--small 20000] [--dtype float32]
+
+Writes checkpoints into a temporary folder, warms the page cache, then reports GB/s for
+all tensors of a big file (exact histograms) and the time for many small tensors.
+The benchmark suite can import :func:`bench_big` and :func:`bench_small`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _write_big(path: str, mb: int, dtype: str) -> int:
+    import torch
+
+    torch.manual_seed(0)
+    dt = getattr(torch, dtype)
+    itemsize = torch.empty(0, dtype=dt).element_size()
+    per = 64 << 20  # 64 MiB tensors, like the big matrices of a real model
+    total = mb << 20
+    sd = {}
+    i = 0
+    while total > 0:
+        n = min(per, total) // itemsize
+        sd[f"layer{i}.weight"] = (torch.randn(n) * 0.02).to(dt)
+        total -= n * itemsize
+        i += 1
+    torch.save(sd, path)
+    return sum(t.numel() * t.element_size() for t in sd.values())
+
+
+def _write_small(path: str, count: int) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    torch.save({f"block{i}.{kind}": torch.randn(64) for i in range(count // 2)
+                for kind in ("weight", "bias")}, path)
+
+
+def _warm(path: str) -> None:
+    with open(path, "rb") as fh:
+        while fh.read(16 << 20):
+            pass
+
+
+def bench_big(path: str, repeats: int = 3, bins: int = 64) -> dict:
+    """Best-of-``repeats`` throughput of ``iter_stats`` over every tensor of ``path``."""
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.stats import iter_stats
+
+    _warm(path)
+    best = float("inf")
+    nbytes = 0
+    for _ in range(repeats):
+        with open_checkpoint(path) as ck:
+            t0 = time.perf_counter()
+            for item in iter_stats(ck, bins=bins):
+                nbytes = item.progress.bytes_total
+            best = min(best, time.perf_counter() - t0)
+    return {"bytes": nbytes, "seconds": best, "gb_per_s": nbytes / best / 1e9,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bench_small(path: str, repeats: int = 3) -> dict:
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.stats import iter_stats
+
+    _warm(path)
+    best = float("inf")
+    n = 0
+    for _ in range(repeats):
+        with open_checkpoint(path) as ck:
+            t0 = time.perf_counter()
+            n = sum(1 for _ in iter_stats(ck))
+            best = min(best, time.perf_counter() - t0)
+    return {"tensors": n, "seconds": best, "us_per_tensor": best / max(n, 1) * 1e6}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=int, default=512)
+    ap.add_argument("--small", type=int, default=20000)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--torch-loaded", action="store_true",
+                    help="import torch first (as the GUI's worker does)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        big = os.path.join(tmp, "big.pth")
+        small = os.path.join(tmp, "small.pth")
+        # written by a child process, so this one imports torch only if asked to
+        code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+                f"import bench_stats as b; b._write_big({big!r}, {args.mb}, {args.dtype!r}); "
+                f"b._write_small({small!r}, {args.small})")
+        subprocess.run([sys.executable, "-c", code], check=True)
+        if args.torch_loaded:
+            import torch  # noqa: F401
+        print("big  ", bench_big(big))
+        print("small", bench_small(small))
+
+
+if __name__ == "__main__":
+    main()
