@@ -263,8 +263,8 @@ def _import_module(name: str):
     except ModuleNotFoundError as e:
         if e.name and (name == e.name or name.startswith(e.name + ".")):
             raise ModelError(f"cannot import module {name!r}: no module named {e.name!r} "
-                             f"(is it installed, or should the spec be a path to a .py file?)",
-                             format_traceback(e)) from None
+                             f"(is it installed, or should the spec be a path to a .py file?)"
+                             ) from None
         raise ModelCodeError(f"importing {name} failed: {e}", format_traceback(e)) from None
     except SyntaxError as e:
         raise ModelCodeError(f"{e.filename}: syntax error at line {e.lineno}: {e.msg}",
@@ -540,7 +540,8 @@ def rank_architectures(source: Checkpoint | StateDictSource | Shapes
         if kwargs is None:
             continue
         try:
-            with torch.device("meta"):  # shapes only: no memory for big inferred sizes
+            # shapes only: no memory for big inferred sizes, no draw from the global RNG
+            with torch.device("meta"), torch.random.fork_rng(devices=[]):
                 model = build_model(arch, kwargs)
         except ModelError:
             continue

@@ -79,9 +79,10 @@ def iter_make_demo(outdir: str | os.PathLike, epochs: int = 3, seed: int = 0,
     return saved
 
 
-def make_demo(outdir: str | os.PathLike, epochs: int = 3, seed: int = 0) -> list[DemoEpoch]:
+def make_demo(outdir: str | os.PathLike, epochs: int = 3, seed: int = 0,
+              samples: int = 256) -> list[DemoEpoch]:
     """Blocking form of :func:`iter_make_demo`; returns every saved epoch."""
-    return list(iter_make_demo(outdir, epochs=epochs, seed=seed))
+    return list(iter_make_demo(outdir, epochs=epochs, seed=seed, samples=samples))
 
 
 def bundled_demo_dir() -> str | None:

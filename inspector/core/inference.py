@@ -213,15 +213,20 @@ def load_model(config: RunConfig) -> LoadedModel:
                     f"give one: --arch path/to/model.py:ClassName (and --arch-kwargs JSON)")
             arch = proposal.architecture
             kwargs = {**proposal.kwargs, **(config.arch_kwargs or {})}
-            notes.append(f"proposed the built-in {arch.name!r} ({proposal.score:.0%} of keys "
-                         f"match) with {kwargs}")
+            note = (f"proposed the built-in {arch.name!r}: {proposal.score:.0%} of keys match "
+                    f"with {proposal.kwargs}")
+            if config.arch_kwargs:
+                note += f"; your kwargs make it {kwargs}"
+            notes.append(note)
         else:
             arch = resolve_architecture(config.architecture)
             kwargs = dict(config.arch_kwargs or {})
             if arch.infer_kwargs is not None:
                 inferred = arch.infer_kwargs(strip_shared_prefixes(source.shapes())) or {}
                 kwargs = {**inferred, **kwargs}
-        model = build_model(arch, kwargs)
+        with torch.random.fork_rng(devices=[]):  # initial values of missing keys: reproducible
+            torch.manual_seed(config.seed)
+            model = build_model(arch, kwargs)
         match = match_keys(model_shapes(model), source.shapes())
         state = {}
         for key, ck in match.mapping.items():

@@ -1,0 +1,131 @@
+"""``run``, ``devices`` and ``demo`` on the command line: JSON shape, text, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from inspector.cli import main
+
+RUN_KEYS = {"device", "dtype", "architecture", "load", "mode_sensitive_layers", "input_shape",
+            "output_shape", "train", "eval", "eval_vs_train_mean", "bn_running_stats_drift",
+            "weights_unchanged"}
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    from inspector.core.demo import make_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    make_demo(out, epochs=2, samples=64)
+    return out
+
+
+def test_run_json_document(demo_dir, capsys):
+    assert main(["run", str(demo_dir / "demo_epoch_2.pth"), "--runs", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == RUN_KEYS
+    assert set(doc["load"]) == {"missing_keys", "unexpected_keys", "shape_mismatches",
+                                "fixes_applied"}
+    for mode in ("train", "eval"):
+        assert set(doc[mode]) == {"runs", "spread", "max_run_diff", "ms_per_run"}
+        assert doc[mode]["runs"] == 3
+    assert doc["eval"]["spread"] == 0.0 and doc["train"]["spread"] > 0
+    assert doc["weights_unchanged"] is True
+    assert doc["device"] == "cpu" and doc["dtype"] == "float32"
+    assert doc["input_shape"] == [4, 3, 32, 32] and doc["output_shape"] == [4, 10]
+    assert [m["type"] for m in doc["mode_sensitive_layers"]] == [
+        "BatchNorm2d", "BatchNorm2d", "Dropout"]
+
+
+def test_run_text_report_explains_eval(demo_dir, capsys):
+    code = main(["run", str(demo_dir / "demo_epoch_1.pth"), "--runs", "2", "--batch", "2",
+                 "--seed", "5", "--input-shape", "3x16x16", "--arch-kwargs",
+                 '{"image_size": 16}'])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "What model.eval() changed" in out
+    assert "Dropout" in out and "running statistics" in out
+    assert "input [2, 3, 16, 16]" in out
+    assert "classifier.2.weight: file [10, 256], model [10, 64]" in out
+
+
+def test_run_whole_model_needs_trust(tmp_path, capsys):
+    path = tmp_path / "whole.pth"
+    torch.save(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)), path)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ")
+    assert "--trust" in err and "torch.nn.modules.container.Sequential" in err
+    assert "Traceback" not in err
+    assert main(["run", str(path), "--trust", "--runs", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["train"]["spread"] > 0 and doc["eval"]["spread"] == 0
+
+
+def test_run_bad_user_code_shows_its_traceback(tmp_path, state_dict_ckpt, capsys):
+    model_py = tmp_path / "model.py"
+    model_py.write_text("from torch import nn\nclass Net(nn.Module)\n    pass\n")
+    assert main(["run", str(state_dict_ckpt), "--arch", f"{model_py}:Net"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith(f"error: {state_dict_ckpt}: ")
+    assert "syntax error at line 2" in err
+    assert "traceback from the model code:" in err and "SyntaxError" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--arch-kwargs", "{oops"], "not valid JSON"),
+    (["--input-shape", "3", "abc"], "--input-shape"),
+    (["--device", "cuda:9"], "cannot be used"),
+    (["--arch", "nonexistent_pkg_q:Net"], "no module named"),
+])
+def test_run_user_errors_exit_2(state_dict_ckpt, capsys, argv, message):
+    assert main(["run", str(state_dict_ckpt), "--runs", "2", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_run_missing_file(tmp_path, capsys):
+    missing = tmp_path / "nope.pth"
+    assert main(["run", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: no such file or folder\n"
+
+
+def test_run_rejects_zero_runs(state_dict_ckpt, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(state_dict_ckpt), "--runs", "0"])
+    assert info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_devices(capsys):
+    assert main(["devices", "--json"]) == 0
+    devices = json.loads(capsys.readouterr().out)
+    assert devices[0]["name"] == "cpu"
+    assert {"name", "description", "memory_bytes"} <= set(devices[0])
+    assert main(["devices"]) == 0
+    assert capsys.readouterr().out.startswith("cpu")
+
+
+def test_demo_command(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", str(out), "--epochs", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [d["epoch"] for d in doc] == [1]
+    assert (out / "demo_epoch_1.pth").is_file()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["demo", str(blocker)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_run_on_cuda(demo_dir, capsys):
+    assert main(["run", str(demo_dir / "demo_epoch_2.pth"), "--device", "cuda", "--runs", "3",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["device"] == "cuda:0" and doc["eval"]["spread"] == 0
