@@ -106,7 +106,8 @@ def _check_against_jit(path):
 
 def test_scripted_module_lists_state_dict(scripted):
     ck = _check_against_jit(scripted)
-    assert ck.details["module_types"]["block.lin"] == "__torch__.torch.nn.modules.linear.Linear"
+    lin_class = ck.details["module_types"]["block.lin"]  # mangled when scripted twice
+    assert lin_class.startswith("__torch__.torch.nn.modules.linear.") and lin_class.endswith(".Linear")
     assert ck.find(["bn.num_batches_tracked"]).tensor.dtype == "int64"
     assert ck.find(["tied"]).tensor.storage is ck.find(["block.lin.weight"]).tensor.storage
     assert any(n.endswith("/linear.py") for n in ck.details["code_files"])
