@@ -11,12 +11,14 @@ from __future__ import annotations
 import html
 import re
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QScrollArea,
     QSizePolicy,
     QStyle,
@@ -81,34 +83,89 @@ def _clear_layout(layout) -> None:
             _clear_layout(item.layout())
 
 
+class _FlowLayout(QLayout):
+    """Lays widgets out left to right and wraps them onto new lines as the width needs."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 6):
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self._spacing = spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    # ---- Qt overrides
+    def addItem(self, item: QLayoutItem) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:
+        size = QSize()
+        for item in self._items:
+            size = size.expandedTo(item.minimumSize())
+        return size
+
+    # ---- Private API
+    def _arrange(self, rect: QRect, move: bool) -> int:
+        x, y, line_h = rect.x(), rect.y(), 0
+        for item in self._items:
+            hint = item.sizeHint()
+            if x + hint.width() > rect.right() + 1 and line_h > 0:
+                x, y = rect.x(), y + line_h + 3
+                line_h = 0
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._spacing
+            line_h = max(line_h, hint.height())
+        return y + line_h - rect.y()
+
+
 class _FlowRow(QWidget):
-    """A row of chips that wraps its items over as many lines as it needs."""
+    """A titled row of chips that wrap onto as many lines as the width needs."""
 
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self._title = title
-        self._outer = QHBoxLayout(self)
-        self._outer.setContentsMargins(0, 0, 0, 0)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
         self._title_label = QLabel(f"<b>{html.escape(title)}</b>")
         self._title_label.setMinimumWidth(92)
         self._title_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self._outer.addWidget(self._title_label)
-        self._body = QVBoxLayout()
-        self._body.setSpacing(3)
-        self._outer.addLayout(self._body, 1)
+        self._title_label.setContentsMargins(0, 1, 0, 0)
+        outer.addWidget(self._title_label)
+        self._body = QWidget()
+        self._flow = _FlowLayout(self._body)
+        outer.addWidget(self._body, 1)
         self.chips: list[QLabel] = []
 
-    def set_chips(self, chips: list[QLabel], per_line: int = 6) -> None:
-        _clear_layout(self._body)
+    def set_chips(self, chips: list[QLabel]) -> None:
+        _clear_layout(self._flow)
         self.chips = chips
-        for i in range(0, len(chips), per_line):
-            line = QHBoxLayout()
-            line.setSpacing(6)
-            for c in chips[i:i + per_line]:
-                line.addWidget(c)
-            line.addStretch(1)
-            self._body.addLayout(line)
+        for c in chips:
+            self._flow.addWidget(c)
         self.setVisible(bool(chips))
+        self._flow.invalidate()
 
     def text(self) -> str:
         return " · ".join(c.text() for c in self.chips)
@@ -163,7 +220,7 @@ class SummaryPanel(QWidget):
         v.addWidget(self.counts_label)
 
         self.dtype_row = _FlowRow("Dtypes")
-        self.scalar_row = _FlowRow("Training")
+        self.scalar_row = _FlowRow("Scalars")
         v.addWidget(self.dtype_row)
         v.addWidget(self.scalar_row)
 
@@ -204,6 +261,11 @@ class SummaryPanel(QWidget):
         v.addStretch(1)
         self.hint_labels: list[QLabel] = []
 
+        # Word-wrapped rows need the height for the actual width; without this flag the
+        # scroll area squeezes them instead of scrolling.
+        policy = inner.sizePolicy()
+        policy.setHeightForWidth(True)
+        inner.setSizePolicy(policy)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)

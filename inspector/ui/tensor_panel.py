@@ -99,7 +99,8 @@ def _as_float(t: torch.Tensor) -> np.ndarray:
 
     if t.is_complex():
         t = t.abs()
-    return t.to(torch.float32).numpy()
+    # always a copy: an array viewing the file's mapping would keep it from closing
+    return np.array(t.to(torch.float32).numpy(), copy=True)
 
 
 def preview_block(t: torch.Tensor, max_rows: int = MAX_ROWS,
@@ -638,6 +639,12 @@ class TensorPanel(QWidget):
         self._node = node
         self._loaded.clear()
         self._set_export_status("")
+        self.values_model.set_block(np.zeros((0, 0)), [])
+        self.values_info.setText("")
+        self.heatmap.clear_image()
+        self.heatmap_info.setText("")
+        self.kernels.clear_image()
+        self.kernels_info.setText("")
         if self._cache_ckpt is not ckpt:
             self._cache_ckpt = ckpt
             self._labels = optimizer_param_labels(ckpt)
@@ -787,6 +794,10 @@ class TensorPanel(QWidget):
     def _child_summary(c: Node) -> str:
         if c.kind == TENSOR and c.tensor is not None:
             return f"{c.tensor.dtype} {list(c.tensor.shape)}"
+        if c.kind in ("list", "tuple") and 0 < len(c.children) <= 8 and all(
+                g.kind in ("scalar", "none") for g in c.children):
+            return format_value(tuple(g.value for g in c.children) if c.kind == "tuple"
+                                else [g.value for g in c.children])
         if c.kind in CONTAINER_KINDS:
             return f"{c.type_name or c.kind} ({len(c.children)} items)"
         if c.kind == STRING:
