@@ -396,7 +396,9 @@ def _find_weights(ckpt: Checkpoint) -> _Weights:
                             prefix=_common_prefix(entries))
         if _looks_state_dict(node):
             entries = _entries_from_state_dict(node)
-            label = path_text(path) if path else "root (a bare state_dict)"
+            label = path_text(path) if path else (
+                "the scripted module's state" if ckpt.format == "torchscript"
+                else "root (a bare state_dict)")
             return _Weights(path, label, tuple(entries), prefix=_common_prefix(entries))
     # Fall back to the first tensor-dominated dict a little deeper that is not optimizer state.
     queue = [(c, 1) for c in root.children]

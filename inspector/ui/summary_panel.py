@@ -40,7 +40,8 @@ from inspector.core.summary import (
 MAX_HEIGHT = 380
 FORMAT_COLORS = {
     "torch-zip": "#2f6db5", "torch-legacy": "#7a5cb8", "safetensors": "#2e8b57",
-    "hf-sharded": "#2e8b57", "pickle": "#b5472f", "torchscript": "#b5772f",
+    "hf-sharded": "#2e8b57", "hf-folder": "#2e8b57", "pickle": "#b5472f",
+    "torchscript": "#b5772f", "torch-export": "#b5772f", "dcp": "#3d7f8f",
 }
 BADGE_STYLE = ("QLabel {{ background: {bg}; color: white; border-radius: 8px; "
                "padding: 1px 8px; font-weight: bold; }}")

@@ -194,6 +194,22 @@ def test_whole_model_pickle_is_flagged(tmp_path, torch_mod):
     assert s.num_parameters == 1530 and s.num_buffer_elements == 17
 
 
+def test_whole_model_inside_a_dict_and_namespace_args(tmp_path, torch_mod):
+    import argparse
+
+    torch = torch_mod
+    path = tmp_path / "dictwhole.pth"
+    torch.save({"model": _cnn(torch), "epoch": 3,
+                "args": argparse.Namespace(lr=0.1, batch_size=32, name="run1")}, path)
+    with open_checkpoint(path) as ck:
+        s = summarize(ck)
+    assert s.weights_path == ("model",) and s.is_whole_model
+    assert s.hints[0].level == DANGER
+    assert dict(s.scalars) == {"epoch": 3}
+    hp = dict(s.hyper_parameters)
+    assert hp["args.lr"] == pytest.approx(0.1) and hp["args.name"] == "run1"
+
+
 def test_tied_weights(tmp_path, torch_mod):
     torch = torch_mod
     from torch import nn
