@@ -563,7 +563,8 @@ def propose_architecture(source: Checkpoint | StateDictSource | Shapes
 # Files that carry their own architecture
 
 
-def _is_exported_program(path: str) -> bool:
+def is_exported_program(path: str) -> bool:
+    """Whether ``path`` is a torch.export archive (.pt2), judged by its entry names."""
     try:
         with zipfile.ZipFile(path) as zf:
             return any(n.endswith("/archive_format") or n.endswith("/models/model.json")
@@ -581,7 +582,7 @@ def architecture_globals(path: str) -> tuple[str, list[str]]:
     try:
         ckpt = open_checkpoint(path)
     except CheckpointError:
-        if _is_exported_program(path):
+        if is_exported_program(path):
             return "exported-program", []
         raise
     try:

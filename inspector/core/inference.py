@@ -33,6 +33,7 @@ from inspector.core.architectures import (
     TrustRequiredError,
     build_model,
     format_traceback,
+    is_exported_program,
     load_trusted_model,
     locate_state_dict,
     match_keys,
@@ -187,7 +188,18 @@ def load_model(config: RunConfig) -> LoadedModel:
     """Build the model and load the checkpoint's weights (see :class:`LoadReport`)."""
     from inspector.core.formats import open_checkpoint
 
-    ckpt = open_checkpoint(config.path)
+    try:
+        ckpt = open_checkpoint(config.path)
+    except CheckpointError:
+        if not is_exported_program(config.path):
+            raise
+        if not config.trust:
+            raise TrustRequiredError(config.path, [], KIND_TEXT["exported-program"]) from None
+        model = load_trusted_model(config.path, trusted=True)
+        report = LoadReport(fixes_applied=[
+            f"instantiated the {KIND_TEXT['exported-program']} by running its code "
+            f"(trusted by you)"], loaded_keys=len(model.state_dict()))
+        return LoadedModel(model, "exported program (from the file, trusted)", report)
     try:
         kind = model_kind(ckpt)
         if kind != "state_dict" and config.architecture is None and config.container is None:
@@ -451,6 +463,15 @@ def _forward_error(e: BaseException, x: torch.Tensor) -> ModelError:
     return ModelCodeError(f"the model's forward raised {type(e).__name__}: {msg}", tb)
 
 
+def _set_mode(model: nn.Module, train: bool) -> None:
+    try:
+        model.train(train)
+    except NotImplementedError as e:  # e.g. a torch.export program is fixed to one mode
+        raise InferenceError(f"this model cannot be switched to {'train' if train else 'eval'} "
+                             f"mode ({e}); a torch.export program keeps the mode it was "
+                             f"exported in") from None
+
+
 def _mode_result(outputs: list[torch.Tensor], seconds: float) -> ModeResult:
     stack = torch.stack(outputs)
     n = stack.shape[0]
@@ -495,12 +516,12 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
     before = _snapshot(model)
 
     yield step("warm-up pass (eval mode)")
-    model.eval()
+    _set_mode(model, False)
     with _seeded(device, config.seed):
         first = _forward(model, x, device)
 
     trainee = copy.deepcopy(model)
-    trainee.train()
+    _set_mode(trainee, True)
     stats_before = _running_stats(trainee)
     train_out: list[torch.Tensor] = []
     elapsed = 0.0
@@ -518,7 +539,7 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
 
     eval_out: list[torch.Tensor] = []
     elapsed = 0.0
-    model.eval()
+    _set_mode(model, False)
     for i in range(config.runs):
         yield step(f"eval pass {i + 1}/{config.runs}")
         with _seeded(device, config.seed + i):

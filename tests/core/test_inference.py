@@ -300,3 +300,13 @@ def test_bundled_demo_is_small_and_runs():
     assert sum(os.path.getsize(os.path.join(folder, f)) for f in files) < 200_000
     r = run_demo(RunConfig(os.path.join(folder, "demo_epoch_3.pth"), runs=3))
     assert r.eval.spread == 0 and r.train.spread > 0 and r.weights_unchanged
+
+
+def test_exported_program_needs_trust(tmp_path):
+    path = tmp_path / "linear.pt2"
+    program = torch.export.export(nn.Linear(2, 3), (torch.randn(1, 2),))
+    torch.export.save(program, path)
+    with pytest.raises(TrustRequiredError, match="torch.export"):
+        run_demo(RunConfig(str(path), runs=2))
+    with pytest.raises(InferenceError, match="torch.export program keeps the mode"):
+        run_demo(RunConfig(str(path), runs=2, trust=True, input_shape=(2,)))
