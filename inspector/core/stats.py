@@ -550,6 +550,14 @@ class _Pass1:
         self.hi = max(self.hi, float(hi))
 
 
+def _shift(p1: _Pass1) -> float:
+    """The shift for pass 2: near the mean, and finite when subtracted from the minimum."""
+    shift = p1.shift
+    if shift is None or not math.isfinite(shift) or not math.isfinite(shift - p1.lo):
+        return p1.lo
+    return shift
+
+
 class _Pass2:
     """Zeros, sums of |v|, of ``d = v - shift`` and of ``d**2`` (the shifted-data
     algorithm: exact enough because the shift is close to the mean), and bin counts."""
@@ -557,7 +565,7 @@ class _Pass2:
     def __init__(self, p1: _Pass1, value_kind: str, block: int, binner: _Binner | None):
         self.kind = value_kind
         self.nonneg = p1.lo >= 0
-        self.shift = p1.shift if p1.shift is not None and math.isfinite(p1.shift) else p1.lo
+        self.shift = _shift(p1)
         self.zeros = 0
         self.abs_total = self.dev = self.dev2 = 0.0
         self.binner = binner
@@ -588,11 +596,15 @@ class _Pass2:
         self.dev += float(np.add.reduce(d))
         self.dev2 += float(np.einsum("i,i->", d, d))  # not np.dot: BLAS threads spin
         if self.binner is not None:
+            if self.binner.scale == 1.0:  # d is exactly the binner's v - shift
+                self.binner.index_from_deviation(d)
+            else:
+                self.binner.float_index(v, d)
             self._count(d, m)
 
     def _count(self, d: np.ndarray, m: int) -> None:
+        """Add the bins of the float bin indices in ``d``."""
         binner = self.binner
-        binner.index_from_deviation(d)  # d now holds the (float) bin index
         if self._ip is not None:
             idx = self._ip[:m]
             np.copyto(idx, d, casting="unsafe")
@@ -636,10 +648,8 @@ def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
         return _finish(plan, lo, hi, lo, 0.0, abs(lo) * n, n if lo == 0 else 0, n_nan, n_inf,
                        n, hist)
     use_numpy_hist = single and math.isfinite(hi - lo)
-    binner = _Binner(lo, hi, p1.shift, bins) if bins and not use_numpy_hist else None
+    binner = _Binner(lo, hi, _shift(p1), bins) if bins and not use_numpy_hist else None
     p2 = _Pass2(p1, kind, block, binner)
-    if binner is not None:
-        p1.shift = p2.shift = binner.shift
     drop = n_nan + n_inf > 0
     blocks = [only_block] if single else (values(x) for x in _blocks(ckpt, plan, block, stop))
     for v in blocks:
@@ -670,11 +680,11 @@ class _Binner:
     until ``index(hi) == bins - 1``; monotonicity keeps every index in range.
     """
 
-    def __init__(self, lo: float, hi: float, shift: float | None, bins: int):
+    def __init__(self, lo: float, hi: float, shift: float, bins: int):
         self.lo, self.hi, self.bins = lo, hi, bins
         self.scale = 1.0 if math.isfinite(hi - lo) else 2.0 ** -8
         s = self.scale
-        if shift is None or not math.isfinite(shift) or not math.isfinite(shift - lo):
+        if not math.isfinite(shift * s - lo * s):
             shift = lo
         self.shift = shift * s
         self.offset = self.shift - lo * s
@@ -689,6 +699,11 @@ class _Binner:
 
     def index(self, v: np.ndarray, fbuf: np.ndarray, out: np.ndarray) -> None:
         """Bin indices of ``v`` (any shape, ``fbuf``/``out`` flat with as many elements)."""
+        self.float_index(v, fbuf)
+        np.copyto(out, fbuf, casting="unsafe")
+
+    def float_index(self, v: np.ndarray, fbuf: np.ndarray) -> None:
+        """``fbuf`` (flat, as many elements as ``v``) := the bin indices, still as floats."""
         f = fbuf.reshape(v.shape)
         if self.scale != 1.0:
             np.multiply(v, self.scale, out=f, dtype=np.float64)
@@ -696,7 +711,6 @@ class _Binner:
         else:
             np.subtract(v, self.shift, out=f, dtype=np.float64)
         self.index_from_deviation(fbuf)
-        np.copyto(out, fbuf, casting="unsafe")
 
     def index_from_deviation(self, d: np.ndarray) -> None:
         """``d`` holds ``v*scale - shift``; it is overwritten with the (float) bin index,
