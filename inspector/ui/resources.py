@@ -10,6 +10,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # .../inspector
@@ -37,7 +38,11 @@ def resource_path(*parts: str) -> Path:
 @cache
 def icon(name: str) -> QIcon:
     """The icon ``resources/icons/<name>.svg``; unknown names raise (a typo must not go blank)."""
-    return QIcon(str(resource_path("icons", f"{name}.svg")))
+    path = str(resource_path("icons", f"{name}.svg"))
+    result = QIcon(path)
+    # the same picture when selected: styles otherwise tint it into the highlight colour
+    result.addFile(path, QSize(), QIcon.Mode.Selected)
+    return result
 
 
 def stylesheet() -> str:

@@ -579,7 +579,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
         self._needle = ""
         self._regex: re.Pattern[str] | None = None
         self._nan_inf_only = False
-        self.matches = 0  # rows accepted on their own (not as ancestors) in the last filter
+        self._matched: set[int] = set()  # ids of rows accepted on their own (not as ancestors)
         self.setRecursiveFilteringEnabled(True)
         self.setSortRole(SortRole)
         self.setDynamicSortFilter(True)
@@ -606,6 +606,11 @@ class TensorFilterProxy(QSortFilterProxyModel):
     def set_nan_inf_only(self, on: bool) -> None:
         self._apply(self._needle, self._regex, bool(on))
 
+    @property
+    def matches(self) -> int:
+        """How many rows the current filter accepts on their own (ancestors not counted)."""
+        return len(self._matched)
+
     def is_filtering(self) -> bool:
         return bool(self._needle or self._regex or self._nan_inf_only)
 
@@ -629,14 +634,14 @@ class TensorFilterProxy(QSortFilterProxyModel):
             return False
         if self._regex is not None and self._regex.search(item.search_text()) is None:
             return False
-        self.matches += 1
+        self._matched.add(id(item))
         return True
 
     # ---- Private API
     def _apply(self, needle: str, compiled: re.Pattern[str] | None, nan_inf: bool) -> None:
         self.beginFilterChange()
         self._needle, self._regex, self._nan_inf_only = needle, compiled, nan_inf
-        self.matches = 0
+        self._matched = set()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
 

@@ -182,6 +182,8 @@ class StatsService(QObject):
                 break
             except (OSError, EOFError, ValueError):
                 break
+            except Exception as e:  # noqa: BLE001 - an unreadable message ends the job, not the app
+                msg = ("done", job.job_id, False, f"bad message from the worker ({e})")
             if self._handle(msg):
                 return  # the job ended; the next one (if any) has been started
         else:
@@ -265,7 +267,8 @@ def _run_job(results, cancel, job_id: int, path: str, paths, bins: int,
         done = 0
         for item in iter_stats(ckpt, paths=paths, bins=bins,
                                cancel=lambda: cancel.value >= job_id):
-            batch.append(item)
+            path, stats, error_text = item[0], item[1], item[2]
+            batch.append((tuple(path), stats, error_text))  # plain tuples pickle everywhere
             done += 1
             if crash_after is not None and done >= crash_after:
                 os.kill(os.getpid(), signal.SIGKILL)

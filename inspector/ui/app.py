@@ -1,0 +1,220 @@
+"""Start the desktop app: QApplication, theme, main window, and the scripted modes.
+
+``checkpoint-inspector [FILE ...]`` opens the files as tabs (the newest bundled demo when
+none is given). ``--screenshot OUT.png`` waits for the background work, selects the largest
+tensor and saves a picture of the window; ``--quit-after-ms`` is for smoke tests.
+
+Nothing heavy is imported before the window is painted: torch is only imported by the
+statistics worker process, pyqtgraph when the first checkpoint view is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+from inspector import __version__
+
+APP_NAME = "Checkpoint Inspector"
+ORG_NAME = "checkpoint-inspector"
+DEFAULT_SIZE = (1400, 900)
+SCREENSHOT_TIMEOUT_S = 300.0
+
+_plotting_configured = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="checkpoint-inspector",
+        description="Open PyTorch checkpoints in the desktop app. Subcommands (info, scan, "
+                    "stats, diff, …) run the command line instead; see 'checkpoint-inspector "
+                    "--help'.")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="checkpoint files or folders to open (default: the bundled demo)")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="open offscreen, wait for statistics, select the largest tensor, "
+                        "save a PNG of the window and exit")
+    p.add_argument("--size", metavar="WxH", type=_size, help="window size, e.g. 1400x900")
+    p.add_argument("--tab", metavar="NAME",
+                   help="show this view of the document (e.g. 'Tensors', 'Inference')")
+    p.add_argument("--quit-after-ms", metavar="N", type=int, help="close the window after N ms")
+    p.add_argument("--no-stats", action="store_true",
+                   help="do not compute statistics in the background after opening")
+    return p
+
+
+def run_gui(argv: Sequence[str] | None = None) -> int:
+    """Run the app; returns the process exit code."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PySide6.QtCore import QSettings, QTimer  # PySide6 before pyqtgraph / superqt
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("checkpoint-inspector")
+    apply_theme(app)
+
+    from inspector.ui import resources
+    from inspector.ui.main_window import MainWindow
+    from inspector.ui.settings import Settings
+
+    app.setWindowIcon(resources.icon("app"))
+    tmp = None
+    if args.screenshot:
+        # a throw-away settings file: a saved geometry must not change the picture's size,
+        # and a scripted run must not touch the user's recent files
+        tmp = tempfile.TemporaryDirectory(prefix="inspector-shot-")
+        settings = Settings(QSettings(os.path.join(tmp.name, "settings.ini"),
+                                      QSettings.Format.IniFormat))
+    else:
+        settings = Settings()
+    window = MainWindow(settings, compute_stats=not args.no_stats)
+    if args.size:
+        window.resize(*args.size)
+    elif args.screenshot:
+        window.resize(*DEFAULT_SIZE)
+    app.aboutToQuit.connect(window.shutdown)
+
+    files = list(args.files)
+    if not files:
+        demo = resources.demo_checkpoint()
+        if demo is not None:
+            files = [str(demo)]
+    window.show()
+    # open after the first paint: reading files pulls in the core (and later pyqtgraph)
+    QTimer.singleShot(0, lambda: window.open_paths(files))
+    if args.tab and not args.screenshot:
+        window.sig_opened.connect(lambda _p: _select_tab(window, args.tab))
+
+    result = {"code": 0}
+    if args.screenshot:
+        _arm_screenshot(app, window, args.screenshot, args.tab, result)
+    if args.quit_after_ms is not None:
+        QTimer.singleShot(max(0, args.quit_after_ms), window.close)
+    code = app.exec()
+    window.shutdown()
+    if tmp is not None:
+        tmp.cleanup()
+    return result["code"] or code
+
+
+def configure_plotting() -> None:
+    """Set pyqtgraph's global options once, before the first plot widget exists."""
+    global _plotting_configured
+    if _plotting_configured:
+        return
+    _plotting_configured = True
+    import pyqtgraph as pg
+    from PySide6.QtGui import QGuiApplication, QPalette
+
+    palette = QGuiApplication.palette()
+    pg.setConfigOptions(antialias=True,
+                        background=palette.color(QPalette.ColorRole.Base),
+                        foreground=palette.color(QPalette.ColorRole.Text))
+
+
+def apply_theme(app) -> None:
+    """Fusion style with a light or dark palette following the system's colour scheme."""
+    from PySide6.QtCore import Qt
+
+    from inspector.ui import resources
+
+    app.setStyle("Fusion")
+    hints = app.styleHints()
+    dark = hints.colorScheme() == Qt.ColorScheme.Dark
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    app.setStyleSheet(resources.stylesheet())
+    if not getattr(app, "_inspector_theme_hooked", False):
+        hints.colorSchemeChanged.connect(lambda _scheme: apply_theme(app))
+        app._inspector_theme_hooked = True
+
+
+def dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    p = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colors = {role.Window: "#202227", role.WindowText: "#e6e6e6", role.Base: "#17181c",
+              role.AlternateBase: "#1f2126", role.ToolTipBase: "#2b2d33",
+              role.ToolTipText: "#e6e6e6", role.Text: "#e6e6e6", role.Button: "#2a2c32",
+              role.ButtonText: "#e6e6e6", role.BrightText: "#ff6b6b", role.Link: "#6ea8fe",
+              role.Highlight: "#2f5fb3", role.HighlightedText: "#ffffff",
+              role.PlaceholderText: "#8b8f98", role.Mid: "#3a3d44", role.Dark: "#111214",
+              role.Light: "#3c3f46", role.Midlight: "#33363c", role.Shadow: "#000000"}
+    for r, c in colors.items():
+        p.setColor(r, QColor(c))
+    for r in (role.Text, role.WindowText, role.ButtonText):
+        p.setColor(group.Disabled, r, QColor("#7d818a"))
+    return p
+
+
+# ---- Private API
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1400x900, not {text!r}") from None
+    if not (200 <= w <= 10000 and 150 <= h <= 10000):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} is out of range (200x150 to 10000x10000)")
+    return w, h
+
+
+def _select_tab(window, name: str) -> None:
+    view = window.current_document()
+    if view is not None and not view.select_view(name):
+        names = ", ".join(view.view_names()) or "none"
+        print(f"warning: no view named {name!r} (available: {names})", file=sys.stderr)
+
+
+def _arm_screenshot(app, window, out: str, tab: str | None, result: dict) -> None:
+    from PySide6.QtCore import QTimer
+
+    start = time.monotonic()
+    timer = QTimer(window)
+    timer.setInterval(100)
+
+    def ready() -> bool:
+        if window.is_busy():
+            return False
+        # the first open is queued for after the first paint: wait until it has started
+        return time.monotonic() - start > 0.3
+
+    def check() -> None:
+        waited = time.monotonic() - start
+        if not ready() and waited < SCREENSHOT_TIMEOUT_S:
+            return
+        timer.stop()
+        if waited >= SCREENSHOT_TIMEOUT_S:
+            print("warning: background work did not finish in time; taking the picture anyway",
+                  file=sys.stderr)
+        view = window.current_document()
+        if view is not None and view.is_loaded:
+            view.select_largest_tensor()
+            if tab:
+                _select_tab(window, tab)
+        QTimer.singleShot(500, shoot)
+
+    def shoot() -> None:
+        pixmap = window.grab()
+        if pixmap.isNull() or not pixmap.save(out, "PNG"):
+            print(f"error: could not save the screenshot to {out}", file=sys.stderr)
+            result["code"] = 2
+        else:
+            message = window.message_text()
+            if message:
+                print(f"note: the window shows: {message}", file=sys.stderr)
+            print(f"saved {out} ({pixmap.width()}x{pixmap.height()})")
+        window.close()
+        app.quit()
+
+    timer.timeout.connect(check)
+    timer.start()

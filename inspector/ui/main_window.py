@@ -1,0 +1,1090 @@
+"""The main window: open checkpoints as tabs, browse their tree, statistics in the background.
+
+Each open file is a :class:`CheckpointView`: the summary on top, then a tab widget of views
+("Tensors" first: the tree and the TensorPanel side by side). Other features add views with
+:meth:`CheckpointView.add_view`. Statistics for every tensor run in the shared worker
+process of :class:`~inspector.ui.workers.StatsService`; the tree fills in as they arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector import __version__
+from inspector.ui import resources
+from inspector.ui.settings import Settings
+from inspector.ui.tree_model import (
+    COL_DTYPE,
+    COL_MAX,
+    COL_MEAN,
+    COL_MIN,
+    COL_NAME,
+    COL_NANINF,
+    COL_NUMEL,
+    COL_SHAPE,
+    COL_SIZE,
+    COL_STD,
+    COL_ZEROS,
+    CheckpointTreeModel,
+    TensorFilterProxy,
+)
+from inspector.ui.workers import StatsService, run_in_thread
+
+APP_NAME = "Checkpoint Inspector"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
+FILE_FILTER = ("Checkpoints (*.pth *.pt *.bin *.ckpt *.safetensors *.json *.tar *.pkl *.pt2);;"
+               "All files (*)")
+FILTER_DEBOUNCE_MS = 200
+EXPAND_ALL_LIMIT = 2_000  # expand every match when a filter leaves at most this many
+MAX_FOLDER_FILES = 20
+COLUMN_WIDTHS = {COL_NAME: 204, COL_DTYPE: 76, COL_SHAPE: 92, COL_NUMEL: 66, COL_SIZE: 70,
+                 COL_MEAN: 72, COL_STD: 66, COL_MIN: 66, COL_MAX: 66, COL_ZEROS: 54,
+                 COL_NANINF: 60}
+
+
+def _panels():
+    """The TensorPanel and SummaryPanel classes, imported on first use (pyqtgraph is slow)."""
+    from inspector.ui.app import configure_plotting
+
+    configure_plotting()
+    try:
+        from inspector.ui.tensor_panel import TensorPanel
+    except ImportError:  # written in parallel; keep the window usable without it
+        TensorPanel = _FallbackTensorPanel
+    try:
+        from inspector.ui.summary_panel import SummaryPanel
+    except ImportError:
+        SummaryPanel = _FallbackSummaryPanel
+    return TensorPanel, SummaryPanel
+
+
+class CheckpointView(QWidget):
+    """One open checkpoint: summary, tree with filter, and the tensor panel.
+
+    Emits
+    -----
+    sig_loaded()
+        The file's metadata has been read and the tree is shown.
+    sig_current_changed(object)
+        The selected row changed; argument: the Node's key path, or None.
+    """
+
+    sig_loaded = Signal()
+    """The checkpoint is open and shown."""
+    sig_current_changed = Signal(object)
+    """The current row changed: the key path of its Node (None for a module group)."""
+
+    def __init__(self, path: str, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.path = path
+        self.ckpt = None
+        self.model: CheckpointTreeModel | None = None
+        self.proxy: TensorFilterProxy | None = None
+        self.tree: QTreeView | None = None
+        self.tensor_panel = None
+        self.summary_panel = None
+        self.filter_edit: QLineEdit | None = None
+        self.stats_job_id = 0
+        self.stats_total = 0
+        self.stats_done = 0
+        self.stats_running = False
+        self.stats_state = ""  # "", "running", "done", "cancelled", "failed"
+        self._settings = settings
+        self._closed = False
+        self._current_path: tuple | None = None
+        self._views: QTabWidget | None = None
+        self._splitter: QSplitter | None = None
+
+        self._stack = QStackedWidget(self)
+        loading = QLabel(f"Opening {os.path.basename(path)}…", alignment=Qt.AlignmentFlag.AlignCenter)
+        loading.setObjectName("loadingLabel")
+        self._stack.addWidget(loading)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._stack)
+
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
+        self._filter_timer.timeout.connect(self.apply_filter)
+
+    # ---- Public API
+    @property
+    def is_loaded(self) -> bool:
+        return self.ckpt is not None
+
+    def set_checkpoint(self, ckpt) -> None:
+        """Show an opened checkpoint (called on the GUI thread once reading finished)."""
+        if self._closed:
+            ckpt.close()
+            return
+        self.ckpt = ckpt
+        labels: dict = {}
+        summary = None
+        try:
+            from inspector.core.summary import optimizer_param_labels, summarize
+
+            labels = optimizer_param_labels(ckpt)
+            summary = summarize(ckpt)
+        except Exception as e:  # noqa: BLE001 - the tree is still worth showing
+            ckpt.warnings.append(f"the summary could not be computed ({type(e).__name__}: {e})")
+        self.model = CheckpointTreeModel(ckpt, labels, self)
+        self.proxy = TensorFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._build_content(summary)
+        self._stack.setCurrentIndex(1)
+        self.sig_loaded.emit()
+
+    def add_view(self, name: str, widget: QWidget, icon_name: str | None = None) -> int:
+        """Add a view next to "Tensors" (inference, diff, …); returns its tab index."""
+        if self._views is None:
+            raise RuntimeError("the checkpoint is not loaded yet")
+        if icon_name:
+            return self._views.addTab(widget, resources.icon(icon_name), name)
+        return self._views.addTab(widget, name)
+
+    def view_names(self) -> list[str]:
+        if self._views is None:
+            return []
+        return [self._views.tabText(i) for i in range(self._views.count())]
+
+    def select_view(self, name: str) -> bool:
+        """Show the view whose title is ``name`` (case-insensitive); False if there is none."""
+        for i, title in enumerate(self.view_names()):
+            if title.replace("&", "").lower() == name.lower():
+                self._views.setCurrentIndex(i)
+                return True
+        return False
+
+    def focus_filter(self) -> None:
+        if self.filter_edit is not None:
+            self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.filter_edit.selectAll()
+
+    def set_filter(self, text: str, regex: bool | None = None) -> None:
+        """Set the filter text (and optionally the regex toggle) and apply it now."""
+        if self.filter_edit is None:
+            return
+        if regex is not None:
+            self._regex_button.setChecked(regex)
+        self.filter_edit.setText(text)
+        self.apply_filter()
+
+    def apply_filter(self) -> None:
+        """Apply the filter box and "NaN/Inf only" to the tree (fetching every row first)."""
+        self._filter_timer.stop()
+        if self.proxy is None:
+            return
+        text = self.filter_edit.text()
+        nan_only = self._nan_check.isChecked()
+        filtering = bool(text.strip()) or nan_only
+        if filtering and not self.model.is_fully_fetched():
+            self.model.fetch_all()  # resets the model: the current row is restored below
+        self.proxy.set_nan_inf_only(nan_only)
+        self.proxy.set_pattern(text, regex=self._regex_button.isChecked())
+        if filtering:
+            if self.proxy.matches <= EXPAND_ALL_LIMIT:
+                self.tree.expandAll()
+            else:
+                self.tree.expandToDepth(0)
+            self._match_label.setText(f"{self.proxy.matches:,} match"
+                                      f"{'' if self.proxy.matches == 1 else 'es'}")
+        else:
+            self._match_label.setText("")
+            self._expand_default()
+        if self._current_path is not None:
+            self.select_path(self._current_path, scroll=True)
+
+    def select_path(self, path: tuple, scroll: bool = True) -> bool:
+        """Make the Node at ``path`` the current row (expanding its ancestors)."""
+        if self.model is None:
+            return False
+        src = self.model.index_for_path(tuple(path))
+        if not src.isValid():
+            return False
+        index = self.proxy.mapFromSource(src)
+        if not index.isValid():
+            return False
+        parent = index.parent()
+        while parent.isValid():
+            self.tree.expand(parent)
+            parent = parent.parent()
+        self.tree.setCurrentIndex(index)
+        if scroll:
+            self.tree.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def select_largest_tensor(self) -> tuple | None:
+        """Select the tensor with the most bytes; returns its path (None without tensors)."""
+        if self.ckpt is None:
+            return None
+        nodes = self.ckpt.tensor_nodes()
+        if not nodes:
+            return None
+        best = max(nodes, key=lambda n: n.tensor.nbytes)
+        path = best.path()
+        self.select_path(path)
+        return path
+
+    def current_path(self) -> tuple | None:
+        return self._current_path
+
+    def begin_stats(self, job_id: int) -> None:
+        self.stats_job_id = job_id
+        self.stats_total = self.ckpt.totals()["num_tensors"] if self.ckpt else 0
+        self.stats_done = 0
+        self.stats_running = True
+        self.stats_state = "running"
+        self.model.clear_stats()
+        self.model.set_stats_pending(True)
+        self.tree.viewport().update()
+        self._show_current()
+
+    def add_stats(self, results: list) -> None:
+        for path, stats, error in results:
+            path = tuple(path)
+            self.model.set_stats(path, stats, error)
+            if path == self._current_path and self.tensor_panel is not None and stats is not None:
+                self.tensor_panel.set_stats(stats)
+        self.stats_done += len(results)
+        if self._nan_check.isChecked():
+            self._match_label.setText(f"{self.proxy.matches:,} matches")
+
+    def end_stats(self, state: str) -> None:
+        self.stats_running = False
+        self.stats_state = state
+        self.model.set_stats_pending(False)
+        self.tree.viewport().update()
+
+    def close_document(self) -> None:
+        self._closed = True
+        self._filter_timer.stop()
+        if self.ckpt is not None:
+            self.ckpt.close()
+
+    def save_layout(self) -> None:
+        if self._splitter is not None:
+            self._settings.set_splitter_state("tree_panel", self._splitter.saveState())
+
+    # ---- Private API
+    def _build_content(self, summary) -> None:
+        TensorPanel, SummaryPanel = _panels()
+        content = QWidget(self)
+        outer = QVBoxLayout(content)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        vsplit = QSplitter(Qt.Orientation.Vertical, content)
+        vsplit.setChildrenCollapsible(False)
+        self.summary_panel = SummaryPanel(vsplit)
+        if summary is not None:
+            self.summary_panel.show_checkpoint(self.ckpt, summary)
+        vsplit.addWidget(self.summary_panel)
+
+        self._views = QTabWidget(vsplit)
+        self._views.setDocumentMode(True)
+        self._views.setTabBarAutoHide(True)
+        vsplit.addWidget(self._views)
+        vsplit.setStretchFactor(0, 0)
+        vsplit.setStretchFactor(1, 1)
+        vsplit.setSizes([min(self.summary_panel.sizeHint().height(), 260), 10_000])
+        outer.addWidget(vsplit)
+
+        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.setChildrenCollapsible(False)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 6, 0, 0)
+        left_layout.setSpacing(4)
+        left_layout.addLayout(self._build_filter_bar())
+        self.tree = self._build_tree()
+        left_layout.addWidget(self.tree)
+        self._splitter.addWidget(left)
+        self.tensor_panel = TensorPanel()
+        self._splitter.addWidget(self.tensor_panel)
+        self._splitter.setStretchFactor(0, 3)
+        self._splitter.setStretchFactor(1, 2)
+        state = self._settings.splitter_state("tree_panel")
+        if state is None or not self._splitter.restoreState(state):
+            self._splitter.setSizes([900, 500])
+        self._views.addTab(self._splitter, resources.icon("tensor"), "Tensors")
+        self._stack.addWidget(content)
+        self._expand_default()
+
+    def _build_filter_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setSpacing(6)
+        edit = QLineEdit()
+        edit.setObjectName("filterEdit")
+        edit.setPlaceholderText("Filter by name or path — text, or /regex   (Ctrl+F)")
+        edit.setClearButtonEnabled(True)
+        edit.addAction(resources.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        edit.returnPressed.connect(self.apply_filter)
+        self.filter_edit = edit
+        clear = QAction(edit)
+        clear.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        clear.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        clear.triggered.connect(edit.clear)
+        edit.addAction(clear)
+        regex = QToolButton()
+        regex.setText(".*")
+        regex.setCheckable(True)
+        regex.setChecked(self._settings.regex_filter())
+        regex.setToolTip("Treat the filter as a regular expression (a leading / does the same)")
+        regex.toggled.connect(self._on_regex_toggled)
+        self._regex_button = regex
+        nan = QCheckBox("NaN/Inf only")
+        nan.setToolTip("Show only tensors whose statistics found NaN or infinite values")
+        nan.toggled.connect(lambda _on: self.apply_filter())
+        self._nan_check = nan
+        self._match_label = QLabel("")
+        self._match_label.setObjectName("matchLabel")
+        self._match_label.setMinimumWidth(80)
+        self.proxy.sig_pattern_error.connect(self._on_pattern_error)
+        bar.addWidget(edit, 1)
+        bar.addWidget(regex)
+        bar.addWidget(nan)
+        bar.addWidget(self._match_label)
+        return bar
+
+    def _build_tree(self) -> QTreeView:
+        tree = QTreeView()
+        tree.setObjectName("checkpointTree")
+        tree.setModel(self.proxy)
+        tree.setUniformRowHeights(True)
+        tree.setAlternatingRowColors(True)
+        tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        tree.setAllColumnsShowFocus(True)
+        tree.setIconSize(QSize(16, 16))
+        tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        tree.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        tree.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        header = tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for col, width in COLUMN_WIDTHS.items():
+            header.resizeSection(col, width)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        tree.setSortingEnabled(True)
+        tree.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header is clicked
+        header.sortIndicatorChanged.connect(self._on_sort_changed)
+        tree.selectionModel().currentChanged.connect(self._on_current_changed)
+        return tree
+
+    def _expand_default(self) -> None:
+        """Open the top level when it is small, so the interesting part shows at once."""
+        self.tree.collapseAll()
+        rows = self.proxy.rowCount()
+        if rows > 20:
+            return
+        for row in range(rows):
+            index = self.proxy.index(row, 0)
+            if self.proxy.hasChildren(index):
+                self.tree.expand(index)
+
+    def _on_sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
+        if column >= 0 and not self.model.is_fully_fetched():
+            self.model.fetch_all()
+
+    def _on_regex_toggled(self, on: bool) -> None:
+        self._settings.set_regex_filter(on)
+        self.apply_filter()
+
+    def _on_pattern_error(self, message: str) -> None:
+        self.filter_edit.setProperty("invalid", bool(message))
+        self.filter_edit.setToolTip(message)
+        self.filter_edit.style().unpolish(self.filter_edit)
+        self.filter_edit.style().polish(self.filter_edit)
+        if message:
+            self._match_label.setText("invalid regex")
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        item = self.model.item(self.proxy.mapToSource(current))
+        if item is None:
+            return
+        self._current_path = item.path if item.node is not None else None
+        self._show_item(item)
+        self.sig_current_changed.emit(self._current_path)
+
+    def _show_current(self) -> None:
+        index = self.tree.currentIndex() if self.tree is not None else QModelIndex()
+        if index.isValid():
+            item = self.model.item(self.proxy.mapToSource(index))
+            if item is not None:
+                self._show_item(item)
+
+    def _show_item(self, item) -> None:
+        panel = self.tensor_panel
+        if item.is_tensor:
+            panel.show_tensor(self.ckpt, item.node, self.model.stats(item.path))
+        elif item.node is not None and hasattr(panel, "show_node"):
+            panel.show_node(self.ckpt, item.node)
+        else:
+            panel.clear()
+
+
+class MessageBanner(QFrame):
+    """A dismissable line above the documents for errors that need no dialog."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("messageBanner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self._icon = QLabel()
+        self._text = QLabel()
+        self._text.setWordWrap(True)
+        self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        close = QToolButton()
+        close.setIcon(resources.icon("close"))
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self._icon)
+        layout.addWidget(self._text, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self._icon.setPixmap(resources.icon("error" if level == "error" else
+                                            "warning" if level == "warning" else "info")
+                             .pixmap(18, 18))
+        self._text.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return "" if self.isHidden() else self._text.text()
+
+
+class WelcomePage(QWidget):
+    """Shown when no file is open: what to do, and the recent files."""
+
+    def __init__(self, window: MainWindow):
+        super().__init__(window)
+        self._window = window
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        logo = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        logo.setPixmap(resources.icon("app").pixmap(96, 96))
+        title = QLabel(APP_NAME, alignment=Qt.AlignmentFlag.AlignCenter)
+        title.setObjectName("welcomeTitle")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        title.setFont(font)
+        hint = QLabel("Open a checkpoint (Ctrl+O) or drop one here",
+                      alignment=Qt.AlignmentFlag.AlignCenter)
+        hint.setObjectName("welcomeHint")
+        button = QPushButton(resources.icon("open"), "Open Checkpoint…")
+        button.clicked.connect(window.open_dialog)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(button)
+        row.addStretch(1)
+        self._recent = QVBoxLayout()
+        for w in (logo, title, hint):
+            layout.addWidget(w)
+        layout.addSpacing(12)
+        layout.addLayout(row)
+        layout.addSpacing(16)
+        layout.addLayout(self._recent)
+        layout.addStretch(3)
+
+    def refresh(self) -> None:
+        while self._recent.count():
+            w = self._recent.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        files = self._window.settings.existing_recent_files()[:6]
+        if not files:
+            return
+        caption = QLabel("Recent files", alignment=Qt.AlignmentFlag.AlignCenter)
+        caption.setObjectName("welcomeHint")
+        self._recent.addWidget(caption)
+        for path in files:
+            link = QPushButton(os.path.basename(path))
+            link.setFlat(True)
+            link.setToolTip(path)
+            link.setCursor(Qt.CursorShape.PointingHandCursor)
+            link.clicked.connect(lambda _c=False, p=path: self._window.open_path(p))
+            self._recent.addWidget(link, 0, Qt.AlignmentFlag.AlignHCenter)
+
+
+class MainWindow(QMainWindow):
+    """Tabs of open checkpoints, menus, status bar with statistics progress.
+
+    Emits
+    -----
+    sig_opened(str)
+        A file was opened and is shown (its absolute path).
+    sig_open_failed(str, str)
+        A file could not be opened: path, problem.
+    sig_stats_finished(str, str)
+        A file's statistics ended: path, state ("done", "cancelled", "failed").
+    """
+
+    sig_opened = Signal(str)
+    """A checkpoint was opened and is shown: its absolute path."""
+    sig_open_failed = Signal(str, str)
+    """A checkpoint could not be opened: its path and the problem."""
+    sig_stats_finished = Signal(str, str)
+    """Statistics of a file ended: path and "done", "cancelled" or "failed"."""
+
+    def __init__(self, settings: Settings | None = None, compute_stats: bool = True,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else Settings()
+        self.compute_stats = compute_stats
+        self.stats_service = StatsService(self)
+        self.stats_service.sig_started.connect(self._on_stats_started)
+        self.stats_service.sig_results.connect(self._on_stats_results)
+        self.stats_service.sig_finished.connect(self._on_stats_finished)
+        self.stats_service.sig_crashed.connect(self._on_stats_crashed)
+        self._loading: dict[str, Any] = {}  # path -> thread worker opening it
+        self._shut_down = False
+
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(resources.icon("app"))
+        self.setAcceptDrops(True)
+        self._build_central()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        geometry = self.settings.window_geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1400, 900)
+        self._update_actions()
+
+    # ---- Public API
+    def documents(self) -> list[CheckpointView]:
+        return [self.tabs.widget(i) for i in range(self.tabs.count())]
+
+    def current_document(self) -> CheckpointView | None:
+        w = self.tabs.currentWidget()
+        return w if isinstance(w, CheckpointView) else None
+
+    def open_paths(self, paths: list[str]) -> None:
+        for p in paths:
+            self.open_path(p)
+
+    def open_path(self, path: str | os.PathLike) -> CheckpointView | None:
+        """Open a file (or a sharded checkpoint folder) as a new tab; reads in a thread.
+
+        A folder without a shard index opens each checkpoint file in it.
+        """
+        path = os.path.abspath(os.fspath(path))
+        for view in self.documents():
+            if view.path == path:
+                self.tabs.setCurrentWidget(view)
+                return view
+        if os.path.isdir(path) and not _has_index(path):
+            files = _checkpoint_files(path)
+            if files:
+                for f in files[:MAX_FOLDER_FILES]:
+                    self.open_path(f)
+                return None
+        view = CheckpointView(path, self.settings)
+        index = self.tabs.addTab(view, os.path.basename(path.rstrip(os.sep)) or path)
+        self.tabs.setTabToolTip(index, path)
+        self.tabs.setCurrentIndex(index)
+        self._central.setCurrentIndex(1)
+        self.statusBar().showMessage(f"Opening {path}…")
+
+        from inspector.core.formats import open_checkpoint
+
+        worker = run_in_thread(open_checkpoint, path,
+                               on_result=lambda ck, v=view: self._on_opened(v, ck),
+                               on_error=lambda e, v=view: self._on_open_error(v, e))
+        self._loading[path] = worker
+        worker.finished.connect(lambda p=path: self._loading.pop(p, None))
+        self._update_actions()
+        return view
+
+    def open_dialog(self) -> None:
+        start = self.settings.last_directory() or str(Path.home())
+        files, _ = QFileDialog.getOpenFileNames(self, "Open Checkpoint", start, FILE_FILTER)
+        if files:
+            self.settings.set_last_directory(os.path.dirname(files[0]))
+            self.open_paths(files)
+
+    def close_document(self, index: int | None = None) -> None:
+        if index is None:
+            index = self.tabs.currentIndex()
+        view = self.tabs.widget(index)
+        if not isinstance(view, CheckpointView):
+            return
+        if view.stats_running:
+            self.stats_service.cancel(view.stats_job_id)
+        if view.is_loaded:
+            view.save_layout()
+        view.close_document()
+        self.tabs.removeTab(index)
+        view.deleteLater()
+        if self.tabs.count() == 0:
+            self._show_welcome()
+        self._update_actions()
+        self._update_status()
+
+    def recompute_stats(self, *, _crash_after: int | None = None) -> None:
+        """(Re)compute statistics of the current file in the worker process."""
+        view = self.current_document()
+        if view is not None and view.is_loaded:
+            self._start_stats(view, _crash_after=_crash_after)
+
+    def cancel_stats(self) -> None:
+        for view in self.documents():
+            if view.stats_running:
+                self.stats_service.cancel(view.stats_job_id)
+
+    def is_busy(self) -> bool:
+        """True while a file is being opened or statistics are being computed."""
+        return bool(self._loading) or any(v.stats_running for v in self.documents())
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        self.banner.show_message(text, level)
+
+    def message_text(self) -> str:
+        return self.banner.text()
+
+    def shutdown(self) -> None:
+        """Stop background work and release files (idempotent)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.stats_service.shutdown()
+        for view in self.documents():
+            view.close_document()
+        from inspector.ui.workers import wait_for_threads
+
+        wait_for_threads(3000)
+
+    # ---- Qt overrides
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if _local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        view = self.current_document()
+        if view is not None and view.is_loaded:
+            view.save_layout()
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ---- Private API: building
+    def _build_central(self) -> None:
+        container = QWidget(self)
+        layout = QVBoxLayout(container)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = MessageBanner(container)
+        layout.addWidget(self.banner)
+        self._central = QStackedWidget(container)
+        self.welcome = WelcomePage(self)
+        self._central.addWidget(self.welcome)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("documentTabs")
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_document)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self._central.addWidget(self.tabs)
+        layout.addWidget(self._central, 1)
+        self.setCentralWidget(container)
+        self.welcome.refresh()
+
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None,
+                tip: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(resources.icon(icon_name))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work even where the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        self.act_open = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
+                                     "open", "Open a checkpoint file")
+        self.act_close = self._action("&Close Tab", self.close_document,
+                                      QKeySequence.StandardKey.Close, "close")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_find = self._action("&Filter Tensors…", self._focus_filter,
+                                     QKeySequence.StandardKey.Find, "search")
+        self.act_recompute = self._action("&Recompute Statistics", self.recompute_stats,
+                                          QKeySequence(Qt.Key.Key_F5), "refresh")
+        self.act_cancel = self._action("C&ancel Statistics", self.cancel_stats, None, "cancel")
+        self.act_expand = self._action("&Expand All", self._expand_all, "Ctrl+E")
+        self.act_collapse = self._action("Co&llapse All", self._collapse_all, "Ctrl+Shift+E")
+        self.act_about = self._action(f"&About {APP_NAME}", self.show_about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.act_open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_close)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.act_find)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_expand)
+        view_menu.addAction(self.act_collapse)
+        stats_menu = bar.addMenu("&Statistics")
+        stats_menu.addAction(self.act_recompute)
+        stats_menu.addAction(self.act_cancel)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+        self._rebuild_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self._file_label = QLabel("")
+        self._file_label.setObjectName("fileLabel")
+        self._stats_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(14)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.cancel_button.setIcon(resources.icon("cancel"))
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.clicked.connect(self._cancel_current_stats)
+        status.addPermanentWidget(self._stats_label)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        status.addPermanentWidget(self._file_label)
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        files = self.settings.existing_recent_files()
+        for i, path in enumerate(files):
+            label = f"&{i + 1}  {os.path.basename(path)}" if i < 9 else os.path.basename(path)
+            action = menu.addAction(label)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.setData(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not files:
+            empty = menu.addAction("No recent files")
+            empty.setEnabled(False)
+        menu.addSeparator()
+        clear = menu.addAction("Clear Recent Files")
+        clear.setEnabled(bool(files))
+        clear.triggered.connect(self.settings.clear_recent)
+
+    # ---- Private API: documents
+    def _on_opened(self, view: CheckpointView, ckpt) -> None:
+        if self.tabs.indexOf(view) < 0 or self._shut_down:
+            ckpt.close()
+            return
+        view.set_checkpoint(ckpt)
+        self.settings.add_recent(view.path)
+        i = self.tabs.indexOf(view)
+        if ckpt.unsafe_globals:
+            self.tabs.setTabIcon(i, resources.icon("warning"))
+            self.tabs.setTabToolTip(i, f"{view.path}\nreferences globals outside the allow-list "
+                                       f"(not executed): {', '.join(ckpt.unsafe_globals[:5])}")
+        self.statusBar().showMessage(f"Opened {view.path}", 5000)
+        if self.compute_stats and ckpt.tensor_nodes():
+            self._start_stats(view)
+        self._update_status()
+        self._update_actions()
+        self.sig_opened.emit(view.path)
+
+    def _on_open_error(self, view: CheckpointView, error: BaseException) -> None:
+        problem = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
+        path = view.path
+        index = self.tabs.indexOf(view)
+        if index >= 0:
+            self.tabs.removeTab(index)
+            view.close_document()
+            view.deleteLater()
+        if self.tabs.count() == 0:
+            self._show_welcome()
+        self.settings.remove_recent(path)
+        self.show_message(f"Could not open {path}: {problem}", "error")
+        self.statusBar().showMessage(f"Could not open {os.path.basename(path)}", 5000)
+        self._update_actions()
+        self.sig_open_failed.emit(path, problem)
+
+    def _show_welcome(self) -> None:
+        self.welcome.refresh()
+        self._central.setCurrentIndex(0)
+        self.setWindowTitle(APP_NAME)
+
+    def _on_tab_changed(self, _index: int) -> None:
+        view = self.current_document()
+        if view is not None:
+            self.setWindowTitle(f"{os.path.basename(view.path)} — {APP_NAME}")
+        self._update_status()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        view = self.current_document()
+        has = view is not None
+        self.act_close.setEnabled(has)
+        self.act_recompute.setEnabled(has and view.is_loaded)
+        self.act_find.setEnabled(has and view.is_loaded)
+        self.act_expand.setEnabled(has and view.is_loaded)
+        self.act_collapse.setEnabled(has and view.is_loaded)
+        self.act_cancel.setEnabled(any(v.stats_running for v in self.documents()))
+
+    def _focus_filter(self) -> None:
+        view = self.current_document()
+        if view is not None:
+            view.focus_filter()
+
+    def _expand_all(self) -> None:
+        view = self.current_document()
+        if view is not None and view.tree is not None:
+            if view.proxy.rowCount() and view.model.is_fully_fetched():
+                view.tree.expandAll()
+            else:
+                view.tree.expandToDepth(1)
+
+    def _collapse_all(self) -> None:
+        view = self.current_document()
+        if view is not None and view.tree is not None:
+            view.tree.collapseAll()
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}", about_html())
+
+    # ---- Private API: statistics
+    def _start_stats(self, view: CheckpointView, *, _crash_after: int | None = None) -> None:
+        if view.stats_running:
+            self.stats_service.cancel(view.stats_job_id)
+        job = self.stats_service.submit(view.ckpt.path, _crash_after=_crash_after)
+        view.begin_stats(job)
+        self._update_status()
+        self._update_actions()
+
+    def _view_for_job(self, job_id: int) -> CheckpointView | None:
+        for view in self.documents():
+            if view.stats_job_id == job_id:
+                return view
+        return None  # a stale job: its tab was closed or it was restarted
+
+    def _on_stats_started(self, job_id: int, total: int) -> None:
+        view = self._view_for_job(job_id)
+        if view is not None:
+            view.stats_total = total
+            self._update_status()
+
+    def _on_stats_results(self, job_id: int, results: list) -> None:
+        view = self._view_for_job(job_id)
+        if view is None or not view.stats_running:
+            return
+        view.add_stats(results)
+        if view is self.current_document():
+            self._update_status()
+
+    def _on_stats_finished(self, job_id: int, cancelled: bool, error: str) -> None:
+        view = self._view_for_job(job_id)
+        if view is None:
+            return
+        state = "cancelled" if cancelled else ("failed" if error else "done")
+        view.end_stats(state)
+        if error:
+            self.show_message(f"Statistics for {view.path} failed: {error}", "error")
+        elif cancelled:
+            self.statusBar().showMessage(
+                f"Statistics cancelled ({view.stats_done:,} of {view.stats_total:,} tensors)", 5000)
+        self._update_status()
+        self._update_actions()
+        self.sig_stats_finished.emit(view.path, state)
+
+    def _on_stats_crashed(self, job_id: int, message: str) -> None:
+        view = self._view_for_job(job_id)
+        self.show_message(message[:1].upper() + message[1:] +
+                          ". The window is fine; press F5 to try again.", "error")
+        if view is not None:
+            view.end_stats("failed")
+            self._update_status()
+            self._update_actions()
+            self.sig_stats_finished.emit(view.path, "failed")
+
+    def _cancel_current_stats(self) -> None:
+        view = self.current_document()
+        if view is not None and view.stats_running:
+            self.stats_service.cancel(view.stats_job_id)
+        else:
+            self.cancel_stats()
+
+    def _update_status(self) -> None:
+        view = self.current_document()
+        if view is None or not view.is_loaded:
+            self._file_label.setText("")
+            self._stats_label.setText("")
+            self.progress.hide()
+            self.cancel_button.hide()
+            return
+        from inspector.cli.output import human_bytes
+
+        totals = view.ckpt.totals()
+        self._file_label.setText(f"  {view.ckpt.format} · {human_bytes(view.ckpt.size_bytes)} · "
+                                 f"{totals['num_tensors']:,} tensors  ")
+        if view.stats_running:
+            total = max(view.stats_total, 1)
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(view.stats_done, total))
+            self._stats_label.setText(f"Statistics {view.stats_done:,} / {view.stats_total:,}")
+            self.progress.show()
+            self.cancel_button.show()
+        else:
+            self.progress.hide()
+            self.cancel_button.hide()
+            labels = {"done": "Statistics complete", "cancelled": "Statistics cancelled",
+                      "failed": "Statistics failed", "": ""}
+            self._stats_label.setText(labels.get(view.stats_state, ""))
+
+
+def about_html() -> str:
+    """Versions for the About box; torch's is read from its metadata, without importing it."""
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    import PySide6
+
+    rows = [("Checkpoint Inspector", __version__),
+            ("Python", platform.python_version()),
+            ("Qt", qVersion()),
+            ("PySide6", PySide6.__version__),
+            ("PyTorch", version("torch")),
+            ("pyqtgraph", version("pyqtgraph")),
+            ("NumPy", version("numpy")),
+            ("superqt", version("superqt")),
+            ("Platform", f"{platform.system()} {platform.machine()}")]
+    table = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in rows)
+    return (f"<h3>{APP_NAME}</h3><p>Open, compare and run PyTorch checkpoints safely: "
+            "nothing in a file is executed unless you explicitly trust it.</p>"
+            f"<table>{table}</table>")
+
+
+def _local_paths(mime) -> list[str]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if isinstance(u, QUrl) and u.isLocalFile()]
+
+
+def _has_index(folder: str) -> bool:
+    try:
+        return any(n.endswith(".index.json") for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def _checkpoint_files(folder: str) -> list[str]:
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names
+            if n.lower().endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(folder, n))]
+
+
+# ---- Stand-ins while the real panels are not installed
+class _FallbackTensorPanel(QLabel):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.setMargin(12)
+        self.setWordWrap(True)
+        self._node = None
+
+    def show_tensor(self, ckpt, node, stats) -> None:
+        self._node = node
+        t = node.tensor
+        self._text = f"<b>{'.'.join(str(k) for k in node.path())}</b><br>{t.dtype} {list(t.shape)}"
+        self.set_stats(stats)
+
+    def set_stats(self, stats) -> None:
+        extra = ""
+        if stats is not None:
+            extra = f"<br>mean {stats.mean:.4g} · std {stats.std:.4g}"
+        self.setText(getattr(self, "_text", "") + extra)
+
+    def clear(self) -> None:
+        self._node = None
+        self._text = ""
+        self.setText("")
+
+
+class _FallbackSummaryPanel(QLabel):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMargin(8)
+
+    def show_checkpoint(self, ckpt, summary) -> None:
+        self.setText(f"<b>{os.path.basename(ckpt.path)}</b> · {ckpt.format}")
+
+
