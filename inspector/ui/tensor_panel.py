@@ -381,6 +381,15 @@ class TensorPanel(QWidget):
             self.histogram.clear("No histogram: the tensor has no finite values."
                                  if numel else "No histogram: the tensor is empty.")
 
+    def set_stats_error(self, message: str) -> None:
+        """Say why the statistics of the tensor shown could not be computed."""
+        if self._node is None or self._node.kind != TENSOR:
+            return
+        for lab in self.stat_labels.values():
+            lab.setText("—")
+        self.stats_status.setText(f"Statistics failed: {message}")
+        self.histogram.clear(f"No histogram: {message}")
+
     def show_node(self, ckpt: Checkpoint, node: Node) -> None:
         """Show a non-tensor item: its value, object text or container summary."""
         if node.kind == TENSOR and node.tensor is not None:
@@ -725,8 +734,8 @@ class TensorPanel(QWidget):
             self.stats_status.setText("No statistics: the values cannot be read.")
             self.histogram.clear("No histogram: the values cannot be read.")
         else:
-            self.stats_status.setText("Statistics are being computed…")
-            self.histogram.clear("The histogram appears when statistics are computed.")
+            self.stats_status.setText("No statistics yet: they appear once computed.")
+            self.histogram.clear("The histogram appears once statistics are computed.")
 
     def _set_export_status(self, text: str) -> None:
         self.export_status.setText(text)

@@ -82,6 +82,15 @@ def test_stats_given_with_show_tensor(panel, training):
     assert len(panel.histogram.curve.getData()[1]) == len(stats.histogram.counts)
 
 
+def test_stats_error_is_shown(panel, training):
+    ck, _ = training
+    panel.show_tensor(ck, ck.find(("model_state_dict", "0.bias")), None)
+    assert "No statistics yet" in panel.stats_status.text()
+    panel.set_stats_error("worker crashed")
+    assert panel.stats_status.text() == "Statistics failed: worker crashed"
+    assert panel.stat_labels["mean"].text() == "—"
+
+
 def test_log_toggle(panel, training):
     ck, _ = training
     node = ck.find(("model_state_dict", "5.weight"))
