@@ -280,7 +280,13 @@ class SummaryPanel(QWidget):
     # ---- Qt overrides
     def sizeHint(self) -> QSize:
         hint = self._inner.sizeHint()
-        return QSize(max(hint.width(), 480), min(hint.height() + 4, MAX_HEIGHT))
+        # Word-wrapped rows are as tall as the width makes them; before the panel is laid
+        # out, assume a typical window width rather than the narrowest possible one.
+        width = self.width() if self.isVisible() and self.width() > 200 else 1100
+        height = self._inner.heightForWidth(width)
+        if height <= 0:
+            height = hint.height()
+        return QSize(max(hint.width(), 480), min(height + 4, MAX_HEIGHT))
 
     # ---- Public API
     def show_checkpoint(self, ckpt: Checkpoint, summary: CheckpointSummary) -> None:
