@@ -504,7 +504,7 @@ def _weighted_stats(plan: _Plan, values: np.ndarray, weights: np.ndarray, bins: 
     hist = None
     if bins:
         c, e = np.histogram(v, bins=bins, range=(lo, hi), weights=wf)
-        hist = Histogram(tuple(float(x) for x in e), tuple(int(x) for x in c))
+        hist = Histogram(tuple(e.tolist()), tuple(int(x) for x in c))
     return _finish(plan, lo, hi, mean, m2, abs_sum, zeros, n_nan, n_inf, n_fin, hist)
 
 
@@ -548,6 +548,21 @@ class _Pass1:
             self.shift = float(np.add.reduce(v, axis=None, dtype=np.float64)) / v.size
         self.lo = min(self.lo, float(lo))
         self.hi = max(self.hi, float(hi))
+
+
+def _small_histogram(y: np.ndarray, lo: float, hi: float, bins: int) -> Histogram:
+    """np.histogram's uniform-bin algorithm (index formula, then a one-bin correction
+    against the edges, so counts and edges agree exactly) without its per-call overhead,
+    which dominates for thousands of small tensors. Needs lo < hi, hi - lo finite."""
+    edges = np.linspace(lo, hi, bins + 1)
+    f = np.subtract(y, lo)
+    f *= bins / (hi - lo)
+    idx = f.astype(np.intp)
+    np.clip(idx, 0, bins - 1, out=idx)
+    idx -= y < edges[idx]
+    idx += (y >= edges[idx + 1]) & (idx != bins - 1)
+    counts = np.bincount(idx, minlength=bins)
+    return Histogram(tuple(edges.tolist()), tuple(counts.tolist()))
 
 
 def _shift(p1: _Pass1) -> float:
@@ -649,7 +664,7 @@ def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
                        n, hist)
     use_numpy_hist = single and math.isfinite(hi - lo)
     binner = _Binner(lo, hi, _shift(p1), bins) if bins and not use_numpy_hist else None
-    p2 = _Pass2(p1, kind, block, binner)
+    p2 = _Pass2(p1, kind, min(block, plan.numel), binner)
     drop = n_nan + n_inf > 0
     blocks = [only_block] if single else (values(x) for x in _blocks(ckpt, plan, block, stop))
     for v in blocks:
@@ -659,13 +674,12 @@ def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
     abs_total = p2.abs_total if not p2.nonneg else mean * n
     hist = None
     if binner is not None:
-        hist = Histogram(binner.edges(), tuple(int(c) for c in p2.counts))
+        hist = Histogram(binner.edges(), tuple(p2.counts.tolist()))
     elif bins:
         y = np.asarray(only_block, dtype=np.float64).ravel()
         if drop:
             y = y[np.isfinite(y)]
-        c, e = np.histogram(y, bins=bins, range=(lo, hi))
-        hist = Histogram(tuple(float(x) for x in e), tuple(int(x) for x in c))
+        hist = _small_histogram(y, lo, hi, bins)
     return _finish(plan, lo, hi, mean, m2, abs_total, p2.zeros, n_nan, n_inf, n, hist)
 
 
