@@ -31,6 +31,8 @@ def register(sub) -> None:
                        description="Show a checkpoint's format, totals, tree and every tensor. "
                                    "Nothing from the file is executed.")
     p.add_argument("path", help="checkpoint file (.pth, .pt, .bin, .ckpt, .safetensors, …) or folder")
+    p.add_argument("--verify", action="store_true",
+                   help="also check every record's CRC-32 (reads all bytes; finds bit flips)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -128,6 +130,10 @@ def tree_lines(ck: Checkpoint) -> list[str]:
 def run(args) -> int:
     ck = open_checkpoint(args.path)
     try:
+        if args.verify:
+            from inspector.core.integrity import verify_checksums
+
+            ck.warnings.extend(verify_checksums(ck))
         if args.json:
             print_json(info_json(ck))
             return 0
@@ -143,6 +149,8 @@ def run(args) -> int:
             print("  unsafe globals: none")
         for w in ck.warnings:
             print(f"  warning: {w}")
+        if args.verify and not any("CRC" in w for w in ck.warnings):
+            print("  checksums: every record matches its CRC-32")
         print()
         print(f"({ck.root.type_name or ck.root.kind})")
         for line in tree_lines(ck):

@@ -225,6 +225,11 @@ class Checkpoint:
         """The storage's bytes, straight from the memory-mapped file (no copy)."""
         mm = self._map(storage.file)
         end = storage.file_offset + storage.nbytes
+        fh = self._maps[storage.file][0]
+        if os.fstat(fh.fileno()).st_size < len(mm):
+            # touching pages past the new end would kill the process with SIGBUS
+            raise CheckpointError(storage.file, "the file was truncated or replaced since it "
+                                                "was opened; reopen it")
         if storage.file_offset < 0 or end > len(mm):
             raise CheckpointError(storage.file, f"storage {storage.key!r} lies outside the file "
                                   f"(bytes {storage.file_offset}..{end}, file has {len(mm)})")

@@ -10,15 +10,17 @@ from __future__ import annotations
 import mmap
 import os
 import pickletools
+import zipfile
 from dataclasses import dataclass, field
 
 from inspector.core.checkpoint import CheckpointError
-from inspector.core.formats import open_checkpoint
+from inspector.core.formats import PROTOCOL_0_STARTS, open_checkpoint
 from inspector.core.formats.torch_legacy import looks_legacy
-from inspector.core.formats.torch_zip import ZipArchive
 from inspector.core.unpickler import is_allowed, memory_stream
 
 MAX_STATIC_OPS = 20_000_000
+MAX_SCAN_ENTRIES = 100_000
+MAX_SCAN_BYTES = 256 << 20
 
 CLEAN, UNSAFE, UNREADABLE = "clean", "unsafe", "unreadable"
 
@@ -92,15 +94,41 @@ def static_globals(data: bytes | memoryview, start: int = 0) -> tuple[list[str],
                 recent.append(None)
             if len(recent) > 8:
                 del recent[:-4]
-    except (ValueError, EOFError, KeyError, UnicodeDecodeError) as e:
-        problem = f"opcode scan stopped: {e}"
+    except (ValueError, EOFError, KeyError, UnicodeDecodeError, MemoryError, OverflowError) as e:
+        problem = f"opcode scan stopped: {type(e).__name__}: {e}"
     finally:
         stream.close()
     return list(found), end, problem
 
 
-def _static_scan(path: str) -> tuple[list[str], list[str]]:
-    """Globals named by every pickle in the file, by opcodes alone (best effort)."""
+def _zip_pickles(path: str, fh, mm: mmap.mmap, skip_data_pkl: bool) -> list[tuple[str, bytes]]:
+    """Every pickle entry of a zip, read even from archives the reader refuses (duplicate
+    names are exactly where a payload hides); compressed entries are read up to a cap."""
+    out = []
+    try:
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return out
+    for info in zf.infolist()[:MAX_SCAN_ENTRIES]:
+        name = info.filename
+        if not (name.endswith(".pkl") or name.endswith("/.metadata")):
+            continue
+        if skip_data_pkl and name.endswith("/data.pkl") and name.count("/") == 1:
+            continue
+        try:
+            with zf.open(info) as entry:
+                out.append((name, entry.read(MAX_SCAN_BYTES)))
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            continue
+    return out
+
+
+def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
+    """Globals named by the file's pickles, by opcodes alone (best effort).
+
+    When the reader loaded the file, every global of the pickles it read went through our
+    unpickler already; only the other pickles need a static pass. When it failed, all do.
+    """
     if not os.path.isfile(path):
         return [], []
     found: dict[str, None] = {}
@@ -112,13 +140,9 @@ def _static_scan(path: str) -> tuple[list[str], list[str]]:
             head = mm[:64]
             blobs: list[tuple[str, bytes | mmap.mmap, int]] = []
             if head.startswith(b"PK\x03\x04"):
-                try:
-                    archive = ZipArchive(path, fh, mm, len(mm))
-                    blobs = [(n, archive.read(n, 1 << 30), 1) for n in archive.infos
-                             if n.endswith(".pkl") or n.endswith("/.metadata")]
-                except CheckpointError:
-                    blobs = []
-            elif looks_legacy(head) or head[:1] == b"\x80":
+                blobs = [(n, d, 1) for n, d in _zip_pickles(path, fh, mm, skip_data_pkl=loaded)]
+            elif not loaded and (looks_legacy(head) or head[:1] == b"\x80"
+                                 or head[:1] in PROTOCOL_0_STARTS):
                 blobs = [("file", mm, 5)]  # a legacy file is five pickles, then raw bytes
             for name, data, count in blobs:
                 pos = 0
@@ -150,7 +174,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
     except CheckpointError as e:
         error = str(e)
     try:
-        found, notes = _static_scan(path)
+        found, notes = _static_scan(path, loaded=error is None)
     except (OSError, ValueError):
         found = []
     for g in found:

@@ -62,6 +62,12 @@ def _path_text(path: tuple) -> str:
     return ".".join(str(k) for k in path) or "(root)"
 
 
+_PLAIN_KEYS = frozenset({str, int, float, bool, type(None), bytes})
+_LEAVES = {int: (SCALAR, "int"), float: (SCALAR, "float"), bool: (SCALAR, "bool"),
+           complex: (SCALAR, "complex"), str: (STRING, "str"), type(None): (NONE, "None"),
+           bytes: (BYTES, "bytes")}
+
+
 class TreeBuilder:
     """Builds a Node tree; ``storage_info`` turns a StorageRef into file coordinates."""
 
@@ -74,41 +80,56 @@ class TreeBuilder:
 
     def build(self, obj: Any, root_name: str = "") -> Node:
         root = Node(None, OBJECT, type_name=root_name)
-        seen: dict[int, tuple] = {}
-        keepalive: list[Any] = []  # ids stay unique while the objects live
-        # Each stack item: (parent, key, obj, depth)
-        stack: list[tuple[Node | None, Any, Any, int]] = [(None, None, obj, 0)]
-        first = True
+        # Every child Node is created in order as soon as its container is expanded; plain
+        # leaves are finished on the spot, other values wait on the stack. A container is
+        # marked seen when its node is created, so a second reference becomes a ref node.
+        seen: dict[int, Node] = {id(obj): root}
+        keepalive: list[Any] = [obj]  # ids stay unique while the objects live
+        stack: list[tuple[Node, Any, int]] = [(root, obj, 0)]
         while stack:
-            parent, key, value, depth = stack.pop()
-            self.nodes += 1
-            if self.nodes > MAX_NODES:
-                self.warnings.append(f"the file has more than {MAX_NODES} items; the rest are not shown")
-                break
-            if first:
-                node = root
-                first = False
-                children = self._describe(root, value)
-            else:
-                if depth > MAX_DEPTH:
-                    if not self._warned_depth:
-                        self.warnings.append(f"nesting deeper than {MAX_DEPTH} levels is not shown")
-                        self._warned_depth = True
-                    parent.add(_key_of(key), TRUNCATED, type_name="too deep")
+            node, value, depth = stack.pop()
+            children = self._describe(node, value)
+            if not children:
+                continue
+            budget = max(MAX_NODES - self.nodes, 0)
+            omitted = len(children) - budget
+            if omitted > 0:
+                children = children[:budget]
+                self.warnings.append(f"the file has more than {MAX_NODES} items; the rest are "
+                                     "not shown")
+            self.nodes += len(children)
+            kids = node.children
+            for k, v in children:
+                key = k if type(k) in _PLAIN_KEYS else _key_of(k)
+                t = type(v)
+                leaf = _LEAVES.get(t)
+                if leaf is not None:
+                    if t is str and len(v) > MAX_TEXT:
+                        v = v[:MAX_TEXT] + "…"
+                    elif t is bytes:
+                        v = v[:64]
+                    kids.append(Node(key, leaf[0], leaf[1], v, None, node, len(kids)))
                     continue
-                if self._is_container(value):
-                    prior = seen.get(id(value))
+                child = Node(key, SCALAR, "", None, None, node, len(kids))
+                kids.append(child)
+                if self._is_container(v):
+                    prior = seen.get(id(v))
                     if prior is not None:
-                        parent.add(_key_of(key), REF, type_name="shared reference",
-                                   value=_path_text(prior))
+                        child.kind, child.type_name = REF, "shared reference"
+                        child.value = _path_text(prior.path())
                         continue
-                node = parent.add(_key_of(key), SCALAR)
-                children = self._describe(node, value)
-            if children is not None:
-                seen[id(value)] = node.path()
-                keepalive.append(value)
-                for k, v in reversed(children):
-                    stack.append((node, k, v, depth + 1))
+                    if depth + 1 > MAX_DEPTH:
+                        child.kind, child.type_name = TRUNCATED, "too deep"
+                        if not self._warned_depth:
+                            self.warnings.append(f"nesting deeper than {MAX_DEPTH} levels is not shown")
+                            self._warned_depth = True
+                        continue
+                    seen[id(v)] = child
+                    keepalive.append(v)
+                stack.append((child, v, depth + 1))
+            if omitted > 0:
+                kids.append(Node("…", TRUNCATED, f"{omitted} more items not shown",
+                                 f"{omitted} more items not shown", None, node, len(kids)))
         return root
 
     # ---- Private API

@@ -244,9 +244,9 @@ def _hf_shards(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["safetensors", "bin"])
 def test_hf_sharded_index_shown_as_one_model(tmp_path, kind):
     index, tensors = _hf_shards(tmp_path, kind)
-    for target in (index, tmp_path):  # the index file, or the folder holding it
+    for target, fmt in ((index, "hf-sharded"), (tmp_path, "hf-folder")):  # index, or its folder
         with open_checkpoint(target) as ck:
-            assert ck.format == "hf-sharded"
+            assert ck.format == fmt
             assert {p[0] for p, _ in ck.tensors()} == set(tensors)
             for path, info in ck.tensors():
                 assert torch.equal(ck.tensor(info), tensors[path[0]])

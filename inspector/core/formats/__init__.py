@@ -15,6 +15,8 @@ from inspector.core.formats.torch_zip import read_torch_zip
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import InertPickleError, load_inert
 
+# first opcodes of text-mode (protocol 0/1) pickles
+PROTOCOL_0_STARTS = frozenset(bytes([b]) for b in b"(c}])ISVNLFGJKUXi")
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint's metadata (no tensor bytes, no code from the file).
@@ -82,6 +84,11 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         return read_dcp(os.path.dirname(os.path.abspath(path)))
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
         return _read_pickle(path, mm, size)
+    if head[:1] in PROTOCOL_0_STARTS:
+        try:  # harmless to try: the inert unpickler runs nothing
+            return _read_pickle(path, mm, size)
+        except CheckpointError:
+            pass
     if head.startswith(b"\x1f\x8b"):
         raise CheckpointError(path, "a gzip file, not a checkpoint (decompress it first)")
     if size >= 262 and mm[257:262] == b"ustar":
