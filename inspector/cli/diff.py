@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--exit-code", action="store_true",
                    help="exit with 1 when the checkpoints differ (with --atol/--rtol, "
                         "tensors within tolerance do not count as differences)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch threads for the comparison (default 1: with more, a busy "
+                        "machine can make it many times slower)")
     p.add_argument("--limit", type=int, default=50, metavar="N",
                    help="rows of the text table (default 50; 0 shows all)")
     add_json_flag(p)
@@ -63,8 +66,18 @@ def run(args) -> int:
     if args.limit < 0:
         print("error: --limit must be >= 0", file=sys.stderr)
         return 2
-    report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
-                              atol=args.atol, rtol=args.rtol)
+    if args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
+                                  atol=args.atol, rtol=args.rtol)
+    finally:
+        torch.set_num_threads(threads)
     if args.json:
         print_json(report_to_json(report))
     else:

@@ -135,7 +135,8 @@ def test_missing_file(capsys, tmp_path):
     assert err.startswith("error: ") and "nope.pth" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("flag", [["--atol", "-1"], ["--rtol", "nan"], ["--limit", "-3"]])
+@pytest.mark.parametrize("flag", [["--atol", "-1"], ["--rtol", "nan"], ["--limit", "-3"],
+                                  ["--threads", "0"]])
 def test_bad_option_values(capsys, tmp_path, flag):
     good = tmp_path / "good.pth"
     torch.save({"w": torch.ones(2)}, good)

@@ -546,3 +546,29 @@ def test_unreadable_file_raises_checkpoint_error(tmp_path):
     good = _save(tmp_path, "a.pth", {"w": torch.ones(1)})
     with pytest.raises(CheckpointError, match="bad.pth"):
         diff_checkpoints(good, bad)
+
+
+def test_large_tensors_take_the_torch_path(tmp_path):
+    """Over 64 KiB the bit check runs in torch; same answers as the bytes path."""
+    g = torch.Generator().manual_seed(10)
+    big = torch.randn(100, 200, generator=g)
+    changed = big.clone()
+    changed[99, 199] = 0.0
+    pa = _save(tmp_path, "a.pth", {"big": big, "other": big.t()})
+    pb = _save(tmp_path, "b.pth", {"big": big.clone(), "other": changed.t().contiguous()})
+    e = _by_path(diff_checkpoints(pa, pb, atol=1e-3))
+    assert e[("big",)].status == IDENTICAL and e[("big",)].close is True
+    assert e[("big",)].max_abs_diff == 0.0 and e[("big",)].cosine == 1.0
+    assert e[("other",)].status == CHANGED and e[("other",)].num_diff == 1
+
+
+def test_sparse_and_quantized_compared_byte_for_byte(tmp_path):
+    idx = torch.tensor([[0, 1], [1, 0]])
+    vals = torch.tensor([1.0, 2.0])
+    pa = _save(tmp_path, "a.pth", {"s": torch.sparse_coo_tensor(idx, vals, (2, 2), check_invariants=True)})
+    pb = _save(tmp_path, "b.pth", {"s": torch.sparse_coo_tensor(idx, vals + 1, (2, 2),
+                                                              check_invariants=True)})
+    (same,) = diff_checkpoints(pa, pa).entries
+    (changed,) = diff_checkpoints(pa, pb).entries
+    assert same.status == IDENTICAL and changed.status == CHANGED
+    assert "byte for byte" in changed.note and changed.max_abs_diff is None
