@@ -101,8 +101,8 @@ def test_every_status(tmp_path):
                                        "shape_changed": 1, "dtype_changed": 1}
     assert report.aligned_by is None
     assert report.differ
-    assert report.summary.largest[0].path == ("fc.weight",) or \
-        report.summary.largest[0].status == DTYPE_CHANGED
+    assert [x.path for x in report.summary.largest] == [("fc.weight",), ("bn.running_mean",)]
+    assert report.summary.elements_changed == 1 + e[("bn.running_mean",)].num_diff
 
 
 def test_identical_files_do_not_differ(tmp_path):
@@ -572,3 +572,21 @@ def test_sparse_and_quantized_compared_byte_for_byte(tmp_path):
     (changed,) = diff_checkpoints(pa, pb).entries
     assert same.status == IDENTICAL and changed.status == CHANGED
     assert "byte for byte" in changed.note and changed.max_abs_diff is None
+
+
+def test_sharded_folder_against_single_file(tmp_path):
+    sd = {k: v.contiguous() for k, v in _small_sd().items()}
+    names = list(sd)
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    shards = {"model-00001-of-00002.safetensors": names[:2],
+              "model-00002-of-00002.safetensors": names[2:]}
+    weight_map = {}
+    for shard, keys in shards.items():
+        save_file({k: sd[k] for k in keys}, folder / shard)
+        weight_map.update(dict.fromkeys(keys, shard))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map}))
+    report = diff_checkpoints(folder, _save(tmp_path, "single.pth", sd))
+    assert {e.status for e in report.entries} == {IDENTICAL}
+    assert len(report.entries) == len(sd)
