@@ -43,12 +43,15 @@ def info_json(ck: Checkpoint) -> dict:
     for paths in ck.shared_groups().values():
         for p in paths:
             shared[p] = [json_path(q) for q in paths if q != p]
+    shards = ck.details.get("tensor_shards", {}) if ck.format == "dcp" else {}
     tensors = []
     for path, t in ck.tensors():
         entry = {"path": json_path(path), "dtype": t.dtype, "shape": list(t.shape),
                  "numel": t.numel, "nbytes": t.nbytes}
         if path in shared:
             entry["shared_with"] = shared[path]
+        if path in shards:
+            entry["shards"] = shards[path]
         tensors.append(entry)
     totals = ck.totals()
     return {"path": ck.path, "format": ck.format, "size_bytes": ck.size_bytes,

@@ -11,6 +11,7 @@ import mmap
 import os
 import pickletools
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inspector.core.checkpoint import CheckpointError
@@ -123,12 +124,28 @@ def _zip_pickles(path: str, fh, mm: mmap.mmap, skip_data_pkl: bool) -> list[tupl
     return out
 
 
+def _expected_for(fmt: str | None) -> Callable[[str], bool]:
+    """Globals a format always writes and its reader interprets without running them."""
+    if fmt == "torchscript":
+        from inspector.core.formats.torchscript import JIT_PICKLE_PREFIX, SCRIPT_PREFIX
+
+        return lambda g: g.startswith((SCRIPT_PREFIX, JIT_PICKLE_PREFIX))
+    if fmt == "dcp":
+        from inspector.core.formats.dcp import DCP_EXPECTED_GLOBALS
+
+        return DCP_EXPECTED_GLOBALS.__contains__
+    return lambda g: False
+
+
 def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
     """Globals named by the file's pickles, by opcodes alone (best effort).
 
     When the reader loaded the file, every global of the pickles it read went through our
     unpickler already; only the other pickles need a static pass. When it failed, all do.
     """
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata")):
+        path = os.path.join(path, ".metadata")  # a DCP folder: its metadata is a plain pickle
+        loaded = False
     if not os.path.isfile(path):
         return [], []
     found: dict[str, None] = {}
@@ -177,10 +194,14 @@ def scan(path: str | os.PathLike) -> ScanResult:
         found, notes = _static_scan(path, loaded=error is None)
     except (OSError, ValueError):
         found = []
+    expected = _expected_for(fmt)
     for g in found:
         globals_seen.setdefault(g, None)
-        if not is_allowed(g):
+        if not is_allowed(g) and not expected(g):
             unsafe.setdefault(g, None)
+    if fmt == "torchscript":
+        notes.append("TorchScript: torch.jit.load would run the archive's code/ files; browsing "
+                     "here does not")
     if unsafe:
         verdict = UNSAFE
     elif error:
