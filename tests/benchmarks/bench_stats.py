@@ -4,7 +4,8 @@
 
 Writes checkpoints into a temporary folder, warms the page cache, then reports GB/s for
 all tensors of a big file (exact histograms) and the time for many small tensors.
-The benchmark suite can import :func:`bench_big` and :func:`bench_small`.
+The benchmark suite (``python -m tests.benchmarks``) uses :func:`stats_samples`,
+:func:`_warm` and :func:`_write_small`.
 """
 
 from __future__ import annotations
@@ -51,20 +52,30 @@ def _warm(path: str) -> None:
             pass
 
 
-def bench_big(path: str, repeats: int = 3, bins: int = 64) -> dict:
-    """Best-of-``repeats`` throughput of ``iter_stats`` over every tensor of ``path``."""
+def stats_samples(path: str, repeats: int = 3, bins: int = 64) -> tuple[int, list[float]]:
+    """Seconds of ``repeats`` full ``iter_stats`` runs over ``path`` (page cache warmed first).
+
+    Returns ``(tensor bytes per run, [seconds, ...])``; the suite reports their median.
+    """
     from inspector.core.formats import open_checkpoint
     from inspector.core.stats import iter_stats
 
     _warm(path)
-    best = float("inf")
+    samples = []
     nbytes = 0
     for _ in range(repeats):
         with open_checkpoint(path) as ck:
             t0 = time.perf_counter()
             for item in iter_stats(ck, bins=bins):
                 nbytes = item.progress.bytes_total
-            best = min(best, time.perf_counter() - t0)
+            samples.append(time.perf_counter() - t0)
+    return nbytes, samples
+
+
+def bench_big(path: str, repeats: int = 3, bins: int = 64) -> dict:
+    """Best-of-``repeats`` throughput of ``iter_stats`` over every tensor of ``path``."""
+    nbytes, samples = stats_samples(path, repeats, bins)
+    best = min(samples)
     return {"bytes": nbytes, "seconds": best, "gb_per_s": nbytes / best / 1e9,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
