@@ -106,6 +106,9 @@ DICT, LIST, TUPLE, SET, TENSOR, SCALAR, STRING, BYTES, NONE, OBJECT, REF, TRUNCA
 CONTAINER_KINDS = frozenset({DICT, LIST, TUPLE, SET, OBJECT})
 
 
+_NO_CHILDREN: tuple = ()
+
+
 class Node:
     """One item of the checkpoint tree.
 
@@ -124,12 +127,15 @@ class Node:
         self.type_name = type_name
         self.value = value
         self.tensor = tensor
-        self.children: list[Node] = []
+        # leaves share one empty tuple (millions of items stay small); add() makes a list
+        self.children: list[Node] = _NO_CHILDREN  # type: ignore[assignment]
         self.parent = parent
         self.row = row
         self._index: dict[Key, Node] | None = None
 
     def add(self, key: Key, kind: str, **kwargs: Any) -> Node:
+        if self.children is _NO_CHILDREN:
+            self.children = []
         child = Node(key, kind, parent=self, row=len(self.children), **kwargs)
         self.children.append(child)
         self._index = None

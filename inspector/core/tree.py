@@ -8,6 +8,7 @@ stay small. Tensors referenced twice are listed at both paths (torch does the sa
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,7 @@ from inspector.core.unpickler import (
 )
 
 MAX_DEPTH = 1000
-MAX_NODES = 5_000_000
+MAX_NODES = 2_000_000  # ~100 000 tensors with Adam state need under 1 M
 MAX_TEXT = 10_000  # characters of a string kept for display
 
 
@@ -66,6 +67,18 @@ _PLAIN_KEYS = frozenset({str, int, float, bool, type(None), bytes})
 _LEAVES = {int: (SCALAR, "int"), float: (SCALAR, "float"), bool: (SCALAR, "bool"),
            complex: (SCALAR, "complex"), str: (STRING, "str"), type(None): (NONE, "None"),
            bytes: (BYTES, "bytes")}
+
+class _Children:
+    """A container's (key, value) pairs, iterated lazily: a list of millions is never copied."""
+
+    __slots__ = ("count", "items")
+
+    def __init__(self, count: int, items: Any):
+        self.count = count
+        self.items = items
+
+
+_EMPTY_KINDS = {list: (LIST, "list"), dict: (DICT, "dict"), tuple: (TUPLE, "tuple")}
 
 
 class TreeBuilder:
@@ -89,17 +102,20 @@ class TreeBuilder:
         while stack:
             node, value, depth = stack.pop()
             children = self._describe(node, value)
-            if not children:
+            if children is None:
+                continue
+            if not isinstance(children, _Children):
+                children = _Children(len(children), children)
+            if not children.count:
                 continue
             budget = max(MAX_NODES - self.nodes, 0)
-            omitted = len(children) - budget
+            omitted = children.count - budget
             if omitted > 0:
-                children = children[:budget]
                 self.warnings.append(f"the file has more than {MAX_NODES} items; the rest are "
                                      "not shown")
-            self.nodes += len(children)
-            kids = node.children
-            for k, v in children:
+            self.nodes += min(children.count, budget)
+            kids = node.children = []
+            for k, v in itertools.islice(children.items, budget):
                 key = k if type(k) in _PLAIN_KEYS else _key_of(k)
                 t = type(v)
                 leaf = _LEAVES.get(t)
@@ -109,6 +125,10 @@ class TreeBuilder:
                     elif t is bytes:
                         v = v[:64]
                     kids.append(Node(key, leaf[0], leaf[1], v, None, node, len(kids)))
+                    continue
+                if t in _EMPTY_KINDS and not v:
+                    kind, name = _EMPTY_KINDS[t]
+                    kids.append(Node(key, kind, name, None, None, node, len(kids)))
                     continue
                 child = Node(key, SCALAR, "", None, None, node, len(kids))
                 kids.append(child)
@@ -139,7 +159,7 @@ class TreeBuilder:
             return False
         return isinstance(v, (dict, list, tuple, set, frozenset, Opaque, OpaqueCall))
 
-    def _describe(self, node: Node, v: Any) -> list[tuple[Any, Any]] | None:
+    def _describe(self, node: Node, v: Any) -> _Children | list[tuple[Any, Any]] | None:
         """Fill in ``node`` for ``v``; return its children (key, value) or None for a leaf."""
         if isinstance(v, TensorRef):
             node.kind = TENSOR
@@ -148,26 +168,26 @@ class TreeBuilder:
             return None
         if isinstance(v, PickledOrderedDict):
             node.kind, node.type_name = DICT, v.type_name
-            return list(v.items())
+            return _Children(len(v), v.items())
         if isinstance(v, dict):
             node.kind, node.type_name = DICT, "dict"
-            return list(v.items())
+            return _Children(len(v), v.items())
         if isinstance(v, TorchSize):
             node.kind, node.type_name, node.value = SCALAR, "torch.Size", f"torch.Size({list(v)})"
             return None
         if isinstance(v, list):
             node.kind, node.type_name = LIST, "list"
-            return list(enumerate(v))
+            return _Children(len(v), enumerate(v))
         if isinstance(v, tuple):
             node.kind, node.type_name = TUPLE, "tuple"
-            return list(enumerate(v))
+            return _Children(len(v), enumerate(v))
         if isinstance(v, (set, frozenset)):
             node.kind, node.type_name = SET, type(v).__name__
             try:
                 items = sorted(v, key=repr)
             except Exception:  # noqa: BLE001 - ordering is cosmetic
                 items = list(v)
-            return list(enumerate(items))
+            return _Children(len(items), enumerate(items))
         if isinstance(v, bool) or isinstance(v, (int, float, complex)):
             node.kind, node.type_name, node.value = SCALAR, type(v).__name__, v
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import stat
@@ -55,6 +56,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as e:
             raise CheckpointError(path, f"cannot map it ({e})") from None
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # millions of fresh containers would trigger collection after collection
         try:
             return _dispatch(path, fh, mm, size)
         except CheckpointError:
@@ -64,6 +67,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
         except Exception as e:  # noqa: BLE001 - no reader bug may escape as a traceback
             raise CheckpointError(path, f"unreadable ({type(e).__name__}: {str(e)[:200]})") from e
         finally:
+            if gc_was_enabled:
+                gc.enable()
             try:
                 mm.close()
             except BufferError:
