@@ -362,6 +362,24 @@ def _codecs_encode(obj, encoding="utf-8", errors="strict"):
     return obj.encode(encoding, errors="replace" if errors != "strict" else "strict")
 
 
+def _bytes(*args):
+    # protocol 0/1 pickle bytes as builtins.bytes() or bytes(list of ints); bytes(N) would
+    # allocate N bytes, so integers are never passed through
+    if not args:
+        return b""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)) and len(args[0]) <= 1 << 24 and all(
+            type(x) is int and 0 <= x < 256 for x in args[0]):
+        return bytes(args[0])
+    return OpaqueCall("builtins.bytes", args)
+
+
+def _bytearray(*args):
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytearray(args[0])
+    made = _bytes(*args)
+    return bytearray(made) if isinstance(made, bytes) else OpaqueCall("builtins.bytearray", args)
+
+
 def _get_layout(name):
     return LayoutMarker(name if isinstance(name, str) else "?")
 
@@ -464,8 +482,10 @@ def _build_allow_list() -> dict[str, Any]:
         "numpy.dtype": NumpyDType,
     }
     for builtins_name in ("builtins", "__builtin__"):
-        for kind in (set, frozenset, bytearray, complex):
+        for kind in (set, frozenset, complex):
             allow[f"{builtins_name}.{kind.__name__}"] = _safe_type(kind)
+        allow[f"{builtins_name}.bytes"] = _bytes
+        allow[f"{builtins_name}.bytearray"] = _bytearray
     for name in DTYPES:
         allow[f"torch.{name}"] = DtypeMarker(name)
     for alias, name in DTYPE_ALIASES.items():
