@@ -48,6 +48,10 @@ DEFAULT_CHUNK_BYTES = 4 << 20
 # Elements per computation block: small enough for the float64 temporaries to stay in
 # cache, large enough that numpy's per-call overhead does not matter.
 _MAX_BLOCK_ELEMS = 1 << 17
+# Pass 2 of big tensors works on smaller blocks: its two float64 buffers stay in L2.
+_PASS2_BLOCK_ELEMS = 1 << 17
+# Histograms with at most this many bins count pairs of bin indices (see _Pass2).
+_PAIR_BINS = 64
 
 _F64 = np.dtype(np.float64)
 
@@ -575,7 +579,12 @@ def _shift(p1: _Pass1) -> float:
 
 class _Pass2:
     """Zeros, sums of |v|, of ``d = v - shift`` and of ``d**2`` (the shifted-data
-    algorithm: exact enough because the shift is close to the mean), and bin counts."""
+    algorithm: exact enough because the shift is close to the mean), and bin counts.
+
+    Every block is converted to float64 once (``copyto``, much faster than a ufunc with
+    a casting ``dtype=``); all sums and the bin indices are computed from that copy with
+    in-place, in-cache operations.
+    """
 
     def __init__(self, p1: _Pass1, value_kind: str, block: int, binner: _Binner | None):
         self.kind = value_kind
@@ -584,10 +593,17 @@ class _Pass2:
         self.zeros = 0
         self.abs_total = self.dev = self.dev2 = 0.0
         self.binner = binner
-        self.counts = np.zeros(binner.bins if binner else 0, dtype=np.int64)
+        bins = binner.bins if binner else 0
+        self.bins = bins
+        self.counts = np.zeros(bins, dtype=np.int64)
         self._f = np.empty(block, dtype=np.float64)
-        self._u8 = np.empty(block + 1, dtype=np.uint8)
-        self._ip = np.empty(block, dtype=np.intp) if binner and binner.bins > 256 else None
+        self._g = np.empty(block, dtype=np.float64)
+        # bins <= 64: two bin indices make one key < 4096 (a table that stays in L1), so
+        # np.bincount does half the work; wider histograms count single indices
+        self._paired = 0 < bins <= _PAIR_BINS
+        self.pairs = np.zeros(bins * bins if self._paired else 0, dtype=np.int64)
+        self._k = np.empty(block, dtype=np.uint16) if 0 < bins <= 65536 else None
+        self._ip = np.empty(block, dtype=np.intp) if bins > 65536 else None
 
     def add(self, v: np.ndarray, drop_nonfinite: bool) -> None:
         if drop_nonfinite:
@@ -595,50 +611,52 @@ class _Pass2:
         m = v.size
         if m == 0:
             return
-        if self.kind == "float":
-            a = np.abs(v)
-            # counting non-zero bit patterns of |v| is ~5x faster than comparing floats
-            self.zeros += m - int(np.count_nonzero(a.view(f"u{a.dtype.itemsize}")))
-            if not self.nonneg:
-                self.abs_total += float(np.add.reduce(a, axis=None, dtype=np.float64))
-        else:
-            self.zeros += m - int(np.count_nonzero(v))
-            if not self.nonneg:
-                self.abs_total += float(np.add.reduce(np.abs(v.astype(np.float64)), axis=None))
-        d = self._f[:m]
-        # dtype=float64: a float32 block must not be subtracted in float32
-        np.subtract(v, self.shift, out=d.reshape(v.shape), dtype=np.float64)
-        self.dev += float(np.add.reduce(d))
-        self.dev2 += float(np.einsum("i,i->", d, d))  # not np.dot: BLAS threads spin
+        f = self._f[:m]
+        g = self._g[:m]
+        np.copyto(f.reshape(v.shape), v)  # exact: every value we read is a double
+        np.abs(f, out=g)
+        # counting non-zero bit patterns of |v| is ~5x faster than comparing floats
+        self.zeros += m - int(np.count_nonzero(g.view(np.uint64)))
+        if not self.nonneg:
+            self.abs_total += float(np.einsum("i->", g))
+        np.subtract(f, self.shift, out=f)
+        self.dev += float(np.einsum("i->", f))
+        np.multiply(f, f, out=g)
+        self.dev2 += float(np.einsum("i->", g))  # not np.dot: BLAS threads spin
         if self.binner is not None:
-            if self.binner.scale == 1.0:  # d is exactly the binner's v - shift
-                self.binner.index_from_deviation(d)
+            if self.binner.scale == 1.0:  # f is exactly the binner's v - shift
+                self.binner.index_from_deviation(f)
             else:
-                self.binner.float_index(v, d)
-            self._count(d, m)
+                self.binner.float_index(v, f)
+            self._count(f, m)
 
-    def _count(self, d: np.ndarray, m: int) -> None:
-        """Add the bins of the float bin indices in ``d``."""
-        binner = self.binner
+    def _count(self, f: np.ndarray, m: int) -> None:
+        """Add the bins of the float bin indices in ``f`` (all in [0, bins))."""
         if self._ip is not None:
             idx = self._ip[:m]
-            np.copyto(idx, d, casting="unsafe")
-            self.counts += np.bincount(idx, minlength=binner.bins)
+            np.copyto(idx, f, casting="unsafe")
+            self.counts += np.bincount(idx, minlength=self.bins)
             return
-        # bin indices fit a byte: count *pairs* of them as uint16 keys (a free view),
-        # which halves the work of np.bincount, then fold the pair table
-        u8 = self._u8[:m + (m & 1)]
-        np.copyto(u8[:m], d, casting="unsafe")
+        k = self._k[:m]
+        np.copyto(k, f, casting="unsafe")
+        if not self._paired:
+            self.counts += np.bincount(k, minlength=self.bins)
+            return
+        h = m >> 1
+        a, b = k[:h], k[h:2 * h]
+        b *= self.bins
+        a += b  # key = index of one value + bins * index of another
+        self.pairs += np.bincount(a, minlength=self.pairs.size)
         if m & 1:
-            u8[m] = 0  # a padding byte in bin 0, taken back below
-        bins = binner.bins
-        # key = one index + 256 * the other (which is which depends on the machine's byte
-        # order; the fold below counts both the same way)
-        pairs = np.bincount(u8.view(np.uint16), minlength=256 * bins).reshape(bins, 256)
-        self.counts += pairs.sum(axis=1)
-        self.counts += pairs.sum(axis=0)[:bins]
-        if m & 1:
-            self.counts[0] -= 1
+            self.counts[k[m - 1]] += 1
+
+    def bin_counts(self) -> tuple[int, ...]:
+        counts = self.counts.copy()
+        if self._paired:
+            table = self.pairs.reshape(self.bins, self.bins)
+            counts += table.sum(axis=0)
+            counts += table.sum(axis=1)
+        return tuple(counts.tolist())
 
 
 def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
@@ -664,9 +682,10 @@ def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
                        n, hist)
     use_numpy_hist = single and math.isfinite(hi - lo)
     binner = _Binner(lo, hi, _shift(p1), bins) if bins and not use_numpy_hist else None
-    p2 = _Pass2(p1, kind, min(block, plan.numel), binner)
+    p2_block = min(block, plan.numel) if single else min(block, _PASS2_BLOCK_ELEMS)
+    p2 = _Pass2(p1, kind, p2_block, binner)
     drop = n_nan + n_inf > 0
-    blocks = [only_block] if single else (values(x) for x in _blocks(ckpt, plan, block, stop))
+    blocks = [only_block] if single else (values(x) for x in _blocks(ckpt, plan, p2_block, stop))
     for v in blocks:
         p2.add(v, drop)
     mean = p2.shift + p2.dev / n
@@ -674,7 +693,7 @@ def _two_pass_stats(ckpt: Checkpoint, plan: _Plan, bins: int, block: int,
     abs_total = p2.abs_total if not p2.nonneg else mean * n
     hist = None
     if binner is not None:
-        hist = Histogram(binner.edges(), tuple(p2.counts.tolist()))
+        hist = Histogram(binner.edges(), p2.bin_counts())
     elif bins:
         y = np.asarray(only_block, dtype=np.float64).ravel()
         if drop:
