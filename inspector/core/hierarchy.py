@@ -59,19 +59,19 @@ def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[Modul
     wrappers do not cost a click each. The Nodes themselves are returned, not copies.
     """
     top = ModuleGroup(name="", prefix="")
-    # prefix -> group, so each segment is looked up once per key
-    groups: dict[str, ModuleGroup] = {"": top}
+    # per group: its subgroups by segment name, so each segment costs one dict lookup
+    subgroups: dict[int, dict[str, ModuleGroup]] = {id(top): {}}
     for node in children:
-        key = str(node.key)
-        parts = key.split(".")
+        parts = str(node.key).split(".")
         parent = top
-        prefix = ""
         for part in parts[:-1]:
-            prefix = f"{prefix}.{part}" if prefix else part
-            group = groups.get(prefix)
+            sub = subgroups[id(parent)]
+            group = sub.get(part)
             if group is None:
+                prefix = f"{parent.prefix}.{part}" if parent is not top else part
                 group = ModuleGroup(name=part, prefix=prefix)
-                groups[prefix] = group
+                sub[part] = group
+                subgroups[id(group)] = {}
                 parent.children.append(group)
             parent = group
         parent.children.append(node)
@@ -114,8 +114,9 @@ def _count(root: ModuleGroup) -> None:
                 nbytes += c.nbytes
                 count += c.num_tensors
             elif c.tensor is not None:
-                numel += c.tensor.numel
-                nbytes += c.tensor.nbytes
+                n = c.tensor.numel
+                numel += n
+                nbytes += n * c.tensor.itemsize
                 count += 1
         group.numel, group.nbytes, group.num_tensors = numel, nbytes, count
 

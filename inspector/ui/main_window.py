@@ -136,6 +136,11 @@ class CheckpointView(QWidget):
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
+        # statistics that change the NaN/Inf filter or a stats sort re-apply it at most this often
+        self._restat_timer = QTimer(self)
+        self._restat_timer.setSingleShot(True)
+        self._restat_timer.setInterval(1000)
+        self._restat_timer.timeout.connect(self._refresh_for_stats)
 
     # ---- Public API
     @property
@@ -276,18 +281,21 @@ class CheckpointView(QWidget):
             if path == self._current_path and self.tensor_panel is not None and stats is not None:
                 self.tensor_panel.set_stats(stats)
         self.stats_done += len(results)
-        if self._nan_check.isChecked():
-            self._match_label.setText(f"{self.proxy.matches:,} matches")
+        if self.proxy.depends_on_stats() and not self._restat_timer.isActive():
+            self._restat_timer.start()
 
     def end_stats(self, state: str) -> None:
         self.stats_running = False
         self.stats_state = state
         self.model.set_stats_pending(False)
         self.tree.viewport().update()
+        if self.proxy.depends_on_stats():
+            self._refresh_for_stats()
 
     def close_document(self) -> None:
         self._closed = True
         self._filter_timer.stop()
+        self._restat_timer.stop()
         if self.ckpt is not None:
             self.ckpt.close()
 
@@ -413,6 +421,17 @@ class CheckpointView(QWidget):
             index = self.proxy.index(row, 0)
             if self.proxy.hasChildren(index):
                 self.tree.expand(index)
+
+    def _refresh_for_stats(self) -> None:
+        self._restat_timer.stop()
+        if self.proxy is None:
+            return
+        self.proxy.refresh()
+        if self.proxy.is_filtering():
+            self._match_label.setText(f"{self.proxy.matches:,} match"
+                                      f"{'' if self.proxy.matches == 1 else 'es'}")
+            if self.proxy.matches <= EXPAND_ALL_LIMIT:
+                self.tree.expandAll()
 
     def _on_sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
         if column >= 0 and not self.model.is_fully_fetched():

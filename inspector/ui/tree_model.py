@@ -164,17 +164,16 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._items_by_path: dict[tuple, TreeItem] = {}
         self._stats_pending = False
         self._all_fetched = False
-        self._shared: dict[tuple, list[tuple]] = {}
-        for paths in ckpt.shared_groups().values():
-            for p in paths:
-                self._shared[p] = [q for q in paths if q != p]
+        self._shared = _shared_paths(ckpt.root)
         self._unsafe = set(ckpt.unsafe_globals)
         self._root = TreeItem(None, None, None, 0, "")
+        self._root._path = ()
         root = ckpt.root
         if root.children or root.kind in CONTAINER_KINDS:
             self._root.node = root
         else:  # the file holds a single tensor or value: show it as one row
             self._root.children = [TreeItem(root, None, self._root, 0, "(root)")]
+            self._root.children[0]._path = ()
             self._register(self._root.children[0])
         bold = QFont()
         bold.setBold(True)
@@ -367,6 +366,16 @@ class CheckpointTreeModel(QAbstractItemModel):
     def root_item(self) -> TreeItem:
         return self._root
 
+    def exposed_items(self):
+        """Every row the model currently exposes, parents before children."""
+        stack = [self._root]
+        while stack:
+            item = stack.pop()
+            if item.children:
+                exposed = item.children[:item.fetched]
+                stack.extend(reversed(exposed))
+                yield from exposed
+
     # ---- Private API
     def _item(self, index: QModelIndex) -> TreeItem | None:
         return index.internalPointer() if index.isValid() else self._root
@@ -383,19 +392,23 @@ class CheckpointTreeModel(QAbstractItemModel):
             else:
                 entries, in_module = [], False
             children = []
+            base = item.path  # the nearest Node's path: groups add nothing to key paths
             for row, entry in enumerate(entries):
                 if isinstance(entry, ModuleGroup):
                     child = TreeItem(None, entry, item, row, entry.name)
+                    child._path = base
                 else:
-                    child = TreeItem(entry, None, item, row, self._name(entry, in_module))
+                    path = (*base, entry.key)
+                    child = TreeItem(entry, None, item, row, self._name(entry, in_module, path))
+                    child._path = path
                     self._register(child)
                 children.append(child)
             item.children = children
         return item.children
 
-    def _name(self, node: Node, in_module: bool) -> str:
+    def _name(self, node: Node, in_module: bool, path: tuple) -> str:
         name = leaf_name(node) if in_module else str(node.key)
-        label = self._labels.get(node.path()) if self._labels else None
+        label = self._labels.get(path) if self._labels else None
         return f"{name} · {label}" if label else name
 
     def _register(self, item: TreeItem) -> None:
@@ -562,8 +575,10 @@ class CheckpointTreeModel(QAbstractItemModel):
 class TensorFilterProxy(QSortFilterProxyModel):
     """Filters the tree by a substring or regex of the dotted path, optionally NaN/Inf only.
 
-    Ancestors of matches stay visible (recursive filtering). The source model must be fully
-    fetched before a filter is applied: call ``model.fetch_all()`` first.
+    Ancestors of matches stay visible. The matching rows and their ancestors are computed in
+    one Python pass over the source model when the filter changes, so Qt only asks about
+    rows whose parent is shown (instead of Qt's recursive filtering, which re-tests whole
+    subtrees). The source model must be fully fetched first: call ``model.fetch_all()``.
 
     Emits
     -----
@@ -579,12 +594,19 @@ class TensorFilterProxy(QSortFilterProxyModel):
         self._needle = ""
         self._regex: re.Pattern[str] | None = None
         self._nan_inf_only = False
-        self._matched: set[int] = set()  # ids of rows accepted on their own (not as ancestors)
-        self.setRecursiveFilteringEnabled(True)
+        self._visible: set[int] | None = None  # ids of shown rows; None: no filter
+        self._matches = 0
         self.setSortRole(SortRole)
-        self.setDynamicSortFilter(True)
+        # Not dynamic: re-testing rows on every dataChanged costs a Python call per row and
+        # statistic. Callers re-apply with refresh() when statistics change what is shown.
+        self.setDynamicSortFilter(False)
 
     # ---- Public API
+    @property
+    def matches(self) -> int:
+        """How many rows the current filter accepts on their own (ancestors not counted)."""
+        return self._matches
+
     def set_pattern(self, text: str, regex: bool = False) -> None:
         """Substring (case-insensitive), or a regex when ``regex`` or the text starts with ``/``."""
         text = text.strip()
@@ -606,43 +628,77 @@ class TensorFilterProxy(QSortFilterProxyModel):
     def set_nan_inf_only(self, on: bool) -> None:
         self._apply(self._needle, self._regex, bool(on))
 
-    @property
-    def matches(self) -> int:
-        """How many rows the current filter accepts on their own (ancestors not counted)."""
-        return len(self._matched)
-
     def is_filtering(self) -> bool:
-        return bool(self._needle or self._regex or self._nan_inf_only)
+        return self._visible is not None
+
+    def depends_on_stats(self) -> bool:
+        """True when newly arrived statistics can change which rows show or their order."""
+        return self._nan_inf_only or self.sortColumn() >= COL_MEAN
+
+    def refresh(self) -> None:
+        """Re-filter and re-sort after the statistics changed."""
+        self._apply(self._needle, self._regex, self._nan_inf_only)
+        if self.sortColumn() >= 0:
+            self.sort(self.sortColumn(), self.sortOrder())
 
     # ---- Qt overrides
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
-        if not (self._needle or self._regex or self._nan_inf_only):
+        visible = self._visible
+        if visible is None:
             return True
         parent_item = (source_parent.internalPointer() if source_parent.isValid()
                        else self.sourceModel().root_item())
         children = parent_item.children
         if children is None or source_row >= len(children):
             return False
-        item: TreeItem = children[source_row]
-        if self._nan_inf_only:
-            if not item.is_tensor:
-                return False
-            stats = self.sourceModel().stats(item.path)
-            if stats is None or not (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
-                return False
-        if self._needle and self._needle not in item.search_text():
-            return False
-        if self._regex is not None and self._regex.search(item.search_text()) is None:
-            return False
-        self._matched.add(id(item))
-        return True
+        return id(children[source_row]) in visible
 
     # ---- Private API
     def _apply(self, needle: str, compiled: re.Pattern[str] | None, nan_inf: bool) -> None:
         self.beginFilterChange()
         self._needle, self._regex, self._nan_inf_only = needle, compiled, nan_inf
-        self._matched = set()
+        self._visible, self._matches = self._compute_visible()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def _compute_visible(self) -> tuple[set[int] | None, int]:
+        model = self.sourceModel()
+        needle, regex, nan_inf = self._needle, self._regex, self._nan_inf_only
+        if model is None or not (needle or regex or nan_inf):
+            return None, 0
+        visible: set[int] = set()
+        matches = 0
+        for item in model.exposed_items():
+            if nan_inf:
+                if not item.is_tensor:
+                    continue
+                stats = model.stats(item.path)
+                if stats is None or not (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
+                    continue
+            if needle and needle not in item.search_text():
+                continue
+            if regex is not None and regex.search(item.search_text()) is None:
+                continue
+            matches += 1
+            up = item
+            while up is not None and id(up) not in visible:
+                visible.add(id(up))
+                up = up.parent
+        return visible, matches
+
+
+def _shared_paths(root: Node) -> dict[tuple, list[tuple]]:
+    """Tensor path -> the other paths viewing the same storage (key paths built only for those)."""
+    by_storage: dict[tuple, list[Node]] = {}
+    for n in root.walk():
+        if n.kind == TENSOR and n.tensor is not None and n.tensor.storage is not None:
+            by_storage.setdefault(n.tensor.storage.ident, []).append(n)
+    shared: dict[tuple, list[tuple]] = {}
+    for nodes in by_storage.values():
+        if len(nodes) > 1:
+            paths = [n.path() for n in nodes]
+            for p in paths:
+                shared[p] = [q for q in paths if q != p]
+    return shared
 
 
 def _count_nodes(root: Node, limit: int) -> int:
