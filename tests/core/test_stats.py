@@ -350,3 +350,116 @@ def test_core_stats_needs_neither_qt_nor_torch_for_float32(state_dict_ckpt):
         "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph', 'superqt') if m in sys.modules]\n"
         "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- batched small tensors (iter_stats) --------------------------------------------------
+def _assert_same_stats(a, b, where) -> None:
+    """Counts, min/max and histograms identical; sums equal up to rounding."""
+    assert a is not None and b is not None, where
+    for f in ("dtype", "shape", "numel", "min", "max", "zeros", "nan", "inf", "finite",
+              "histogram", "note"):
+        assert getattr(a, f) == getattr(b, f), (where, f, getattr(a, f), getattr(b, f))
+    scale = max(abs(a.min), abs(a.max), 1e-300) if a.min is not None else 1.0
+    for f in ("mean", "std", "abs_mean", "l2"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert (x is None) == (y is None), (where, f)
+        if x is not None:
+            assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-13 * scale), (where, f, x, y)
+
+
+@pytest.fixture(scope="module")
+def many_small(tmp_path_factory):
+    """~600 small tensors of mixed dtypes: NaN/Inf, all-NaN, constants, views, scalars."""
+    g = torch.Generator().manual_seed(11)
+    dtypes = ["float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64",
+              "uint8", "bool", "complex64", "float8_e5m2"]
+    sd: dict[str, torch.Tensor] = {}
+    for i in range(300):
+        dtype = dtypes[i % len(dtypes)]
+        n = (1, 3, 16, 64, 100, 257)[i % 6]
+        base = _random(dtype, (n, 3), seed=1000 + i)
+        if dtype in FLOATS + COMPLEX and i % 5 == 0 and base.numel() >= 12:
+            base = _with_nonfinite(base)
+        sd[f"t{i}"] = base
+        if i % 7 == 0:
+            sd[f"t{i}.T"] = base.T
+            sd[f"t{i}.every2"] = base[::2]
+            sd[f"t{i}.tied"] = base
+        if i % 11 == 0:
+            sd[f"t{i}.zeros"] = torch.zeros(n, dtype=base.dtype)
+            sd[f"t{i}.ones"] = torch.ones(n, 2, dtype=base.dtype)
+        if i % 13 == 0 and dtype in FLOATS:
+            sd[f"t{i}.allnan"] = torch.full((n,), float("nan"), dtype=base.dtype)
+        if i % 17 == 0:
+            sd[f"t{i}.scalar"] = base.reshape(-1)[0].clone()
+            sd[f"t{i}.empty"] = base[:0]
+    sd["big"] = torch.randn(300_000, generator=g)  # not batched, between batches
+    sd["huge_range"] = torch.tensor([-1.7e308, 1.7e308, 0.0] * 4, dtype=torch.float64)
+    for i in range(40):
+        sd[f"tail{i}"] = torch.randn(50, generator=g) * (i + 1)
+    path = tmp_path_factory.mktemp("many") / "many.pth"
+    torch.save(sd, path)
+    return path
+
+
+@pytest.mark.parametrize("bins", [0, 7, 64])
+def test_batched_small_tensors_match_per_tensor(many_small, bins, monkeypatch):
+    real = stats_mod.compute_stats
+    calls = []
+
+    def counting(ck, info, **kw):
+        calls.append(info)
+        return real(ck, info, **kw)
+
+    with open_checkpoint(many_small) as ck:
+        expected = {p: real(ck, info, bins=bins) for p, info in ck.tensors()}
+        monkeypatch.setattr(stats_mod, "compute_stats", counting)
+        items = list(iter_stats(ck, bins=bins))
+    assert [i.path for i in items] == list(expected)
+    assert len(calls) < len(items) // 5  # most were batched
+    for item in items:
+        assert item.error is None, item
+        _assert_same_stats(item.stats, expected[item.path], item.path)
+
+
+def test_batched_small_tensors_against_float64_reference(tmp_path):
+    g = torch.Generator().manual_seed(5)
+    sd = {f"w{i}": torch.randn(8 + i % 9, 5, generator=g) * 3 + i for i in range(100)}
+    sd["w3"][1, 1] = float("nan")
+    sd["w4"][0, 0] = float("-inf")
+    sd["v"] = sd["w7"].T
+    path = tmp_path / "small.pth"
+    torch.save(sd, path)
+    with open_checkpoint(path) as ck:
+        items = list(iter_stats(ck))
+    for (key,), s, err in items:
+        assert err is None
+        _check(s, sd[key])
+
+
+def test_batch_boundaries_and_budget(many_small, monkeypatch):
+    with open_checkpoint(many_small) as ck:
+        monkeypatch.setattr(stats_mod, "_BATCH_MAX_TENSORS", 9)
+        monkeypatch.setattr(stats_mod, "_BATCH_WINDOW", 20)
+        for chunk in (2048, 4 << 20):  # 2048: a budget of 512 elements a batch
+            expected = {p: compute_stats(ck, info, chunk_bytes=chunk) for p, info in ck.tensors()}
+            got = list(iter_stats(ck, chunk_bytes=chunk))
+            assert [i.path for i in got] == list(expected)
+            for item in got:
+                _assert_same_stats(item.stats, expected[item.path], (chunk, item.path))
+        picked = list(iter_stats(ck, paths=[("t5",), ("t0.T",), ("nothing",)]))
+    assert [p for p, _, _ in picked] == [("t0.T",), ("t5",), ("nothing",)]
+
+
+def test_batched_big_endian(tmp_path):
+    torch.manual_seed(8)
+    sd = {f"x{i}": (torch.randn(30) * (i + 1)).to([torch.float32, torch.float64,
+                                                   torch.float16, torch.int32][i % 4])
+          for i in range(40)}
+    src, dst = tmp_path / "little.pth", tmp_path / "big.pth"
+    torch.save(sd, src)
+    _to_big_endian(src, dst)
+    with open_checkpoint(dst) as ck:
+        for (key,), s, err in iter_stats(ck):
+            assert err is None
+            _check(s, sd[key])
