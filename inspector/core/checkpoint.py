@@ -190,14 +190,23 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self._maps: dict[str, tuple[Any, mmap.mmap | None]] = {}
         self._lock = threading.Lock()
+        self._tensors: list[tuple[tuple[Key, ...], TensorInfo]] | None = None
+        self._tensor_nodes: list[Node] | None = None
+        self._shared: dict[tuple[str, str], list[tuple[Key, ...]]] | None = None
+        self._totals: dict[str, int] | None = None
 
     # ---- Public API: metadata
     def tensors(self) -> list[tuple[tuple[Key, ...], TensorInfo]]:
-        """Every tensor with its key path, in file order."""
-        return [(n.path(), n.tensor) for n in self.root.walk() if n.kind == TENSOR]
+        """Every tensor with its key path, in file order (computed once: the tree is fixed
+        once a reader returns it)."""
+        if self._tensors is None:
+            self._tensors = [(n.path(), n.tensor) for n in self.tensor_nodes()]
+        return list(self._tensors)
 
     def tensor_nodes(self) -> list[Node]:
-        return [n for n in self.root.walk() if n.kind == TENSOR]
+        if self._tensor_nodes is None:
+            self._tensor_nodes = [n for n in self.root.walk() if n.kind == TENSOR]
+        return list(self._tensor_nodes)
 
     def find(self, path: tuple[Key, ...] | list[Key]) -> Node | None:
         node: Node | None = self.root
@@ -207,24 +216,30 @@ class Checkpoint:
 
     def shared_groups(self) -> dict[tuple[str, str], list[tuple[Key, ...]]]:
         """Storage identity -> paths of the tensors viewing it (only groups of two or more)."""
+        if self._shared is not None:
+            return {k: list(v) for k, v in self._shared.items()}
         groups: dict[tuple[str, str], list[tuple[Key, ...]]] = {}
         for path, info in self.tensors():
             if info.storage is not None:
                 groups.setdefault(info.storage.ident, []).append(path)
-        return {k: v for k, v in groups.items() if len(v) > 1}
+        self._shared = {k: v for k, v in groups.items() if len(v) > 1}
+        return {k: list(v) for k, v in self._shared.items()}
 
     def totals(self) -> dict[str, int]:
+        if self._totals is not None:
+            return dict(self._totals)
         tensors = self.tensors()
         storages: dict[tuple[str, str], int] = {}
         for _, info in tensors:
             for st in (info.storage, *info.extra_storages):
                 if st is not None:
                     storages[st.ident] = st.nbytes
-        return {
+        self._totals = {
             "num_tensors": len(tensors),
             "total_numel": sum(info.numel for _, info in tensors),
             "unique_storage_bytes": sum(storages.values()),
         }
+        return dict(self._totals)
 
     # ---- Public API: bytes
     def storage_view(self, storage: StorageInfo) -> memoryview:
