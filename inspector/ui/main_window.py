@@ -650,11 +650,11 @@ class MainWindow(QMainWindow):
 
         from inspector.core.formats import open_checkpoint
 
-        worker = run_in_thread(open_checkpoint, path,
-                               on_result=lambda ck, v=view: self._on_opened(v, ck),
-                               on_error=lambda e, v=view: self._on_open_error(v, e))
-        self._loading[path] = worker
-        worker.finished.connect(lambda p=path: self._loading.pop(p, None))
+        self._loading[path] = view
+        run_in_thread(open_checkpoint, path,
+                      on_result=lambda ck, v=view: self._on_opened(v, ck),
+                      on_error=lambda e, v=view: self._on_open_error(v, e),
+                      on_finished=lambda p=path: self._loading.pop(p, None))
         self._update_actions()
         return view
 
@@ -859,6 +859,7 @@ class MainWindow(QMainWindow):
 
     # ---- Private API: documents
     def _on_opened(self, view: CheckpointView, ckpt) -> None:
+        self._loading.pop(view.path, None)
         if self.tabs.indexOf(view) < 0 or self._shut_down:
             ckpt.close()
             return
@@ -877,6 +878,7 @@ class MainWindow(QMainWindow):
         self.sig_opened.emit(view.path)
 
     def _on_open_error(self, view: CheckpointView, error: BaseException) -> None:
+        self._loading.pop(view.path, None)
         problem = getattr(error, "problem", None) or f"{type(error).__name__}: {error}"
         path = view.path
         index = self.tabs.indexOf(view)

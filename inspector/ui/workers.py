@@ -298,6 +298,7 @@ _live_workers: set = set()
 def run_in_thread(func: Callable[..., Any], *args: Any,
                   on_result: Callable[[Any], None] | None = None,
                   on_error: Callable[[BaseException], None] | None = None,
+                  on_finished: Callable[[], None] | None = None,
                   **kwargs: Any):
     """Run ``func(*args, **kwargs)`` on the global QThreadPool; callbacks run on the GUI thread.
 
@@ -310,6 +311,8 @@ def run_in_thread(func: Callable[..., Any], *args: Any,
 
     def finished() -> None:
         _live_workers.discard(holder.get("worker"))
+        if on_finished is not None:
+            on_finished()
 
     connect: dict[str, Any] = {"finished": finished,
                                "errored": on_error if on_error is not None else _ignore}
