@@ -730,7 +730,8 @@ class _Binner:
 
     def __init__(self, lo: float, hi: float, shift: float, bins: int):
         self.lo, self.hi, self.bins = lo, hi, bins
-        self.scale = 1.0 if math.isfinite(hi - lo) else 2.0 ** -8
+        # (v - shift) + offset can reach 2 * (hi - lo): scale when that would overflow
+        self.scale = 1.0 if math.isfinite((hi - lo) * 2.0) else 2.0 ** -8
         s = self.scale
         if not math.isfinite(shift * s - lo * s):
             shift = lo

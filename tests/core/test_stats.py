@@ -463,3 +463,14 @@ def test_batched_big_endian(tmp_path):
         for (key,), s, err in iter_stats(ck):
             assert err is None
             _check(s, sd[key])
+
+
+def test_binner_range_over_half_the_doubles():
+    """(v - shift) + offset reaches 2 * (hi - lo): found by hypothesis, it overflowed."""
+    v = np.array([0.0] * 8 + [1.7976931348623157e308])
+    for bins in (1, 3, 64):
+        binner = _Binner(0.0, float(v.max()), float(np.mean(v / 9) * 9), bins)
+        idx = np.empty(v.size, dtype=np.intp)
+        binner.index(v, np.empty(v.size), idx)
+        ref, _ = np.histogram(v, bins=np.array(binner.edges()))
+        assert list(ref) == list(np.bincount(idx, minlength=bins))
