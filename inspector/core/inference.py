@@ -590,9 +590,51 @@ def run_demo(config: RunConfig) -> RunResult:
     return result
 
 
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that stopped on an error the user can act on, as plain picklable data.
+
+    ``message`` is one sentence; ``traceback_text`` the user code's traceback (may be empty);
+    ``kind`` the error's class name (``"ModelCodeError"``, ``"TrustRequiredError"``, …);
+    ``globals`` the code a trust decision would run (TrustRequiredError only).
+    """
+
+    message: str
+    traceback_text: str = ""
+    kind: str = "InferenceError"
+    globals: tuple[str, ...] = ()
+
+
+def iter_run_demo_plain(path: str, architecture: str | None = None,
+                        arch_kwargs: dict[str, Any] | None = None, device: str = "cpu",
+                        dtype: str = "float32", runs: int = DEFAULT_RUNS,
+                        batch_size: int = DEFAULT_BATCH, seed: int = 0,
+                        input_shape: tuple[int, ...] | list[int] | None = None,
+                        trust: bool = False, container: tuple | list | None = None
+                        ) -> Iterator[RunProgress | RunResult | RunFailure]:
+    """:func:`iter_run_demo` for a worker process: plain arguments in; :class:`RunProgress`
+    items, then a :class:`RunResult` or a :class:`RunFailure` out.
+
+    Expected errors become a RunFailure because some of them (TrustRequiredError) cannot be
+    unpickled, and a ModelCodeError's traceback would be lost on the way.
+    """
+    config = RunConfig(
+        path=str(path), architecture=architecture, arch_kwargs=dict(arch_kwargs or {}),
+        device=device, dtype=dtype, runs=int(runs), batch_size=int(batch_size), seed=int(seed),
+        input_shape=tuple(int(s) for s in input_shape) if input_shape is not None else None,
+        trust=bool(trust), container=tuple(container) if container is not None else None)
+    try:
+        yield from iter_run_demo(config)
+    except ModelError as e:
+        yield RunFailure(e.message, e.traceback_text, type(e).__name__,
+                         tuple(getattr(e, "globals", ()) or ()))
+    except CheckpointError as e:
+        yield RunFailure(f"cannot read {e.path}: {e.problem}", "", "CheckpointError")
+
+
 __all__ = [
     "CheckpointError", "InferenceError", "LoadReport", "LoadedModel", "ModeResult",
-    "ModeSensitiveLayer", "ModelCodeError", "ModelError", "RunConfig", "RunProgress",
-    "RunResult", "TrustRequiredError", "iter_run_demo", "iter_run_model", "load_model",
-    "mode_sensitive_layers", "run_demo", "sample_input",
+    "ModeSensitiveLayer", "ModelCodeError", "ModelError", "RunConfig", "RunFailure",
+    "RunProgress", "RunResult", "TrustRequiredError", "iter_run_demo", "iter_run_demo_plain",
+    "iter_run_model", "load_model", "mode_sensitive_layers", "run_demo", "sample_input",
 ]
