@@ -7,40 +7,13 @@ import math
 import sys
 from typing import Any
 
+from inspector.core.checkpoint import key_to_json, path_to_json
+from inspector.core.summary import format_bytes, format_count
 
-def human_bytes(n: int | float) -> str:
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def human_count(n: int) -> str:
-    if n < 10_000:
-        return str(n)
-    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
-
-
-def json_key(k: Any) -> Any:
-    """A container key as JSON: str/int/float/bool/None as they are, others as text."""
-    if isinstance(k, bool) or k is None or isinstance(k, (str, int)):
-        return k
-    if isinstance(k, float):
-        return k if math.isfinite(k) else repr(k)
-    if isinstance(k, bytes):
-        return k.decode("latin1")
-    if isinstance(k, tuple):
-        return [json_key(x) for x in k]
-    return repr(k)
-
-
-def json_path(path: tuple) -> list:
-    return [json_key(k) for k in path]
+human_bytes = format_bytes
+human_count = format_count
+json_key = key_to_json
+json_path = path_to_json
 
 
 def path_text(path: tuple) -> str:

@@ -36,6 +36,7 @@ from inspector.core.checkpoint import (
     Checkpoint,
     CheckpointError,
     TensorInfo,
+    path_to_json,
 )
 from inspector.core.dtypes import canonical
 
@@ -960,20 +961,8 @@ ENTRY_FIELDS = ("status", "dtype_a", "dtype_b", "shape_a", "shape_b", "max_abs_d
                 "mean_abs_diff", "rel_l2", "cosine", "num_diff", "nan_a", "nan_b")
 
 
-def _json_key(k: Any) -> Any:
-    if isinstance(k, bool) or k is None or isinstance(k, (str, int)):
-        return k
-    if isinstance(k, float):
-        return k if math.isfinite(k) else repr(k)
-    if isinstance(k, bytes):
-        return k.decode("latin1")
-    if isinstance(k, tuple):
-        return [_json_key(x) for x in k]
-    return repr(k)
-
-
 def _json_path(path: Path | None) -> list | None:
-    return None if path is None else [_json_key(k) for k in path]
+    return None if path is None else path_to_json(path)
 
 
 def _json_number(v: Any) -> Any:

@@ -89,6 +89,19 @@ class ZipArchive:
             crc = zlib.crc32(self.mm[start:min(start + chunk, offset + size)], crc)
         return crc == self.infos[name].CRC
 
+    def storage_record(self, name: str, ref: StorageRef, byteorder: str) -> StorageInfo:
+        """The StorageInfo of record ``name`` holding ``ref``, checked to exist and to have
+        exactly the bytes its element count needs."""
+        if name not in self.infos:
+            raise CheckpointError(self.path, f"storage record {name!r} is missing from the archive")
+        offset, nbytes = self.data_range(name)
+        need = ref.numel * dtype_info(ref.dtype).itemsize
+        if nbytes != need:
+            raise CheckpointError(self.path, f"storage record {name!r} has {nbytes} bytes but its "
+                                             f"{ref.numel} {ref.dtype} elements need {need}")
+        return StorageInfo(key=ref.key, dtype=ref.dtype, numel=ref.numel, location=ref.location,
+                           file=self.path, file_offset=offset, nbytes=nbytes, byteorder=byteorder)
+
     def read(self, name: str, limit: int) -> bytes:
         offset, size = self.data_range(name)
         if size > limit:
@@ -150,19 +163,8 @@ def read_torch_zip(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
 
     def storage_info(ref: StorageRef) -> StorageInfo:
         info = infos.get(ref.key)
-        if info is not None:
-            return info
-        name = f"{root}/data/{ref.key}"
-        if name not in archive.infos:
-            raise CheckpointError(path, f"storage record {name!r} is missing from the archive")
-        offset, nbytes = archive.data_range(name)
-        need = ref.numel * dtype_info(ref.dtype).itemsize
-        if nbytes != need:
-            raise CheckpointError(path, f"storage record {name!r} has {nbytes} bytes but its "
-                                        f"{ref.numel} {ref.dtype} elements need {need}")
-        info = infos[ref.key] = StorageInfo(key=ref.key, dtype=ref.dtype, numel=ref.numel,
-                                            location=ref.location, file=path, file_offset=offset,
-                                            nbytes=nbytes, byteorder=byteorder)
+        if info is None:
+            info = infos[ref.key] = archive.storage_record(f"{root}/data/{ref.key}", ref, byteorder)
         return info
 
     builder = TreeBuilder(storage_info, warnings)

@@ -21,7 +21,6 @@ import zlib
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
-from inspector.core.dtypes import dtype_info
 from inspector.core.formats.torch_zip import LOCAL_HEADER, ZipArchive
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import (
@@ -168,19 +167,9 @@ def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
 
     def storage_info(ref: StorageRef) -> StorageInfo:
         info = infos.get((ref.key, ref.dtype))
-        if info is not None:
-            return info
-        name = f"{root}/{ref.key}"
-        if name not in archive.infos:
-            raise CheckpointError(path, f"storage record {name!r} is missing from the archive")
-        offset, nbytes = archive.data_range(name)
-        need = ref.numel * dtype_info(ref.dtype).itemsize
-        if nbytes != need:
-            raise CheckpointError(path, f"storage record {name!r} has {nbytes} bytes but its "
-                                        f"{ref.numel} {ref.dtype} elements need {need}")
-        info = infos[(ref.key, ref.dtype)] = StorageInfo(
-            key=ref.key, dtype=ref.dtype, numel=ref.numel, location=ref.location, file=path,
-            file_offset=offset, nbytes=nbytes, byteorder=byteorder)
+        if info is None:
+            info = infos[(ref.key, ref.dtype)] = archive.storage_record(f"{root}/{ref.key}", ref,
+                                                                        byteorder)
         return info
 
     obj = load("data.pkl", "data")
