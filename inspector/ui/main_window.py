@@ -864,6 +864,7 @@ class MainWindow(QMainWindow):
             ckpt.close()
             return
         view.set_checkpoint(ckpt)
+        self._add_details_view(view, ckpt)
         self.settings.add_recent(view.path)
         i = self.tabs.indexOf(view)
         if ckpt.unsafe_globals:
@@ -876,6 +877,15 @@ class MainWindow(QMainWindow):
         self._update_status()
         self._update_actions()
         self.sig_opened.emit(view.path)
+
+    def _add_details_view(self, view: CheckpointView, ckpt) -> None:
+        """A Details tab when the format has more to show (code, graph, shards, config)."""
+        from inspector.core.details import detail_sections
+        from inspector.ui.details_view import DetailsView
+
+        sections = detail_sections(ckpt)
+        if sections:
+            view.add_view("Details", DetailsView(ckpt, sections), "info")
 
     def _on_open_error(self, view: CheckpointView, error: BaseException) -> None:
         self._loading.pop(view.path, None)

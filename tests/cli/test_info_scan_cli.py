@@ -97,7 +97,7 @@ def test_missing_file_cli(tmp_path):
 
 
 def test_info_does_not_import_torch(training_ckpt):
-    code = ("import sys; from inspector.cli import main; main(['info', '--json', %r]); "
-            "sys.stderr.write('torch' in sys.modules and 'TORCH' or 'NOTORCH')") % str(training_ckpt)
+    code = (f"import sys; from inspector.cli import main; main(['info', '--json', {str(training_ckpt)!r}]); "
+            "sys.stderr.write('torch' in sys.modules and 'TORCH' or 'NOTORCH')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stderr.strip().endswith("NOTORCH")
