@@ -1,21 +1,25 @@
 """Background work: the only module that starts threads or processes.
 
-Two runners:
+Three runners:
 
 - :class:`StatsService` computes tensor statistics in a long-lived **worker process**
   (``multiprocessing`` spawn context). Touching mapped tensor bytes can kill a process
   (SIGBUS on a truncated file, a torch C++ abort); in a separate process that costs one job,
   not the window. Results stream back over a queue that a QTimer polls on the GUI thread.
+- :class:`ProcessJobs` is the generic form: any ``"package.module:function"`` returning an
+  iterator of picklable items runs in its own restartable worker process (the worker side is
+  :mod:`inspector.core.jobs`); items stream back as ``sig_item`` signals.
 - :func:`run_in_thread` runs cheap jobs (opening a file's metadata) on the global
   QThreadPool through superqt's ``create_worker``.
 
-The worker process side (:func:`_worker_main`) never touches Qt.
+The worker process sides (:func:`_worker_main`, :mod:`inspector.core.jobs`) never touch Qt.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import time
@@ -289,6 +293,219 @@ def _run_job(results, cancel, job_id: int, path: str, paths, bins: int,
         if ckpt is not None:
             ckpt.close()
     results.put(("done", job_id, cancelled, error))
+
+
+# ---- Generic process jobs
+@dataclass
+class _ProcessJob:
+    job_id: int
+    target: str
+    kwargs_payload: bytes
+
+
+class ProcessJobs(QObject):
+    """Runs ``"package.module:function"`` jobs in a long-lived, restartable worker process.
+
+    The function returns an iterator of picklable items; they stream back in batches over a
+    queue that a QTimer polls on the GUI thread, with a time budget per tick so the window
+    never stalls. Jobs run one at a time per instance, in submission order. The worker side
+    lives in :mod:`inspector.core.jobs` (no Qt there).
+
+    Every job ends with exactly one of ``sig_finished`` or ``sig_crashed``. Job ids increase
+    monotonically, so a caller can keep its latest id and drop answers from older jobs.
+
+    Emits
+    -----
+    sig_item(int, object)
+        job id, one yielded item.
+    sig_finished(int, bool, str)
+        job id, cancelled, error text ("" when none; else "Type: message\\ntraceback").
+    sig_crashed(int, str)
+        job id, a message: the worker process died during the job (it restarts for the next).
+    """
+
+    sig_item = Signal(int, object)
+    """One item yielded by a job: job id, item."""
+    sig_finished = Signal(int, bool, str)
+    """A job ended: job id, cancelled, error text ("" when it completed)."""
+    sig_crashed = Signal(int, str)
+    """The worker process died during a job: job id, message naming the signal and target."""
+
+    def __init__(self, parent: QObject | None = None, *, name: str = "inspector-jobs"):
+        super().__init__(parent)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._name = name
+        self._next_id = 0
+        self._queue: deque[_ProcessJob] = deque()
+        self._current: _ProcessJob | None = None
+        self._pending: deque[tuple] = deque()  # received messages not yet emitted
+        self._proc = None
+        self._jobs_q = None
+        self._results_q = None
+        self._cancel = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        self._closed = False
+
+    # ---- Public API
+    def submit(self, target: str, kwargs: dict) -> int:
+        """Queue ``target(**kwargs)``; returns the job id.
+
+        Raises ``TypeError``/``pickle.PicklingError`` at once when ``kwargs`` cannot be
+        pickled, and ``RuntimeError`` after :meth:`shutdown`.
+        """
+        if self._closed:
+            raise RuntimeError("the job service has been shut down")
+        if ":" not in target:
+            raise ValueError(f"job target must look like 'package.module:function', got {target!r}")
+        payload = pickle.dumps(dict(kwargs), pickle.HIGHEST_PROTOCOL)
+        self._next_id += 1
+        self._queue.append(_ProcessJob(self._next_id, target, payload))
+        self._start_next()
+        return self._next_id
+
+    def cancel(self, job_id: int) -> None:
+        """Stop a job: a queued one ends at once, a running one at its next item."""
+        for job in list(self._queue):
+            if job.job_id == job_id:
+                self._queue.remove(job)
+                self.sig_finished.emit(job_id, True, "")
+                return
+        if self._current is not None and self._current.job_id == job_id and self._cancel is not None:
+            self._cancel.value = max(self._cancel.value, job_id)
+
+    def is_busy(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    def worker_pid(self) -> int | None:
+        """The worker process id, or None when none is running (for tests and diagnostics)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Stop the worker process and forget queued jobs. Safe to call twice."""
+        self._closed = True
+        self._timer.stop()
+        self._queue.clear()
+        self._pending.clear()
+        if self._current is not None and self._cancel is not None:
+            self._cancel.value = max(self._cancel.value, self._current.job_id)
+        self._current = None
+        self._stop_process(timeout)
+
+    # ---- Private API
+    def _start_next(self) -> None:
+        if self._current is not None or not self._queue or self._closed:
+            return
+        job = self._queue.popleft()
+        if self._proc is None or not self._proc.is_alive():
+            self._start_process()
+        self._current = job
+        self._jobs_q.put((job.job_id, job.target, job.kwargs_payload))
+        self._timer.start()
+
+    def _start_process(self) -> None:
+        from inspector.core.jobs import worker_main
+
+        self._stop_process(1.0)
+        # Fresh queues with each process: a process killed mid-write can leave a queue torn.
+        self._jobs_q = self._ctx.Queue()
+        self._results_q = self._ctx.Queue()
+        self._cancel = self._ctx.Value("q", 0, lock=False)
+        self._proc = self._ctx.Process(target=worker_main, name=self._name,
+                                       args=(self._jobs_q, self._results_q, self._cancel),
+                                       daemon=True)
+        self._proc.start()
+
+    def _stop_process(self, timeout: float) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.is_alive():
+                try:
+                    self._jobs_q.put(None)
+                except (OSError, ValueError):
+                    pass
+                proc.join(timeout)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+            proc.close()
+        for q in (self._jobs_q, self._results_q):
+            if q is not None:
+                q.cancel_join_thread()
+                q.close()
+        self._jobs_q = self._results_q = None
+
+    def _poll(self) -> None:
+        job = self._current
+        if job is None:
+            self._timer.stop()
+            return
+        deadline = time.monotonic() + POLL_BUDGET_S
+        while True:
+            while self._pending:
+                if time.monotonic() >= deadline:
+                    return  # budget spent: the rest goes out on the next tick
+                entry = self._pending.popleft()
+                if entry[1] != job.job_id:
+                    continue  # a leftover from a job that has already been closed
+                if entry[0] == "done":
+                    self._finish(job, bool(entry[2]), entry[3] or "")
+                    return
+                self.sig_item.emit(entry[1], entry[2])
+                if self._current is not job:
+                    return  # a slot shut the service down
+            if time.monotonic() >= deadline:
+                return
+            try:
+                msg = self._results_q.get_nowait()
+            except queue.Empty:
+                break
+            except (OSError, EOFError, ValueError):
+                break
+            except Exception as e:  # noqa: BLE001 - an unreadable message ends the job, not the app
+                msg = ("done", job.job_id, False, f"bad message from the worker ({e})")
+            if msg[0] == "items" and msg[1] == job.job_id:
+                try:
+                    items = pickle.loads(msg[2])
+                except Exception as e:  # noqa: BLE001 - same: end the job with a message
+                    msg = ("done", job.job_id, False, f"{type(e).__name__}: cannot read items ({e})")
+                else:
+                    self._pending.extend(("item", job.job_id, item) for item in items)
+                    continue
+            if msg[0] == "done":
+                self._pending.append(msg)
+        if self._proc is not None and not self._proc.is_alive() and self._current is job:
+            self._on_process_died(job)
+
+    def _finish(self, job: _ProcessJob, cancelled: bool, error: str) -> None:
+        self._current = None
+        self._pending.clear()
+        self.sig_finished.emit(job.job_id, cancelled, error)
+        self._start_next()
+        if self._current is None:
+            self._timer.stop()
+
+    def _on_process_died(self, job: _ProcessJob) -> None:
+        code = self._proc.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"signal {-code}, {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"signal {-code}"
+        else:
+            how = f"exit code {code}"
+        message = f"the worker process stopped ({how}) while running {job.target}"
+        self._current = None
+        self._pending.clear()
+        self._stop_process(0.5)
+        self.sig_crashed.emit(job.job_id, message)
+        self._start_next()  # a queued job gets a fresh process
+        if self._current is None:
+            self._timer.stop()
 
 
 # ---- In-thread runner for cheap jobs
