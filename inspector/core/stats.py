@@ -26,7 +26,15 @@ Two designs, both exact:
   squared deviations from the exact mean (two-pass variance) and bins every value with one
   fixed, monotonic float64 formula. The reported edges are the exact thresholds of that
   formula (found by bisection over doubles), so ``np.histogram(values, bins=edges)``
-  reproduces the counts exactly. Tensors that fit in one block use ``np.histogram``.
+  reproduces the counts exactly. Tensors that fit in one block use ``np.histogram``'s
+  algorithm. Pass 2 converts each block to float64 once and counts *pairs* of bin indices
+  (one ``np.bincount`` key per two values).
+
+:func:`iter_stats` computes runs of small one-block tensors (real values or 1-/2-byte
+patterns) together: their values are concatenated and every statistic and histogram
+comes from segmented numpy operations (``reduceat``, one ``bincount`` over
+``segment * bins + bin``). Counts, min/max and histograms are those of
+:func:`compute_stats` exactly; sums agree up to rounding.
 """
 
 from __future__ import annotations
