@@ -4,7 +4,7 @@ DCP shards, config.json, unsafe globals) from ``inspector.core.details``, read o
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QFontInfo
 from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
@@ -17,6 +17,16 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.details import DetailSection
+
+
+def _monospace_font() -> QFont:
+    # the platform's fixed font is not always fixed-pitch (offscreen, minimal desktops)
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    if not QFontInfo(font).fixedPitch():
+        font = QFont("DejaVu Sans Mono")
+        font.setStyleHint(QFont.StyleHint.TypeWriter)
+        font.setFixedPitch(True)
+    return font
 
 
 class DetailsView(QWidget):
@@ -81,9 +91,9 @@ class DetailsView(QWidget):
             return
         section = self._sections[index]
         self.title.setText(f"<b>{section.group}</b> ▸ {section.title}")
-        font = (QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont) if section.monospace
-                else self.font())
-        self.text.setFont(font)
+        # a style sheet, not setFont: the application's style sheet re-resolves fonts on polish
+        family = QFontInfo(_monospace_font()).family() if section.monospace else ""
+        self.text.setStyleSheet(f"QPlainTextEdit {{ font-family: '{family}'; }}" if family else "")
         try:
             self.text.setPlainText(section.load())
         except CheckpointError as e:
