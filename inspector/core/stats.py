@@ -49,7 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo, TensorInfo
+from inspector.core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    StorageInfo,
+    TensorInfo,
+    path_to_json,
+)
 from inspector.core.dtypes import canonical, dtype_info
 
 DEFAULT_BINS = 64
@@ -245,7 +251,7 @@ def stats_to_json(path: tuple | list, stats: TensorStats) -> dict:
         hist = {"edges": [_json_float(e) for e in stats.histogram.edges],
                 "counts": list(stats.histogram.counts)}
     return {
-        "path": [_json_key(k) for k in path],
+        "path": path_to_json(path),
         "dtype": stats.dtype,
         "shape": list(stats.shape),
         "numel": stats.numel,
@@ -415,19 +421,6 @@ def _progress_bytes(info: TensorInfo | None) -> int:
         return info.nbytes
     except KeyError:
         return 0
-
-
-def _json_key(k: Any) -> Any:
-    """A container key as JSON (same rules as ``info --json``)."""
-    if isinstance(k, bool) or k is None or isinstance(k, (str, int)):
-        return k
-    if isinstance(k, float):
-        return k if math.isfinite(k) else repr(k)
-    if isinstance(k, bytes):
-        return k.decode("latin1")
-    if isinstance(k, tuple):
-        return [_json_key(x) for x in k]
-    return repr(k)
 
 
 def _json_float(v: float | None) -> float | None:
