@@ -59,21 +59,28 @@ def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[Modul
     wrappers do not cost a click each. The Nodes themselves are returned, not copies.
     """
     top = ModuleGroup(name="", prefix="")
-    # per group: its subgroups by segment name, so each segment costs one dict lookup
-    subgroups: dict[int, dict[str, ModuleGroup]] = {id(top): {}}
+    # Groups by their full dotted prefix: siblings ("h.0.attn.weight", "h.0.attn.bias") find
+    # their group with one lookup instead of one per segment. Segments never contain a dot,
+    # so a prefix names exactly one chain of segments. The top group is not in the dict:
+    # the key ".x" has the prefix "" and belongs to a group named "".
+    groups: dict[str, ModuleGroup] = {}
     for node in children:
-        parts = str(node.key).split(".")
-        parent = top
-        for part in parts[:-1]:
-            sub = subgroups[id(parent)]
-            group = sub.get(part)
-            if group is None:
-                prefix = f"{parent.prefix}.{part}" if parent is not top else part
-                group = ModuleGroup(name=part, prefix=prefix)
-                sub[part] = group
-                subgroups[id(group)] = {}
-                parent.children.append(group)
-            parent = group
+        prefix, dot, _leaf = str(node.key).rpartition(".")
+        if not dot:
+            top.children.append(node)
+            continue
+        parent = groups.get(prefix)
+        if parent is None:
+            parent = top
+            acc: str | None = None
+            for part in prefix.split("."):
+                acc = part if acc is None else f"{acc}.{part}"
+                group = groups.get(acc)
+                if group is None:
+                    group = ModuleGroup(name=part, prefix=acc)
+                    groups[acc] = group
+                    parent.children.append(group)
+                parent = group
         parent.children.append(node)
     _count(top)
     if collapse:
@@ -106,6 +113,7 @@ def _count(root: ModuleGroup) -> None:
         group = stack.pop()
         order.append(group)
         stack.extend(c for c in group.children if isinstance(c, ModuleGroup))
+    itemsizes: dict[str, int] = {}  # per dtype: the property looks it up in a table each time
     for group in reversed(order):  # children before parents
         numel = nbytes = count = 0
         for c in group.children:
@@ -114,9 +122,13 @@ def _count(root: ModuleGroup) -> None:
                 nbytes += c.nbytes
                 count += c.num_tensors
             elif c.tensor is not None:
-                n = c.tensor.numel
+                info = c.tensor
+                n = info.numel
+                size = itemsizes.get(info.dtype)
+                if size is None:
+                    size = itemsizes[info.dtype] = info.itemsize
                 numel += n
-                nbytes += n * c.tensor.itemsize
+                nbytes += n * size
                 count += 1
         group.numel, group.nbytes, group.num_tensors = numel, nbytes, count
 

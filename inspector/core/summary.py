@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from inspector.core.checkpoint import (
     BYTES,
@@ -243,15 +244,17 @@ def summarize(ckpt: Checkpoint) -> CheckpointSummary:
     n_params = n_buffers = w_bytes = 0
     seen: set = set()
     for entry in weights.entries:
-        ident = _view_ident(entry.info)
+        info = entry.info
+        ident = _view_ident(info)
         if ident in seen:
             continue
         seen.add(ident)
+        nbytes = _nbytes(info)
         if entry.is_buffer:
-            n_buffers += entry.info.numel
+            n_buffers += info.numel
         else:
-            n_params += entry.info.numel
-        w_bytes += entry.info.nbytes
+            n_params += info.numel
+        w_bytes += nbytes
 
     summary_args = dict(
         path=ckpt.path, file_name=os.path.basename(ckpt.path.rstrip(os.sep)) or ckpt.path,
@@ -280,17 +283,20 @@ def optimizer_param_labels(ckpt: Checkpoint) -> dict[tuple, str]:
     tensor that must match its parameter's shape does; otherwise {} — a wrong label is
     worse than none.
     """
-    weights = _find_weights(ckpt)
-    params = _parameter_list(weights.entries)
+    optimizers = _find_optimizers(ckpt.root)
+    if not optimizers:
+        return {}  # the weights' walk below is the expensive part: skip it when unneeded
+    params = _parameter_list(_find_weights(ckpt).entries)
     labels: dict[tuple, str] = {}
-    for opt in _find_optimizers(ckpt.root):
+    for opt in optimizers:
         labels.update(_labels_for(opt, params))
     return labels
 
 
 # ---- Private API: model weights
-@dataclass(frozen=True)
-class _WeightEntry:
+class _WeightEntry(NamedTuple):
+    # a NamedTuple, not a frozen dataclass: one per tensor, and the dataclass __init__ costs
+    # several times more (20 000 tensors: ~40 ms)
     name: str
     path: tuple
     info: TensorInfo
@@ -310,7 +316,22 @@ def _view_ident(info: TensorInfo) -> tuple:
     st = info.storage
     if st is None:
         return ("nostorage", id(info))
-    return (st.ident, info.storage_offset, info.shape, info.stride)
+    return (st.file, st.key, info.storage_offset, info.shape, info.stride)
+
+
+_ITEMSIZES: dict[str, int] = {}
+
+
+def _nbytes(info: TensorInfo) -> int:
+    """``info.nbytes`` without its dtype-table lookup per call (one call per tensor)."""
+    size = _ITEMSIZES.get(info.dtype)
+    if size is None:
+        size = _ITEMSIZES[info.dtype] = info.itemsize
+    return math.prod(info.shape) * size
+
+
+def _itemsizes(dtypes: Iterable[str], infos: dict[str, TensorInfo]) -> dict[str, int]:
+    return {d: infos[d].itemsize for d in dtypes}
 
 
 def _is_module_object(node: Node) -> bool:
@@ -337,13 +358,28 @@ def _is_buffer_name(name: str, info: TensorInfo) -> bool:
     leaf = name.rsplit(".", 1)[-1]
     if leaf in BUFFER_SUFFIXES:
         return True
-    kind = DTYPES[info.dtype].kind if info.dtype in DTYPES else "bits"
-    return kind not in ("float", "complex")  # parameters are floating point
+    return not _is_float_dtype(info.dtype)
+
+
+def _is_float_dtype(dtype: str) -> bool:
+    kind = DTYPES[dtype].kind if dtype in DTYPES else "bits"
+    return kind in ("float", "complex")  # parameters are floating point
 
 
 def _entries_from_state_dict(node: Node) -> list[_WeightEntry]:
-    return [_WeightEntry(str(c.key), c.path(), c.tensor, _is_buffer_name(str(c.key), c.tensor))
-            for c in node.children if c.kind == TENSOR]
+    base = node.path()  # built once, not once per tensor
+    floats: dict[str, bool] = {}
+    out: list[_WeightEntry] = []
+    for c in node.children:
+        if c.kind != TENSOR:
+            continue
+        name, info = str(c.key), c.tensor
+        is_float = floats.get(info.dtype)
+        if is_float is None:
+            is_float = floats[info.dtype] = _is_float_dtype(info.dtype)
+        is_buffer = not is_float or name.rpartition(".")[2] in BUFFER_SUFFIXES
+        out.append(_WeightEntry(name, (*base, c.key), info, is_buffer))
+    return out
 
 
 def _entries_from_module(module: Node) -> list[_WeightEntry]:
@@ -359,9 +395,11 @@ def _entries_from_module(module: Node) -> list[_WeightEntry]:
         for group, is_buffer in ((params, False), (buffers, True)):
             if group is None:
                 continue
+            base = group.path()
             for c in group.children:
                 if c.kind == TENSOR and not (is_buffer and c.key in skip):
-                    out.append(_WeightEntry(prefix + str(c.key), c.path(), c.tensor, is_buffer))
+                    out.append(_WeightEntry(prefix + str(c.key), (*base, c.key), c.tensor,
+                                            is_buffer))
         subs = mod.child("_modules")
         if subs is not None:
             for c in reversed(subs.children):
@@ -569,6 +607,7 @@ def _labels_for(opt: Node, params: list[_WeightEntry]) -> dict[tuple, str]:
     position = {pid: i for i, pid in enumerate(ids)}
     labels: dict[tuple, str] = {}
     state = opt.child("state")
+    base = state.path()  # once, not per entry
     for entry in state.children:
         pos = position.get(entry.key)
         if pos is None or entry.kind != DICT:
@@ -582,7 +621,7 @@ def _labels_for(opt: Node, params: list[_WeightEntry]) -> dict[tuple, str]:
                 checked = True
         if not checked:
             return {}
-        labels[entry.path()] = param.name
+        labels[(*base, entry.key)] = param.name
     return labels
 
 
@@ -745,14 +784,23 @@ def _lightning_version(root: Node) -> str | None:
 # ---- Private API: dtypes and hints
 def _dtype_mix(tensors: list[tuple[tuple, TensorInfo]]) -> tuple[DTypeShare, ...]:
     counts: dict[str, int] = {}
-    nbytes: dict[str, int] = {}
+    numels: dict[str, int] = {}  # elements per dtype (each view once); bytes at the end
+    first: dict[str, TensorInfo] = {}
     seen: set = set()
+    prod = math.prod
     for _, info in tensors:
-        counts[info.dtype] = counts.get(info.dtype, 0) + 1
-        ident = _view_ident(info)
+        dtype = info.dtype
+        counts[dtype] = counts.get(dtype, 0) + 1
+        st = info.storage
+        ident = (st.file, st.key, info.storage_offset, info.shape, info.stride) if (
+            st is not None) else ("nostorage", id(info))  # _view_ident, inlined: per tensor
         if ident not in seen:
             seen.add(ident)
-            nbytes[info.dtype] = nbytes.get(info.dtype, 0) + info.nbytes
+            numels[dtype] = numels.get(dtype, 0) + prod(info.shape)
+            if dtype not in first:
+                first[dtype] = info
+    sizes = _itemsizes(numels, first)
+    nbytes = {d: n * sizes[d] for d, n in numels.items()}
     shares = [DTypeShare(d, counts[d], nbytes.get(d, 0)) for d in counts]
     return tuple(sorted(shares, key=lambda s: (-s.nbytes, -s.count, s.dtype)))
 
@@ -826,10 +874,21 @@ def _hints(ckpt: Checkpoint, weights: _Weights, optimizers: tuple[OptimizerSumma
         hints.append(Hint(INFO, f"{len(shared)} storage(s) shared by several tensors (tied "
                                 f"weights or views, stored once): {'; '.join(examples)}{more}."))
 
+    # one pass over the tensors for the location, missing-data and layout hints
     locations: dict[str, int] = {}
+    no_data = odd = 0
     for _, info in tensors:
-        if info.storage is not None and info.storage.location not in ("cpu", ""):
-            locations[info.storage.location] = locations.get(info.storage.location, 0) + 1
+        st, layout = info.storage, info.layout
+        if st is None:
+            no_data += 1
+        elif st.location not in ("cpu", ""):
+            locations[st.location] = locations.get(st.location, 0) + 1
+        if layout != "strided":
+            if layout == "meta":
+                if st is not None:
+                    no_data += 1
+            else:
+                odd += 1
     if locations:
         where = ", ".join(f"{n} on {loc}" for loc, n in sorted(locations.items()))
         hints.append(Hint(WARNING, f"Tensors were saved on a GPU ({where}): load with "
@@ -847,10 +906,8 @@ def _hints(ckpt: Checkpoint, weights: _Weights, optimizers: tuple[OptimizerSumma
         hints.append(Hint(INFO, f"Weights are stored in {next(iter(floats))}: cast the model to "
                                 "the same dtype (or load into float32) before inference."))
 
-    no_data = sum(1 for _, info in tensors if info.storage is None or info.layout == "meta")
     if no_data:
         hints.append(Hint(WARNING, f"{no_data} tensor(s) have no data (meta or missing storage)."))
-    odd = sum(1 for _, info in tensors if info.layout not in ("strided", "meta"))
     if odd:
         hints.append(Hint(INFO, f"{odd} tensor(s) are sparse, quantized or nested: previews show "
                                 "their stored values only."))
