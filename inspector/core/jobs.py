@@ -28,6 +28,17 @@ from typing import Any
 BATCH_ITEMS = 256  # items per queue message...
 BATCH_SECONDS = 0.05  # ...or sooner when this much time has passed
 
+_current_cancelled: Callable[[], bool] | None = None
+
+
+def cancel_requested() -> bool:
+    """True when the job running in this worker has been cancelled.
+
+    A target can pass this to long inner loops (``iter_diff(cancel=...)``) so that cancel
+    takes effect inside one long item too; outside a worker it is always False.
+    """
+    return _current_cancelled is not None and _current_cancelled()
+
 
 def resolve_target(target: str) -> Callable[..., Any]:
     """Import ``"package.module:function"`` and return the function."""
@@ -62,6 +73,8 @@ def worker_main(jobs, results, cancel) -> None:
 def run_job(results, cancelled: Callable[[], bool], job_id: int, target: str,
             kwargs_payload: bytes) -> None:
     """Run one job: call the target, batch its items onto ``results``, end with ``done``."""
+    global _current_cancelled
+    _current_cancelled = cancelled
     was_cancelled = False
     error = ""
     iterator = None
@@ -99,6 +112,9 @@ def run_job(results, cancelled: Callable[[], bool], job_id: int, target: str,
             close()  # run the generator's finally blocks (closing files) now
         except Exception:  # noqa: BLE001 - the job's outcome is already decided
             pass
+    _current_cancelled = None
+    if not was_cancelled and cancelled():
+        was_cancelled = True  # the target noticed cancel_requested() and stopped early
     results.put(("done", job_id, was_cancelled, error))
 
 

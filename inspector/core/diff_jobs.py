@@ -1,0 +1,336 @@
+"""Compare-view jobs for the worker process (no Qt): a streamed diff and one pair's histograms.
+
+Both are generators of small picklable items, run by :mod:`inspector.core.jobs` in a
+worker process, so a crash on mapped bytes costs the job, not the window.
+
+- :func:`stream_diff` yields a :class:`DiffHeader` (files, alignment, non-tensor value
+  differences), then one :class:`DiffProgress` per tensor pair carrying its
+  :class:`~inspector.core.diff.DiffEntry`; or a single :class:`DiffProblem` when a file cannot
+  be opened. :func:`report_from_stream` turns the header and the entries into the same
+  :class:`~inspector.core.diff.DiffReport` that :func:`~inspector.core.diff.diff_checkpoints`
+  returns.
+- :func:`pair_histograms` yields one :class:`PairHistograms`: A and B binned on common
+  edges, and the histogram of Δ = B − A when the shapes agree. Reads are chunked; tensors
+  above :data:`MAX_SAMPLES` elements are sampled with a fixed stride.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
+from inspector.core.diff import (
+    DiffCancelled,
+    DiffEntry,
+    DiffReport,
+    ScalarDiff,
+    align,
+    diff_scalars,
+    iter_diff,
+    summarize,
+)
+from inspector.core.jobs import cancel_requested
+
+CHUNK = 1 << 18  # elements per read: 2 MiB of float64 per side
+MAX_SAMPLES = 1 << 24  # above this many elements, histograms use every k-th element
+DEFAULT_BINS = 64
+
+
+@dataclass(frozen=True)
+class DiffHeader:
+    """What is known before any tensor bytes are read."""
+
+    path_a: str
+    path_b: str
+    format_a: str
+    format_b: str
+    size_a: int
+    size_b: int
+    tensors_a: int
+    tensors_b: int
+    aligned_by: str | None
+    pairs: int
+    total_bytes: int
+    scalars: tuple[ScalarDiff, ...]
+    strip_prefixes: tuple[str, ...]
+    atol: float | None
+    rtol: float | None
+
+
+@dataclass(frozen=True)
+class DiffProgress:
+    """One compared pair: its entry and the bytes read so far (both sides, cumulative)."""
+
+    entry: DiffEntry
+    bytes_done: int
+
+
+@dataclass(frozen=True)
+class DiffProblem:
+    """A file could not be opened or read: a message naming it."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class SideHistogram:
+    """Counts of one side's finite values in the shared bins, and what was left out."""
+
+    counts: tuple[int, ...]
+    finite: int
+    nan: int
+    inf: int
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class PairHistograms:
+    """Histograms for one tensor pair. ``a``/``b`` are None for the side that lacks it;
+    ``delta_edges``/``delta_counts`` are empty when Δ is not defined (shape change, one
+    side only). ``step`` > 1 means every ``step``-th element was used."""
+
+    path_a: tuple | None
+    path_b: tuple | None
+    edges: tuple[float, ...]
+    a: SideHistogram | None
+    b: SideHistogram | None
+    delta_edges: tuple[float, ...] = ()
+    delta_counts: tuple[int, ...] = ()
+    delta_mean: float | None = None
+    step: int = 1
+    note: str = ""
+
+
+# ---- Streamed diff
+def stream_diff(path_a: str, path_b: str, strip_prefixes: Sequence[str] = (),
+                atol: float | None = None, rtol: float | None = None
+                ) -> Iterator[DiffHeader | DiffProgress | DiffProblem]:
+    """Open both files, align them, and yield the header then one item per tensor pair."""
+    from inspector.core.formats import open_checkpoint
+
+    opened: list[Checkpoint] = []
+    try:
+        for path in (path_a, path_b):
+            try:
+                opened.append(open_checkpoint(path))
+            except CheckpointError as e:
+                yield DiffProblem(str(e))
+                return
+            except OSError as e:
+                yield DiffProblem(f"{path}: {e.strerror or e}")
+                return
+        ck_a, ck_b = opened
+        alignment = align(ck_a, ck_b, strip_prefixes)
+        yield DiffHeader(
+            path_a=ck_a.path, path_b=ck_b.path, format_a=ck_a.format, format_b=ck_b.format,
+            size_a=ck_a.size_bytes, size_b=ck_b.size_bytes,
+            tensors_a=len(ck_a.tensors()), tensors_b=len(ck_b.tensors()),
+            aligned_by=alignment.aligned_by, pairs=len(alignment.pairs),
+            total_bytes=alignment.total_bytes,
+            scalars=tuple(diff_scalars(ck_a, ck_b, alignment)),
+            strip_prefixes=tuple(alignment.strip_prefixes), atol=atol, rtol=rtol)
+        done = 0
+        entries = iter_diff(ck_a, ck_b, alignment, atol=atol, rtol=rtol, cancel=cancel_requested)
+        try:
+            for pair, entry in zip(alignment.pairs, entries, strict=False):
+                if pair.info_a is not None and pair.info_b is not None:
+                    done += pair.info_a.nbytes + pair.info_b.nbytes
+                yield DiffProgress(entry, done)
+        except DiffCancelled:
+            return
+        except CheckpointError as e:
+            yield DiffProblem(str(e))
+    finally:
+        for ck in opened:
+            ck.close()
+
+
+def report_from_stream(header: DiffHeader, entries: Sequence[DiffEntry]) -> DiffReport:
+    """The report :func:`~inspector.core.diff.diff_checkpoints` would return for this run."""
+    tolerant = header.atol is not None or header.rtol is not None
+    return DiffReport(path_a=header.path_a, path_b=header.path_b, aligned_by=header.aligned_by,
+                      entries=tuple(entries), scalars=header.scalars,
+                      summary=summarize(entries, header.scalars, tolerant),
+                      atol=header.atol, rtol=header.rtol,
+                      format_a=header.format_a, format_b=header.format_b)
+
+
+# ---- One pair's histograms
+def pair_histograms(path_a: str, path_b: str, key_a: tuple | None, key_b: tuple | None,
+                    bins: int = DEFAULT_BINS) -> Iterator[PairHistograms | DiffProblem]:
+    """Yield one :class:`PairHistograms` for the tensors at ``key_a`` in A and ``key_b`` in B.
+
+    Stops without a result when the job is cancelled.
+    """
+    from inspector.core.formats import open_checkpoint
+
+    opened: list[Checkpoint] = []
+    try:
+        infos: list[TensorInfo | None] = []
+        for path, key in ((path_a, key_a), (path_b, key_b)):
+            if key is None:
+                infos.append(None)
+                opened.append(None)  # type: ignore[arg-type]
+                continue
+            try:
+                ck = open_checkpoint(path)
+            except CheckpointError as e:
+                yield DiffProblem(str(e))
+                return
+            opened.append(ck)
+            node = ck.find(tuple(key))
+            if node is None or node.tensor is None:
+                yield DiffProblem(f"{path}: no tensor at {'.'.join(map(str, key))}")
+                return
+            infos.append(node.tensor)
+        try:
+            result = _pair_histograms(opened[0], opened[1], infos[0], infos[1], key_a, key_b,
+                                      bins)
+        except CheckpointError as e:
+            yield DiffProblem(str(e))
+            return
+        if result is not None:
+            yield result
+    finally:
+        for ck in opened:
+            if ck is not None:
+                ck.close()
+
+
+def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
+                     key_a, key_b, bins: int) -> PairHistograms | None:
+    numel = max(ia.numel if ia else 0, ib.numel if ib else 0)
+    step = max(1, math.ceil(numel / MAX_SAMPLES))
+    notes = []
+    ta = _flat(ck_a, ia, notes) if ia is not None else None
+    tb = _flat(ck_b, ib, notes) if ib is not None else None
+    # pass 1: the shared value range
+    lo, hi = math.inf, -math.inf
+    for t in (ta, tb):
+        if t is None:
+            continue
+        for chunk in _chunks(t, step):
+            if cancel_requested():
+                return None
+            finite = chunk[np.isfinite(chunk)]
+            if finite.size:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    edges = _edges(lo, hi, bins)
+    # pass 2: counts on the shared edges
+    sides = []
+    for t in (ta, tb):
+        if t is None:
+            sides.append(None)
+            continue
+        side = _histogram(t, step, edges)
+        if side is None:
+            return None
+        sides.append(side)
+    delta_edges: tuple[float, ...] = ()
+    delta_counts: tuple[int, ...] = ()
+    delta_mean = None
+    if ta is not None and tb is not None:
+        if ia.shape == ib.shape and ta.numel() == tb.numel():
+            d = _delta(ta, tb, step, bins)
+            if d is None:
+                return None
+            delta_edges, delta_counts, delta_mean = d
+        elif ia.shape != ib.shape:
+            notes.append(f"shapes differ ({_shape(ia.shape)} vs {_shape(ib.shape)}): "
+                         "no element-wise Δ")
+    return PairHistograms(path_a=tuple(key_a) if key_a is not None else None,
+                          path_b=tuple(key_b) if key_b is not None else None,
+                          edges=tuple(edges.tolist()), a=sides[0], b=sides[1],
+                          delta_edges=delta_edges, delta_counts=delta_counts,
+                          delta_mean=delta_mean, step=step, note="; ".join(notes))
+
+
+def _shape(shape) -> str:
+    return "×".join(map(str, shape)) or "scalar"
+
+
+def _flat(ck: Checkpoint, info: TensorInfo, notes: list[str]):
+    """The tensor as a flat torch tensor (a view when contiguous)."""
+    t = ck.tensor(info)
+    if t.is_complex() and "complex values: magnitudes |z| shown" not in notes:
+        notes.append("complex values: magnitudes |z| shown")
+    return t.reshape(-1)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _chunks(flat, step: int) -> Iterator[np.ndarray]:
+    """float64 numpy chunks of a flat tensor, every ``step``-th element."""
+    torch = _torch()
+    n = flat.numel()
+    span = CHUNK * step
+    for start in range(0, n, span):
+        part = flat[start:min(n, start + span):step]
+        if part.is_complex():
+            part = part.abs()
+        yield part.to(torch.float64).numpy()
+
+
+def _edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        lo, hi = 0.0, 1.0
+    if lo == hi:
+        pad = abs(lo) * 0.5 or 0.5
+        lo, hi = lo - pad, hi + pad
+    return np.linspace(lo, hi, max(1, bins) + 1)
+
+
+def _histogram(flat, step: int, edges: np.ndarray) -> SideHistogram | None:
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    finite = nan = inf = 0
+    total = 0.0
+    for chunk in _chunks(flat, step):
+        if cancel_requested():
+            return None
+        isnan = np.isnan(chunk)
+        isinf = np.isinf(chunk)
+        good = chunk[~(isnan | isinf)]
+        nan += int(isnan.sum())
+        inf += int(isinf.sum())
+        finite += good.size
+        total += float(good.sum())
+        counts += np.histogram(good, bins=edges)[0]
+    return SideHistogram(counts=tuple(int(c) for c in counts), finite=finite, nan=nan, inf=inf,
+                         mean=total / finite if finite else None)
+
+
+def _delta(ta, tb, step: int, bins: int):
+    lo, hi = math.inf, -math.inf
+    for ca, cb in zip(_chunks(ta, step), _chunks(tb, step), strict=True):
+        if cancel_requested():
+            return None
+        d = cb - ca
+        d = d[np.isfinite(d)]
+        if d.size:
+            lo, hi = min(lo, float(d.min())), max(hi, float(d.max()))
+    edges = _edges(lo, hi, bins) if math.isfinite(lo) else _edges(0.0, 0.0, bins)
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    total, n = 0.0, 0
+    for ca, cb in zip(_chunks(ta, step), _chunks(tb, step), strict=True):
+        if cancel_requested():
+            return None
+        d = cb - ca
+        d = d[np.isfinite(d)]
+        n += d.size
+        total += float(d.sum())
+        counts += np.histogram(d, bins=edges)[0]
+    return tuple(edges.tolist()), tuple(int(c) for c in counts), (total / n if n else None)
+
+
+def file_label(path: str) -> str:
+    """A short name for a file or a sharded folder."""
+    return os.path.basename(path.rstrip(os.sep)) or path
