@@ -731,8 +731,17 @@ class _Binner:
 
     def __init__(self, lo: float, hi: float, shift: float, bins: int):
         self.lo, self.hi, self.bins = lo, hi, bins
-        # (v - shift) + offset can reach 2 * (hi - lo): scale when that would overflow
-        self.scale = 1.0 if math.isfinite((hi - lo) * 2.0) else 2.0 ** -8
+        # (v - shift) + offset can reach 2 * (hi - lo): scale down when that would overflow,
+        # and scale up a subnormal-sized range, whose bins / width would overflow. A range that
+        # small means every value is tiny (the range is at least one ulp of lo), so scaling
+        # up cannot overflow.
+        width = hi - lo
+        if not math.isfinite(width * 2.0):
+            self.scale = 2.0 ** -8
+        elif 0.0 < width < 2.0 ** -900:
+            self.scale = 2.0 ** 600
+        else:
+            self.scale = 1.0
         s = self.scale
         if not math.isfinite(shift * s - lo * s):
             shift = lo

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import inspector.core.stats as stats_mod
@@ -324,6 +324,8 @@ def test_float4_and_packed_tables():
 @given(values=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64),
                        min_size=2, max_size=40),
        bins=st.integers(1, 70))
+@example(values=[0.0, 2.2250738585e-313], bins=1)  # a subnormal range: bins / width overflowed
+@example(values=[-5e-324, 5e-324, 0.0], bins=3)
 def test_binner_edges_agree_with_np_histogram(values, bins):
     v = np.array(values, dtype=np.float64)
     lo, hi = float(v.min()), float(v.max())
