@@ -14,6 +14,7 @@ BatchNorm running statistics stay bit-identical (checked and reported as
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Generator, Iterator
@@ -611,12 +612,14 @@ def iter_run_demo_plain(path: str, architecture: str | None = None,
                         batch_size: int = DEFAULT_BATCH, seed: int = 0,
                         input_shape: tuple[int, ...] | list[int] | None = None,
                         trust: bool = False, container: tuple | list | None = None
-                        ) -> Iterator[RunProgress | RunResult | RunFailure]:
-    """:func:`iter_run_demo` for a worker process: plain arguments in; :class:`RunProgress`
-    items, then a :class:`RunResult` or a :class:`RunFailure` out.
+                        ) -> Iterator[dict[str, Any]]:
+    """:func:`iter_run_demo` for a worker process: plain arguments in, plain dicts out.
 
-    Expected errors become a RunFailure because some of them (TrustRequiredError) cannot be
-    unpickled, and a ModelCodeError's traceback would be lost on the way.
+    Yields :func:`plain` forms of :class:`RunProgress` steps, then of a :class:`RunResult` or
+    a :class:`RunFailure`. Plain dicts (and numpy arrays) unpickle without torch or this
+    module, so the receiving GUI process never has to import torch. Expected errors become a
+    RunFailure because some of them (TrustRequiredError) cannot be unpickled, and a
+    ModelCodeError's traceback would be lost on the way.
     """
     config = RunConfig(
         path=str(path), architecture=architecture, arch_kwargs=dict(arch_kwargs or {}),
@@ -624,15 +627,107 @@ def iter_run_demo_plain(path: str, architecture: str | None = None,
         input_shape=tuple(int(s) for s in input_shape) if input_shape is not None else None,
         trust=bool(trust), container=tuple(container) if container is not None else None)
     try:
-        yield from iter_run_demo(config)
+        for item in iter_run_demo(config):
+            yield plain(item)
     except ModelError as e:
-        yield RunFailure(e.message, e.traceback_text, type(e).__name__,
-                         tuple(getattr(e, "globals", ()) or ()))
+        yield plain(RunFailure(e.message, e.traceback_text, type(e).__name__,
+                               tuple(getattr(e, "globals", ()) or ())))
     except CheckpointError as e:
-        yield RunFailure(f"cannot read {e.path}: {e.problem}", "", "CheckpointError")
+        yield plain(RunFailure(f"cannot read {e.path}: {e.problem}", "", "CheckpointError"))
+
+
+def plain(item: Any) -> dict[str, Any]:
+    """A dataclass as nested dicts/lists/tuples (arrays stay numpy), with ``"item"`` set to
+    its class name: data another process can unpickle without importing torch."""
+    out = dataclasses.asdict(item)
+    out["item"] = type(item).__name__
+    return out
+
+
+@dataclass(frozen=True)
+class ArchitectureChoice:
+    """A built-in as a front end offers it for one checkpoint: ``score`` is the share of keys
+    that match (0 when it cannot hold these weights), ``kwargs`` the sizes inferred from the
+    weights, ``input_shape`` one sample's automatic input shape with those sizes (or None)."""
+
+    name: str
+    description: str
+    score: float
+    kwargs: dict[str, Any]
+    input_shape: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """What a front end offers for running one checkpoint, read from metadata only.
+
+    ``kind`` is :func:`model_kind` (``"state_dict"``, ``"whole-model"``, ``"torchscript"``,
+    ``"exported-program"``); for the others, ``globals`` names the code that trusting the file
+    would run. ``proposed`` is the built-in preselected (None when none matches well enough).
+    ``problem`` is set when the file cannot be read.
+    """
+
+    kind: str
+    kind_text: str
+    globals: tuple[str, ...]
+    architectures: tuple[ArchitectureChoice, ...]
+    proposed: str | None
+    devices: tuple
+    problem: str = ""
+
+
+def inference_options(path: str) -> InferenceOptions:
+    """The :class:`InferenceOptions` for ``path``; never runs code from the file."""
+    from inspector.core.architectures import BUILTINS, rank_architectures
+    from inspector.core.devices import list_devices
+    from inspector.core.formats import open_checkpoint
+
+    devices = tuple(list_devices())
+    try:
+        ckpt = open_checkpoint(path)
+    except CheckpointError as e:
+        if is_exported_program(path):
+            kind = "exported-program"
+            return InferenceOptions(kind, KIND_TEXT[kind], (), (), None, devices)
+        return InferenceOptions("state_dict", "", (), (), None, devices, e.problem)
+    try:
+        kind = model_kind(ckpt)
+        globals_ = tuple(ckpt.unsafe_globals)
+        source = locate_state_dict(ckpt)
+        ranked = {p.architecture.name: p for p in rank_architectures(source)} \
+            if source.entries else {}
+    finally:
+        ckpt.close()
+    choices = []
+    for arch in BUILTINS.values():
+        p = ranked.get(arch.name)
+        kwargs = dict(p.kwargs) if p is not None else {}
+        shape = None
+        if p is not None:
+            try:
+                with torch.device("meta"), torch.random.fork_rng(devices=[]):
+                    model = build_model(arch, kwargs)
+                x, _how = sample_input(model, batch_size=1)
+                shape = tuple(int(s) for s in x.shape[1:])
+            except (ModelError, RuntimeError, ValueError, TypeError):
+                shape = None
+        choices.append(ArchitectureChoice(arch.name, arch.description,
+                                          p.score if p is not None else 0.0, kwargs, shape))
+    best = max(ranked.values(), key=lambda p: p.score, default=None)
+    proposed = best.architecture.name if best is not None and \
+        best.score >= MIN_PROPOSAL_SCORE else None
+    return InferenceOptions(kind, KIND_TEXT.get(kind, ""), globals_, tuple(choices), proposed,
+                            devices)
+
+
+def iter_inference_options(path: str) -> Iterator[dict[str, Any]]:
+    """:func:`inference_options` for a worker process: one :func:`plain` dict."""
+    yield plain(inference_options(path))
 
 
 __all__ = [
+    "ArchitectureChoice", "InferenceOptions", "inference_options", "iter_inference_options",
+    "plain",
     "CheckpointError", "InferenceError", "LoadReport", "LoadedModel", "ModeResult",
     "ModeSensitiveLayer", "ModelCodeError", "ModelError", "RunConfig", "RunFailure",
     "RunProgress", "RunResult", "TrustRequiredError", "iter_run_demo", "iter_run_demo_plain",

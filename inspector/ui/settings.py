@@ -6,11 +6,14 @@ Read every value with ``type=``: read back from an INI file in a new process, Py
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 10
+INFERENCE_KEYS = ("architecture", "kwargs", "code_path", "class_name")
 
 
 class Settings:
@@ -76,9 +79,36 @@ class Settings:
     def set_splitter_state(self, name: str, state: QByteArray) -> None:
         self._qs.setValue(f"splitters/{name}", state)
 
+    # ---- Public API: per-checkpoint inference choices
+    def inference_choice(self, path: str | os.PathLike) -> dict:
+        """The architecture choice last used for this checkpoint ({} when none).
+
+        Keys: ``architecture`` (built-in name, ``"code"`` or ``"file"``), ``kwargs`` (JSON
+        text), ``code_path``, ``class_name``. Trust is never stored.
+        """
+        text = self._qs.value(self._inference_key(path), "", type=str) or ""
+        try:
+            value = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            return {}
+        if not isinstance(value, dict):
+            return {}
+        return {k: str(v) for k, v in value.items()
+                if k in INFERENCE_KEYS and isinstance(v, str)}
+
+    def set_inference_choice(self, path: str | os.PathLike, choice: dict) -> None:
+        value = {k: str(v) for k, v in choice.items() if k in INFERENCE_KEYS and v is not None}
+        self._qs.setValue(self._inference_key(path), json.dumps(value, sort_keys=True))
+
     def sync(self) -> None:
         self._qs.sync()
 
     # ---- Private API
+    @staticmethod
+    def _inference_key(path: str | os.PathLike) -> str:
+        # a hash: INI keys mangle slashes and colons, and paths can be long
+        full = os.path.abspath(os.fspath(path))
+        return f"inference/{hashlib.sha1(full.encode()).hexdigest()[:20]}"
+
     def _set_recent(self, files: list[str]) -> None:
         self._qs.setValue("recent/files", list(files))
