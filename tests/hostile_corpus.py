@@ -244,6 +244,17 @@ def truncated(keep: float):
     return build
 
 
+def legacy_memo(tmp, marker):
+    """A legacy file whose object pickle memoizes at index 4e9 (found by fuzzing: CPython's
+    unpickler would allocate and zero a 32 GB memo table)."""
+    torch = _torch()
+    p = _save(tmp, "legacy_memo.pth", {"w": torch.ones(3)}, _use_new_zipfile_serialization=False)
+    data = p.read_bytes()
+    at = data.index(b"q\x00", 137)  # the object pickle's first BINPUT
+    p.write_bytes(data[:at] + b"r\x00\x28\x6b\xee" + data[at + 2:])
+    return p
+
+
 def truncated_legacy(tmp, marker):
     torch = _torch()
     p = _save(tmp, "legacy.pth", {"w": torch.ones(100)}, _use_new_zipfile_serialization=False)
@@ -412,6 +423,9 @@ CASES: list[Case] = [
     Case("million_keys", million_keys, "ok", "", "clean"),
     Case("many_globals", many_globals, "error", "more than 10000 globals", "unsafe"),
     Case("zip_50000_entries", many_entries, "ok", "", "clean"),
+    Case("memo_index_2g", in_zip(lambda m: b"\x80\x02]r\xff\xff\xff\x7f."), "error", "memo index",
+         "unreadable"),
+    Case("legacy_memo_index_4g", legacy_memo, "error", "memo index", "unreadable"),
     Case("unknown_opcode", in_zip(lambda m: b"\x80\x02\xff."), "error", "malformed pickle", "unreadable"),
     Case("zip_slip_name", zip_slip, "error", "escapes the archive", "unreadable"),
     Case("fifo_named_pth", fifo, "error", "FIFO", "unreadable"),

@@ -108,7 +108,7 @@ def _zip_pickles(path: str, fh, mm: mmap.mmap, skip_data_pkl: bool) -> list[tupl
     out = []
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except Exception:  # noqa: BLE001 - a damaged archive just has nothing to scan statically
         return out
     for info in zf.infolist()[:MAX_SCAN_ENTRIES]:
         name = info.filename
@@ -192,8 +192,8 @@ def scan(path: str | os.PathLike) -> ScanResult:
         error = str(e)
     try:
         found, notes = _static_scan(path, loaded=error is None)
-    except (OSError, ValueError):
-        found = []
+    except Exception as e:  # noqa: BLE001 - the static pass is best effort on damaged files
+        found, notes = [], [f"static scan stopped: {type(e).__name__}: {str(e)[:200]}"]
     expected = _expected_for(fmt)
     for g in found:
         globals_seen.setdefault(g, None)

@@ -24,6 +24,7 @@ from typing import Any
 from inspector.core.dtypes import DTYPE_ALIASES, DTYPES, STORAGE_TYPES
 
 MAX_GLOBALS = 10_000  # distinct globals one pickle may name
+MAX_PICKLE_BYTES = 256 << 20  # read at most this much of one pickle (~2 M tensors of metadata)
 MAX_DIM = 64
 MAX_NUMEL = 1 << 62
 
@@ -556,6 +557,45 @@ class _MemoryStream(io.RawIOBase):
         super().close()
 
 
+def _check_memo_indices(view: memoryview) -> None:
+    """Refuse memo indices beyond the pickle's size before the C unpickler sees them.
+
+    ``LONG_BINPUT 4000000000`` makes CPython's unpickler allocate (and zero) a memo table of
+    tens of GB. A real pickle never memoizes more objects than it has bytes, so any index
+    above that is hostile. A vectorized pass finds candidate opcodes (any 'r' byte followed by
+    a large 4-byte value, any 'p' followed by a long decimal); only then does an exact opcode
+    walk decide, so ordinary files pay milliseconds.
+    """
+    import numpy as np
+
+    n = len(view)
+    if n < 6:
+        return
+    raw = np.frombuffer(view, dtype=np.uint8)
+    suspicious = False
+    pos = np.flatnonzero(raw[:-4] == 0x72)  # 'r' LONG_BINPUT
+    if pos.size:
+        value = (raw[pos + 1].astype(np.uint64) | raw[pos + 2].astype(np.uint64) << 8
+                 | raw[pos + 3].astype(np.uint64) << 16 | raw[pos + 4].astype(np.uint64) << 24)
+        suspicious = bool((value > n).any())
+    if not suspicious:
+        digits = len(str(n))
+        suspicious = re.search(rb"p\d{%d,}\n" % digits, view) is not None  # text PUT
+    if not suspicious:
+        return
+    import pickletools
+
+    stream = memory_stream(view)
+    try:
+        for op, arg, _ in pickletools.genops(stream):
+            if op.name in ("LONG_BINPUT", "PUT") and isinstance(arg, int) and arg > n:
+                raise _bad(f"memo index {arg} is out of range for a {n}-byte pickle")
+    except (ValueError, EOFError, KeyError, UnicodeDecodeError, MemoryError, OverflowError):
+        pass  # malformed further on: the unpickler reports it
+    finally:
+        stream.close()
+
+
 def memory_stream(data: bytes | memoryview | Any, start: int = 0) -> io.BufferedReader:
     """A buffered, seekable stream over ``data`` positioned at ``start``, without copying."""
     stream = io.BufferedReader(_MemoryStream(data), buffer_size=1 << 16)
@@ -600,8 +640,20 @@ def load_inert(data: bytes | memoryview,
     """Unpickle the pickle at ``data[start:]`` without running anything from it.
 
     Raises InertPickleError for malformed or over-limit pickles; the message says why.
+    At most MAX_PICKLE_BYTES are read from ``start``.
     """
-    stream = memory_stream(data, start)
+    whole = memoryview(data).cast("B")
+    window = whole[:min(len(whole), start + MAX_PICKLE_BYTES)]
+    try:
+        _check_memo_indices(window[start:])
+    except InertPickleError as e:
+        e.globals, e.unsafe_globals = [], []
+        window.release()
+        whole.release()
+        raise
+    stream = memory_stream(window, start)
+    window.release()
+    whole.release()
     up = _InertUnpickler(stream, persistent_load)
     try:
         try:

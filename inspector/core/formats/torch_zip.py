@@ -17,6 +17,7 @@ from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
 from inspector.core.dtypes import dtype_info
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import (
+    MAX_PICKLE_BYTES,
     InertPickleError,
     StorageRef,
     load_inert,
@@ -24,7 +25,7 @@ from inspector.core.unpickler import (
 )
 
 MAX_ENTRIES = 1_000_000
-MAX_PICKLE_BYTES = 256 << 20  # a 100 000-tensor state_dict pickles to ~10 MB
+
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature … name length, extra length
 
 
@@ -46,7 +47,8 @@ class ZipArchive:
                                         f"entries, over the limit of {MAX_ENTRIES}")
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError,
+                NotImplementedError) as e:
             raise CheckpointError(path, f"damaged zip archive ({e})") from e
         infos = zf.infolist()
         names: dict[str, zipfile.ZipInfo] = {}
