@@ -84,6 +84,9 @@ class TensorInfo:
     layout: str = "strided"  # "strided", "sparse_coo", "sparse_csr", ..., "quantized", "meta", "nested"
     extra_storages: tuple[StorageInfo, ...] = ()  # e.g. sparse indices
     note: str = ""
+    # layout "sharded": the stored pieces that together cover the tensor exactly once
+    # (storage is None; the values are assembled from the chunks when asked for)
+    chunks: tuple[TensorChunk, ...] = ()
 
     @property
     def numel(self) -> int:
@@ -115,6 +118,20 @@ class TensorInfo:
             return (self.storage_offset, self.storage_offset)
         last = self.storage_offset + sum((s - 1) * st for s, st in zip(self.shape, self.stride))
         return (self.storage_offset, last + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class TensorChunk:
+    """One stored piece of a sharded tensor (torch.distributed.checkpoint).
+
+    It holds the block ``[offsets[d], offsets[d] + sizes[d])`` of every dimension ``d`` of
+    the whole tensor; ``view`` (shape ``sizes``) describes where its values lie in its own
+    storage.
+    """
+
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    view: TensorInfo
 
 
 # Node kinds

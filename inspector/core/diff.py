@@ -697,10 +697,10 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
         return DiffEntry(status=SHAPE_CHANGED, **base)
     dtype_changed = base["dtype_a"] != base["dtype_b"]
     status_if_differs = DTYPE_CHANGED if dtype_changed else CHANGED
-    if ia.layout != ib.layout:
+    if _value_layout(ia) != _value_layout(ib):
         return DiffEntry(status=status_if_differs, note=f"layout {ia.layout} vs {ib.layout}",
                          **base)
-    if ia.layout != "strided" or ia.storage is None or ib.storage is None:
+    if not (_dense(ia) and _dense(ib)):
         return _diff_raw(ck_a, ck_b, ia, ib, base, status_if_differs)
     if not dtype_changed and _small_contiguous(ia, ib):
         # Many small tensors: a bytes comparison costs ~2 µs, a torch round trip ~50.
@@ -725,10 +725,25 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
                      note=cmp.note, **base)
 
 
+def _value_layout(info: TensorInfo) -> str:
+    """The layout as far as values go: a sharded (DCP) tensor's values are a dense tensor."""
+    return "strided" if info.layout == "sharded" else info.layout
+
+
+def _dense(info: TensorInfo) -> bool:
+    """Values readable as one dense tensor: a strided view of a storage, or a sharded
+    tensor that ``Checkpoint.tensor`` assembles from its chunks (a copy of its size)."""
+    if info.layout == "sharded":
+        return bool(info.chunks)
+    return info.layout == "strided" and info.storage is not None
+
+
 SMALL_BYTES = 1 << 16
 
 
 def _small_contiguous(ia: TensorInfo, ib: TensorInfo) -> bool:
+    if ia.storage is None or ib.storage is None:  # sharded: no one storage to compare
+        return False
     return (ia.nbytes <= SMALL_BYTES and ia.is_contiguous() and ib.is_contiguous()
             and ia.storage.byteorder == ib.storage.byteorder
             and not ia.note and not ib.note)

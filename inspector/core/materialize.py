@@ -38,9 +38,13 @@ def storage_tensor(ckpt: Checkpoint, storage: StorageInfo, dtype: str) -> torch.
 
 def tensor_from_info(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
     """The tensor ``info`` describes, viewing the file's bytes (read-only in spirit: the
-    mapping is private, so nothing written to it could reach the file)."""
+    mapping is private, so nothing written to it could reach the file).
+
+    A sharded tensor (layout ``"sharded"``) is the exception: see :func:`assemble_chunks`."""
     import torch
 
+    if info.layout == "sharded":
+        return assemble_chunks(ckpt, info)
     if info.layout == "meta" or info.storage is None:
         raise CheckpointError(ckpt.path, f"this tensor has no data ({info.note or info.layout})")
     if info.note in ("view exceeds its storage", "negative stride"):
@@ -56,3 +60,28 @@ def tensor_from_info(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
     if info.numel == 0:
         return torch.empty(info.shape, dtype=torch_dtype(dtype))
     return torch.as_strided(flat, info.shape, info.stride, info.storage_offset)
+
+
+def assemble_chunks(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
+    """A sharded tensor's values, copied from its chunks into one new contiguous tensor.
+
+    Memory: one tensor of the full size (``info.nbytes``), allocated here; the chunks are
+    read through the memory maps, one at a time, straight into their slices. The reader
+    only marks a tensor sharded when its chunks cover it exactly, so every element is
+    written once.
+    """
+    import torch
+
+    if not info.chunks:
+        raise CheckpointError(ckpt.path, f"this tensor has no data ({info.note or 'no chunks'})")
+    out = torch.empty(info.shape, dtype=torch_dtype(info.dtype))
+    for chunk in info.chunks:
+        if tuple(chunk.view.shape) != tuple(chunk.sizes) or len(chunk.offsets) != out.dim():
+            raise CheckpointError(ckpt.path, f"chunk at {list(chunk.offsets)} does not match "
+                                             f"its view {list(chunk.view.shape)}")
+        part = tensor_from_info(ckpt, chunk.view)
+        try:
+            out[tuple(slice(o, o + s) for o, s in zip(chunk.offsets, chunk.sizes))].copy_(part)
+        finally:
+            del part  # the view of the mapping goes before the next chunk is read
+    return out

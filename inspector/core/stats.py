@@ -13,6 +13,9 @@ How values are read (the *meaning* of the numbers):
 - packed sub-byte types (``float4_e2m1fn_x2``, ``quint4x2``, ``quint2x4``): every packed
   value is unpacked, so ``numel`` counts values, not bytes.
 - sparse tensors: the stored (non-zero pattern) values only; ``numel`` counts them.
+- sharded tensors (torch.distributed.checkpoint chunks): assembled into one tensor in
+  memory (its full size, while its statistics run), then read exactly as the same tensor
+  stored whole, so every statistic and the histogram are identical to that tensor's.
 - meta tensors, tensor subclasses without data, unknown dtypes and views that lie outside
   their storage raise :class:`CheckpointError` (``iter_stats`` turns it into an error item).
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -286,6 +290,7 @@ class _Plan:
     table: Callable[[], np.ndarray] | None = None  # patterns -> values, shape (n, per_element)
     note: str = ""
     chunk_elems: int = 1          # the caller's chunk_bytes in elements
+    buffer: Any = None            # the bytes to read instead of the storage's (assembled)
 
 
 _PACKED = {"float4_e2m1fn_x2": 2, "quint4x2": 2, "quint2x4": 4}
@@ -294,6 +299,8 @@ _QUANTIZED_INT = {"qint8": "int8", "quint8": "uint8", "qint32": "int32",
 
 
 def _plan(ckpt: Checkpoint, info: TensorInfo) -> _Plan:
+    if info.layout == "sharded":
+        return _assembled_plan(ckpt, info)
     dtype = canonical(info.dtype)
     if info.layout == "meta" or info.storage is None:
         raise CheckpointError(ckpt.path, f"this tensor has no data ({info.note or info.layout}); "
@@ -351,6 +358,26 @@ def _plan(ckpt: Checkpoint, info: TensorInfo) -> _Plan:
     value_kind = {"float": "float", "int": "int", "quantized": "int"}.get(facts.kind, "uint")
     return _Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
                  "real", value_kind, note=note)
+
+
+def _assembled_plan(ckpt: Checkpoint, info: TensorInfo) -> _Plan:
+    """The plan of a sharded tensor: its chunks are assembled into one contiguous tensor in
+    memory (``info.nbytes`` of it, for as long as the statistics run), then read exactly
+    as the same tensor stored whole would be, so the results are identical to its."""
+    import torch
+
+    from inspector.core.materialize import tensor_from_info
+
+    whole = tensor_from_info(ckpt, info).contiguous()
+    raw = whole.reshape(-1).view(torch.uint8).numpy()
+    storage = StorageInfo(key="(assembled from chunks)", dtype=info.dtype, numel=info.numel,
+                          location="cpu", file=ckpt.path, file_offset=0, nbytes=raw.nbytes,
+                          byteorder=sys.byteorder)
+    stride = tuple(whole.stride()) if whole.dim() else ()
+    plan = _plan(ckpt, TensorInfo(dtype=info.dtype, shape=tuple(info.shape), stride=stride,
+                                  storage_offset=0, storage=storage))
+    plan.buffer = memoryview(raw)
+    return plan
 
 
 @cache
@@ -413,6 +440,8 @@ def _identity(info: TensorInfo) -> tuple | None:
 
 
 def _progress_bytes(info: TensorInfo | None) -> int:
+    if info is not None and info.layout == "sharded":
+        return info.nbytes
     if info is None or info.storage is None:
         return 0
     if info.layout.startswith("sparse"):
@@ -438,7 +467,7 @@ def _blocks(ckpt: Checkpoint, plan: _Plan, block: int, stop: Callable[[], bool]
     views over the mapped bytes. The order of elements is not the tensor's (statistics do
     not depend on it): dimensions are reordered so memory is read as sequentially as
     possible."""
-    mv = ckpt.storage_view(plan.storage)
+    mv = plan.buffer if plan.buffer is not None else ckpt.storage_view(plan.storage)
     itemsize = plan.np_dtype.itemsize
     dims = [(n, s) for n, s in zip(plan.view_shape, plan.view_stride) if n != 1]
     dims.sort(key=lambda d: -d[1])  # largest stride outermost; stable for equal strides

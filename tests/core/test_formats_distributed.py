@@ -255,16 +255,33 @@ def test_sharded_tensor_lists_its_chunks(two_chunk_dir, tmp_path):
     with open_checkpoint(two_chunk_dir) as ck:
         w = ck.find(["w"]).tensor
         assert (w.dtype, w.shape) == ("float32", (6, 4))
-        assert w.note == "sharded in 2 chunks (values not assembled)"
+        assert w.note == "assembled from 2 chunks on demand"
+        assert w.layout == "sharded"
         assert w.storage is None and len(w.extra_storages) == 2
+        assert [(c.offsets, c.sizes) for c in w.chunks] == [((0, 0), (3, 4)), ((3, 0), (3, 4))]
+        assert [c.view.storage for c in w.chunks] == list(w.extra_storages)
         assert ck.details["tensor_shards"][("w",)] == [
             {"file": "__0_0.distcp", "offsets": [0, 0], "sizes": [3, 4]},
             {"file": "__1_0.distcp", "offsets": [3, 0], "sizes": [3, 4]}]
         first, second = (storage_tensor(ck, s, "float32").reshape(3, 4) for s in w.extra_storages)
         assert torch.equal(first, full[:3]) and torch.equal(second, full[3:])
         assert ck.totals()["unique_storage_bytes"] == 96
-        with pytest.raises(CheckpointError, match="sharded in 2 chunks"):
-            ck.tensor(w)
+        assert torch.equal(ck.tensor(w), full)
+
+
+def test_sharded_tensor_stats_and_diff_against_whole(two_chunk_dir, tmp_path):
+    import torch
+
+    from inspector.core.diff import IDENTICAL, diff_checkpoints
+    from inspector.core.stats import compute_stats
+
+    pth = tmp_path / "whole.pth"
+    torch.save({"w": torch.arange(24.).reshape(6, 4)}, pth)
+    with open_checkpoint(two_chunk_dir) as ck, open_checkpoint(pth) as whole:
+        assert compute_stats(ck, ck.find(["w"]).tensor) == compute_stats(
+            whole, whole.find(["w"]).tensor)
+    report = diff_checkpoints(two_chunk_dir, pth)
+    assert [e.status for e in report.entries] == [IDENTICAL]
 
 
 # ---- several ranks: a real two-process save (gloo), the tensor split in two chunks.
@@ -313,7 +330,8 @@ def _check_two_ranks(ck, two_rank_dir, tmp_path):
 
     w = ck.find(["model", "w"]).tensor
     assert (w.dtype, w.shape) == ("float32", (6, 4))
-    assert w.note == "sharded in 2 chunks (values not assembled)"
+    assert w.note == "assembled from 2 chunks on demand"
+    assert w.layout == "sharded" and len(w.chunks) == 2
     assert w.storage is None and len(w.extra_storages) == 2
     shards = ck.details["tensor_shards"][("model", "w")]
     assert sorted((s["file"], tuple(s["offsets"]), tuple(s["sizes"])) for s in shards) == [
@@ -326,6 +344,7 @@ def _check_two_ranks(ck, two_rank_dir, tmp_path):
     for storage in w.extra_storages:
         values = storage_tensor(ck, storage, "float32").reshape(3, 4)
         assert torch.equal(values, full[:3]) or torch.equal(values, full[3:])
+    assert torch.equal(ck.tensor(w), full)
     r = ck.find(["model", "r"]).tensor
     assert torch.equal(ck.tensor(r), torch.ones(3))
     assert ck.find(["step"]).value == 3

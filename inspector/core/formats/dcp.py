@@ -5,7 +5,11 @@ inert unpickler, so the DCP metadata classes arrive as named placeholders whose 
 state we interpret structurally (torch.distributed is never imported). Each stored item
 (a tensor chunk, or a non-tensor value) is a small ``torch.save`` archive at a byte range of
 a ``.distcp`` file; a tensor kept in one chunk points straight at its storage record inside
-that archive, so its bytes are read through the usual memory map.
+that archive, so its bytes are read through the usual memory map. A tensor split into several
+chunks that cover it exactly (in bounds, disjoint) gets layout ``"sharded"`` and one
+:class:`TensorChunk` per chunk (its offsets, sizes and view of its own storage record); its
+values are assembled from the chunks only when asked for (``Checkpoint.tensor``, statistics,
+diff). Partly covered or overlapping tensors keep ``storage=None`` and a note saying why.
 
 Key paths: DCP flattens nested state_dicts into dotted names (``model.layer.weight``) and
 records the original key path of every name in ``planner_data`` (``('model', 'layer.weight')``).
@@ -32,6 +36,7 @@ from inspector.core.checkpoint import (
     CheckpointError,
     Node,
     StorageInfo,
+    TensorChunk,
     TensorInfo,
 )
 from inspector.core.dtypes import DTYPES, dtype_info
@@ -561,12 +566,60 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
     info.extra_storages = tuple(storages)
     if not parsed:
         info.note = "no chunks stored" if numel else ""
-    elif covered != numel:
+        return node
+    if covered != numel:
         info.note = (f"stored chunks cover {covered} of {numel} elements "
                      f"({len(parsed)} chunk{'s' if len(parsed) != 1 else ''})")
-    else:
-        info.note = f"sharded in {len(parsed)} chunks (values not assembled)"
+        return node
+    overlap = _overlapping(parsed)
+    if overlap is not None:
+        (oa, sa), (ob, sb) = overlap
+        info.note = (f"chunks at {list(oa)} size {list(sa)} and at {list(ob)} size {list(sb)} "
+                     f"overlap (values not assembled)")
+        return node
+    views: list[TensorChunk] = []
+    for (offsets, sizes, _), ref, storage in zip(parsed, chunk_views, storages):
+        view = TensorInfo(dtype=dtype, shape=sizes, stride=tuple(ref.stride),
+                          storage_offset=ref.storage_offset, storage=storage)
+        problem = _view_problem(view)
+        if problem:
+            info.note = f"chunk at {list(offsets)}: {problem} (values not assembled)"
+            return node
+        views.append(TensorChunk(offsets, sizes, view))
+    # in-bounds, disjoint chunks whose sizes add up to the tensor's: they cover it exactly
+    info.layout = "sharded"
+    info.chunks = tuple(views)
+    info.note = f"assembled from {len(views)} chunks on demand"
     return node
+
+
+def _view_problem(view: TensorInfo) -> str:
+    """Why a chunk's view cannot be read from its storage ("" when it can)."""
+    if view.numel == 0:
+        return ""
+    if len(view.stride) != len(view.shape) or any(type(s) is not int for s in view.stride):
+        return "malformed stride"
+    if any(s < 0 for s in view.stride) and view.numel > 1:
+        return "negative stride"
+    lo, hi = view.storage_span()
+    if lo < 0 or view.storage is None or hi * view.itemsize > view.storage.nbytes:
+        return "view exceeds its storage"
+    return ""
+
+
+def _overlapping(parsed: list) -> tuple | None:
+    """Two chunks sharing an element, as ((offsets, sizes), (offsets, sizes)), or None.
+
+    Sorted by their start in dimension 0, a chunk can only meet the chunks after it that
+    start before it ends there, so a row- or column-wise split costs about n log n."""
+    boxes = sorted((o, s) for o, s, _ in parsed if all(s))
+    for i, (oa, sa) in enumerate(boxes):
+        for ob, sb in boxes[i + 1:]:
+            if oa and ob[0] >= oa[0] + sa[0]:
+                break
+            if all(b < a + m and a < b + n for a, m, b, n in zip(oa, sa, ob, sb)):
+                return (oa, sa), (ob, sb)
+    return None
 
 
 def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files, note_globals,
