@@ -244,7 +244,7 @@ def load_model(config: RunConfig) -> LoadedModel:
         state = {}
         for key, ck in match.mapping.items():
             info = source.entries[ck]
-            if info.layout != "strided":
+            if info.layout not in ("strided", "sharded"):  # sharded: DCP, assembled on demand
                 raise InferenceError(f"weight {ck!r} is a {info.layout} tensor; only dense "
                                      f"tensors can be loaded into a model")
             # clone: the model must never hold views of the file mapping

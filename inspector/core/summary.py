@@ -880,10 +880,11 @@ def _hints(ckpt: Checkpoint, weights: _Weights, optimizers: tuple[OptimizerSumma
     for _, info in tensors:
         st, layout = info.storage, info.layout
         if st is None:
-            no_data += 1
+            if not (layout == "sharded" and info.chunks):  # DCP: assembled from its chunks
+                no_data += 1
         elif st.location not in ("cpu", ""):
             locations[st.location] = locations.get(st.location, 0) + 1
-        if layout != "strided":
+        if layout not in ("strided", "sharded"):
             if layout == "meta":
                 if st is not None:
                     no_data += 1

@@ -318,8 +318,9 @@ class TensorPanel(QWidget):
         problem = self._unreadable_reason(info)
         self._show_message(problem)
         readable = problem is None
-        is_2d = readable and info.layout == "strided" and len(info.shape) == 2 and info.numel > 0
-        is_conv = (readable and info.layout == "strided" and len(info.shape) == 4
+        dense = info.layout in ("strided", "sharded")
+        is_2d = readable and dense and len(info.shape) == 2 and info.numel > 0
+        is_conv = (readable and dense and len(info.shape) == 4
                    and info.numel > 0 and info.shape[2] <= MAX_KERNEL_SIDE
                    and info.shape[3] <= MAX_KERNEL_SIDE)
         self.tabs.setTabVisible(self.tabs.indexOf(self.histogram_tab), True)
@@ -719,7 +720,7 @@ class TensorPanel(QWidget):
     def _unreadable_reason(info: TensorInfo) -> str | None:
         if info.layout == "meta":
             return "This tensor has no data: it was saved on the meta device (shape only)."
-        if info.storage is None:
+        if info.storage is None and not (info.layout == "sharded" and info.chunks):
             return "This tensor has no data in the file" + (f" ({info.note})." if info.note else ".")
         if info.note in ("view exceeds its storage", "negative stride"):
             return f"The values cannot be read: {info.note} (the file looks corrupt)."
