@@ -1,8 +1,9 @@
 """Start the desktop app: QApplication, theme, main window, and the scripted modes.
 
 ``checkpoint-inspector [FILE ...]`` opens the files as tabs (the newest bundled demo when
-none is given). ``--screenshot OUT.png`` waits for the background work, selects the largest
-tensor and saves a picture of the window; ``--quit-after-ms`` is for smoke tests.
+none is given); exactly two files open a compare tab (A, B). ``--screenshot OUT.png`` waits
+for the background work, selects the largest tensor (in a compare tab: the largest change)
+and saves a picture of the window; ``--quit-after-ms`` is for smoke tests.
 
 Nothing heavy is imported before the window is painted: torch is only imported by the
 statistics worker process, pyqtgraph when the first checkpoint view is built.
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "stats, diff, …) run the command line instead; see 'checkpoint-inspector "
                     "--help'.")
     p.add_argument("files", nargs="*", metavar="FILE",
-                   help="checkpoint files or folders to open (default: the bundled demo)")
+                   help="checkpoint files or folders to open (default: the bundled demo); "
+                        "exactly two are compared (A, B)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="open offscreen, wait for statistics, select the largest tensor, "
                         "save a PNG of the window and exit")
@@ -91,7 +93,7 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
             files = [str(demo)]
     window.show()
     # open after the first paint: reading files pulls in the core (and later pyqtgraph)
-    QTimer.singleShot(0, lambda: window.open_paths(files))
+    QTimer.singleShot(0, lambda: _open_files(window, files))
     if args.tab and not args.screenshot:
         window.sig_opened.connect(lambda _p: _select_tab(window, args.tab))
 
@@ -168,6 +170,14 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _open_files(window, files: list[str]) -> None:
+    """Exactly two files open as a comparison (A, B); otherwise each opens in a tab."""
+    if len(files) == 2:
+        window.open_compare(files[0], files[1])
+    else:
+        window.open_paths(files)
+
+
 def _select_tab(window, name: str) -> None:
     view = window.current_document()
     if view is not None and not view.select_view(name):
@@ -196,6 +206,20 @@ def _arm_screenshot(app, window, out: str, tab: str | None, result: dict) -> Non
         if waited >= SCREENSHOT_TIMEOUT_S:
             print("warning: background work did not finish in time; taking the picture anyway",
                   file=sys.stderr)
+        compare = window.current_compare()
+        if compare is not None:
+            # the largest change is selected when the diff ends; wait for its histograms
+            compare.select_largest_change()
+            if compare.is_busy():
+                fired = []
+
+                def when_idle() -> None:
+                    if not fired and not compare.is_busy():
+                        fired.append(True)
+                        QTimer.singleShot(500, shoot)
+
+                compare.sig_state_changed.connect(when_idle)
+                return
         view = window.current_document()
         if view is not None and view.is_loaded:
             view.select_largest_tensor()

@@ -599,6 +599,9 @@ class MainWindow(QMainWindow):
         self.stats_service.sig_finished.connect(self._on_stats_finished)
         self.stats_service.sig_crashed.connect(self._on_stats_crashed)
         self._loading: dict[str, Any] = {}  # path -> thread worker opening it
+        # worker processes of the compare tabs (the diff, the selected pair), made on first use
+        self._compare_jobs = None
+        self._compare_detail_jobs = None
         self._shut_down = False
 
         self.setWindowTitle(APP_NAME)
@@ -615,7 +618,9 @@ class MainWindow(QMainWindow):
 
     # ---- Public API
     def documents(self) -> list[CheckpointView]:
-        return [self.tabs.widget(i) for i in range(self.tabs.count())]
+        """The checkpoint tabs (compare tabs are :meth:`compare_views`)."""
+        return [w for w in (self.tabs.widget(i) for i in range(self.tabs.count()))
+                if isinstance(w, CheckpointView)]
 
     def current_document(self) -> CheckpointView | None:
         w = self.tabs.currentWidget()
@@ -669,6 +674,9 @@ class MainWindow(QMainWindow):
         if index is None:
             index = self.tabs.currentIndex()
         view = self.tabs.widget(index)
+        if _is_compare(view):
+            self._close_compare(index, view)
+            return
         if not isinstance(view, CheckpointView):
             return
         if view.stats_running:
@@ -695,8 +703,10 @@ class MainWindow(QMainWindow):
                 self.stats_service.cancel(view.stats_job_id)
 
     def is_busy(self) -> bool:
-        """True while a file is being opened or statistics are being computed."""
-        return bool(self._loading) or any(v.stats_running for v in self.documents())
+        """True while a file is being opened, statistics are being computed or a compare
+        tab is working."""
+        return (bool(self._loading) or any(v.stats_running for v in self.documents())
+                or any(v.is_busy() for v in self.compare_views()))
 
     def show_message(self, text: str, level: str = "error") -> None:
         self.banner.show_message(text, level)
@@ -710,11 +720,73 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.stats_service.shutdown()
+        for compare in self.compare_views():
+            compare.shutdown()
+        for jobs in (self._compare_jobs, self._compare_detail_jobs):
+            if jobs is not None:
+                jobs.shutdown()
         for view in self.documents():
             view.close_document()
         from inspector.ui.workers import wait_for_threads
 
         wait_for_threads(3000)
+
+    # ---- Public API: compare tabs
+    def compare_views(self) -> list:
+        """The open compare tabs (:class:`~inspector.ui.diff_view.CompareView`)."""
+        return [w for w in (self.tabs.widget(i) for i in range(self.tabs.count()))
+                if _is_compare(w)]
+
+    def current_compare(self):
+        w = self.tabs.currentWidget()
+        return w if _is_compare(w) else None
+
+    def open_compare(self, path_a: str | os.PathLike, path_b: str | os.PathLike, **options):
+        """Open a tab comparing A with B (any two supported formats); the diff runs in a
+        worker process and the tab fills in as it streams. ``options``: strip_prefixes,
+        atol, rtol. Returns the CompareView."""
+        from inspector.ui.app import configure_plotting
+        from inspector.ui.diff_view import CompareView
+        from inspector.ui.workers import ProcessJobs
+
+        configure_plotting()
+        if self._compare_jobs is None:
+            self._compare_jobs = ProcessJobs(self, name="inspector-compare")
+            self._compare_detail_jobs = ProcessJobs(self, name="inspector-compare-detail")
+        view = CompareView(path_a, path_b, self._compare_jobs, self._compare_detail_jobs,
+                           **options)
+        view.sig_state_changed.connect(lambda v=view: self._on_compare_changed(v))
+        view.sig_error.connect(lambda text: self.show_message(text, "error"))
+        index = self.tabs.addTab(view, resources.icon("compare"), view.title())
+        self.tabs.setTabToolTip(index, f"A: {view.path_a}\nB: {view.path_b}")
+        self.tabs.setCurrentIndex(index)
+        self._central.setCurrentIndex(1)
+        self._update_status()
+        self._update_actions()
+        return view
+
+    def compare_dialog(self) -> None:
+        """Pick two files (A, then B) and compare them."""
+        start = self.settings.last_directory() or str(Path.home())
+        a, _ = QFileDialog.getOpenFileName(self, "Compare: choose file A", start, FILE_FILTER)
+        if not a:
+            return
+        b, _ = QFileDialog.getOpenFileName(self, f"Compare {os.path.basename(a)} with: "
+                                           "choose file B", os.path.dirname(a), FILE_FILTER)
+        if b:
+            self.settings.set_last_directory(os.path.dirname(b))
+            self.open_compare(a, b)
+
+    def compare_with_dialog(self) -> None:
+        """Compare the current checkpoint (A) with a file chosen in a dialog (B)."""
+        view = self.current_document()
+        if view is None:
+            return
+        b, _ = QFileDialog.getOpenFileName(
+            self, f"Compare {os.path.basename(view.path)} with…",
+            os.path.dirname(view.path), FILE_FILTER)
+        if b:
+            self.open_compare(view.path, b)
 
     # ---- Qt overrides
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -733,6 +805,15 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
+        current = self.current_document()
+        if len(paths) == 1 and current is not None and current.is_loaded \
+                and os.path.abspath(paths[0]) != current.path:
+            choice = self._ask_drop_action(paths[0], current.path)
+            if choice == "compare":
+                self.open_compare(current.path, paths[0])
+                return
+            if choice != "open":
+                return
         self.open_paths(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -793,6 +874,11 @@ class MainWindow(QMainWindow):
         self.act_expand = self._action("&Expand All", self._expand_all, "Ctrl+E")
         self.act_collapse = self._action("Co&llapse All", self._collapse_all, "Ctrl+Shift+E")
         self.act_about = self._action(f"&About {APP_NAME}", self.show_about)
+        self.act_compare = self._action("Co&mpare Files…", self.compare_dialog, "Ctrl+Shift+O",
+                                        "compare", "Compare two checkpoint files")
+        self.act_compare_with = self._action("Compare &With…", self.compare_with_dialog,
+                                             "Ctrl+Shift+D", "compare",
+                                             "Compare the current checkpoint with another file")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -800,6 +886,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_compare)
+        file_menu.addAction(self.act_compare_with)
         file_menu.addSeparator()
         file_menu.addAction(self.act_close)
         file_menu.addSeparator()
@@ -913,13 +1002,17 @@ class MainWindow(QMainWindow):
         view = self.current_document()
         if view is not None:
             self.setWindowTitle(f"{os.path.basename(view.path)} — {APP_NAME}")
+        compare = self.current_compare()
+        if compare is not None:
+            self.setWindowTitle(f"{compare.title()} — {APP_NAME}")
         self._update_status()
         self._update_actions()
 
     def _update_actions(self) -> None:
         view = self.current_document()
         has = view is not None
-        self.act_close.setEnabled(has)
+        self.act_close.setEnabled(has or self.current_compare() is not None)
+        self.act_compare_with.setEnabled(has and view.is_loaded)
         self.act_recompute.setEnabled(has and view.is_loaded)
         self.act_find.setEnabled(has and view.is_loaded)
         self.act_expand.setEnabled(has and view.is_loaded)
@@ -946,6 +1039,57 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}", about_html())
+
+    # ---- Private API: compare tabs
+    def _ask_drop_action(self, dropped: str, current: str) -> str:
+        """"open", "compare" or "" (cancel): what to do with one file dropped on a checkpoint."""
+        from PySide6.QtGui import QGuiApplication
+
+        if QGuiApplication.platformName() in ("offscreen", "minimal"):
+            return "open"  # nobody could answer a modal question (scripted and test runs)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Open or Compare")
+        box.setText(f"What should happen with {os.path.basename(dropped)}?")
+        open_button = box.addButton("Open in a New Tab", QMessageBox.ButtonRole.AcceptRole)
+        compare_button = box.addButton(f"Compare with {os.path.basename(current)}",
+                                       QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(open_button)
+        box.exec()
+        clicked = box.clickedButton()
+        return "open" if clicked is open_button else "compare" if clicked is compare_button else ""
+
+    def _close_compare(self, index: int, view) -> None:
+        view.shutdown()
+        self.tabs.removeTab(index)
+        view.deleteLater()
+        if self.tabs.count() == 0:
+            self._show_welcome()
+        self._update_actions()
+        self._update_status()
+
+    def _on_compare_changed(self, view) -> None:
+        if view is self.current_compare():
+            self._update_status()
+
+    def _update_compare_status(self, view) -> None:
+        from inspector.cli.output import human_bytes
+
+        header = view.header
+        self._file_label.setText(
+            f"  {human_bytes(header.total_bytes)} of tensor data to compare  "
+            if header is not None else "")
+        self._stats_label.setText(view.status_text())
+        if view.running:
+            done, total = view.progress()
+            self.progress.setRange(0, total)  # (0, 0): busy indicator until the header arrives
+            self.progress.setValue(done)
+            self.progress.show()
+            self.cancel_button.show()
+        else:
+            self.progress.hide()
+            self.cancel_button.hide()
 
     # ---- Private API: statistics
     def _start_stats(self, view: CheckpointView, *, _crash_after: int | None = None) -> None:
@@ -1002,6 +1146,10 @@ class MainWindow(QMainWindow):
             self.sig_stats_finished.emit(view.path, "failed")
 
     def _cancel_current_stats(self) -> None:
+        compare = self.current_compare()
+        if compare is not None:
+            compare.cancel()
+            return
         view = self.current_document()
         if view is not None and view.stats_running:
             self.stats_service.cancel(view.stats_job_id)
@@ -1009,6 +1157,10 @@ class MainWindow(QMainWindow):
             self.cancel_stats()
 
     def _update_status(self) -> None:
+        compare = self.current_compare()
+        if compare is not None:
+            self._update_compare_status(compare)
+            return
         view = self.current_document()
         if view is None or not view.is_loaded:
             self._file_label.setText("")
@@ -1034,6 +1186,10 @@ class MainWindow(QMainWindow):
             labels = {"done": "Statistics complete", "cancelled": "Statistics cancelled",
                       "failed": "Statistics failed", "": ""}
             self._stats_label.setText(labels.get(view.stats_state, ""))
+
+
+def _is_compare(widget) -> bool:
+    return type(widget).__name__ == "CompareView"  # no import: pyqtgraph loads on first use
 
 
 def about_html() -> str:

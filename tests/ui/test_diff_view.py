@@ -1,0 +1,262 @@
+"""The compare view: streamed diff table, summary, histograms, export, app integration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from inspector.core.diff import diff_checkpoints, report_to_json
+from inspector.ui.diff_model import COL_STATUS, EntryRole, SortRole
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def every_status_pair(tmp_path):
+    """A (keys with a DDP 'module.' prefix) and B covering every status, plus scalars."""
+    import torch
+
+    torch.manual_seed(0)
+    same = torch.randn(4, 4)
+    changed = torch.randn(32, 8)
+    a = {"module.same": same, "module.changed": changed, "module.removed": torch.ones(3),
+         "module.shape": torch.zeros(2, 3), "module.dtype": torch.arange(6.0),
+         "module.nan": torch.tensor([1.0, 2.0, 3.0])}
+    b = {"same": same.clone(), "changed": changed + 0.01 * torch.randn(32, 8),
+         "added": torch.full((5,), 2.0), "shape": torch.zeros(3, 2),
+         "dtype": torch.arange(6.0).double(), "nan": torch.tensor([1.0, float("nan"), 3.0])}
+    pa, pb = tmp_path / "a.pth", tmp_path / "b.pth"
+    torch.save({"epoch": 1, "lr": 0.1, "model": a}, pa)
+    torch.save({"epoch": 2, "lr": 0.1, "model": b}, pb)
+    return str(pa), str(pb)
+
+
+@pytest.fixture
+def make_compare(qtbot):
+    from inspector.ui.diff_view import CompareView
+
+    views = []
+
+    def make(a, b, **options):
+        view = CompareView(a, b, **options)
+        qtbot.addWidget(view)
+        view.resize(1300, 850)
+        views.append(view)
+        return view
+
+    yield make
+    for v in views:
+        v.shutdown()
+        for jobs in (v.diff_jobs, v.detail_jobs):
+            assert jobs.worker_pid() is None
+
+
+def _wait_done(qtbot, view):
+    qtbot.waitUntil(lambda: view.state in ("done", "failed", "cancelled"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
+
+
+def test_every_status_and_the_prefix_alignment_are_shown(qtbot, make_compare, every_status_pair,
+                                                         qtmodeltester):
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    assert view.state == "done", view.error
+    statuses = {e.path[-1]: e.status for e in view.entries()}
+    assert statuses == {"same": "identical", "changed": "changed", "module.removed": "removed",
+                        "added": "added", "shape": "shape_changed", "dtype": "dtype_changed",
+                        "nan": "changed"}
+    assert "'module.' prefix removed from A's keys" in view._align_label.text()
+    assert view._chips["identical"].text() == "1 identical"
+    assert view._chips["added"].text() == "1 added"
+    # the non-tensor value that differs (epoch), not the equal one (lr)
+    keys = [view.scalars_table.item(r, 0).text() for r in range(view.scalars_table.rowCount())]
+    assert keys == ["epoch"]
+    # A's path is shown next to B's when the alignment renamed it
+    row = next(r for r in range(view.model.rowCount())
+               if view.model.entry(r).path[-1] == "changed")
+    assert "(A: model.module.changed)" in view.model.index(row, 0).data()
+    # status colours and numeric sort values
+    status_index = view.model.index(row, COL_STATUS)
+    assert status_index.data() == "changed"
+    assert status_index.data(0x0009) is not None  # ForegroundRole
+    assert isinstance(view.model.index(row, 6).data(SortRole), float)
+    qtmodeltester.check(view.model)
+    qtmodeltester.check(view.proxy)
+
+
+def test_changed_only_and_text_filters(qtbot, make_compare, every_status_pair):
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    assert view.proxy.rowCount() == 7
+    view.set_changed_only(True)
+    assert view.proxy.rowCount() == 6
+    view.set_filter("shape")
+    assert view.proxy.rowCount() == 1
+    assert view.proxy.index(0, 0).data(EntryRole).status == "shape_changed"
+    view.set_filter("")
+    view.set_changed_only(False)
+    assert view.proxy.rowCount() == 7
+
+
+def test_sorting_by_max_diff_puts_missing_values_last(qtbot, make_compare, every_status_pair):
+    from PySide6.QtCore import Qt
+
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    view.table.sortByColumn(6, Qt.SortOrder.DescendingOrder)
+    first = view.proxy.index(0, 0).data(EntryRole)
+    last = view.proxy.index(view.proxy.rowCount() - 1, 0).data(EntryRole)
+    assert first.max_abs_diff == max(e.max_abs_diff for e in view.entries()
+                                     if e.max_abs_diff is not None)
+    assert last.max_abs_diff is None
+
+
+def test_selecting_a_row_shows_overlaid_and_delta_histograms(qtbot, make_compare,
+                                                             every_status_pair):
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    row = next(r for r in range(view.proxy.rowCount())
+               if view.proxy.index(r, 0).data(EntryRole).path[-1] == "changed")
+    entry = view.proxy.index(row, 0).data(EntryRole)
+    if view.current_entry() is entry:
+        view.table.clearSelection()
+        view.table.setCurrentIndex(view.proxy.index(0, 0))
+        qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
+    with qtbot.waitSignal(view.sig_histograms_shown, timeout=TIMEOUT) as blocker:
+        view.select_entry(entry)
+    h = blocker.args[0]
+    assert sum(h.a.counts) == 256 and sum(h.b.counts) == 256
+    assert len(h.delta_counts) == len(h.delta_edges) - 1 > 0
+    assert sum(h.delta_counts) == 256
+    xs, ys = view.curve_a.getData()
+    assert ys is not None and ys.sum() == 256
+    assert view.curve_b.getData()[1].sum() == 256
+    assert view.curve_delta.getData()[1].sum() == 256
+    assert "rel L2" in view.metrics_label.text()
+
+
+def test_shape_change_shows_both_sides_without_delta(qtbot, make_compare, every_status_pair):
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    entry = next(e for e in view.entries() if e.status == "shape_changed")
+    with qtbot.waitSignal(view.sig_histograms_shown, timeout=TIMEOUT) as blocker:
+        view.select_entry(entry)
+    h = blocker.args[0]
+    assert h.a is not None and h.b is not None and not h.delta_counts
+    assert "shapes differ" in h.note
+    assert "not defined" in view.delta_plot.getPlotItem().titleLabel.text
+
+
+def test_export_json_and_csv_equal_a_direct_diff(qtbot, make_compare, every_status_pair,
+                                                 tmp_path):
+    from inspector.core.diff import report_to_csv_text
+
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    out = tmp_path / "report.json"
+    view.export_report(str(out))
+    direct = diff_checkpoints(*every_status_pair)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report_to_json(direct)))
+    csv_out = tmp_path / "report.csv"
+    view.export_report(str(csv_out))
+    assert csv_out.read_text(encoding="utf-8").replace("\r\n", "\n") == \
+        report_to_csv_text(direct).replace("\r\n", "\n")
+    with pytest.raises(ValueError, match="will not write over"):
+        view.export_report(every_status_pair[0])
+
+
+def test_tolerance_and_forced_prefix_rerun_the_diff(qtbot, make_compare, every_status_pair):
+    view = make_compare(*every_status_pair)
+    _wait_done(qtbot, view)
+    view.set_tolerance(1.0, None)
+    assert view.state == "running"
+    _wait_done(qtbot, view)
+    changed = next(e for e in view.entries() if e.path[-1] == "changed")
+    assert changed.close is True
+    assert view.report.atol == 1.0
+    view.set_strip_prefixes(["module."])
+    _wait_done(qtbot, view)
+    assert "--strip-prefix 'module.'" in view._align_label.text()
+
+
+def test_bad_file_is_reported_and_the_view_keeps_working(qtbot, make_compare, tmp_path,
+                                                         every_status_pair):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    view = make_compare(every_status_pair[0], str(bad))
+    with qtbot.waitSignal(view.sig_error, timeout=TIMEOUT) as blocker:
+        pass
+    _wait_done(qtbot, view)
+    assert view.state == "failed"
+    assert "bad.pth" in blocker.args[0]
+    assert view._problem.isVisible() or not view.isVisible()
+    assert "bad.pth" in view._problem.text()
+
+
+def test_cancel_keeps_the_rows_compared_so_far(qtbot, make_compare, tmp_path):
+    import torch
+
+    sd = {f"t{i}": torch.randn(64, 64) for i in range(400)}
+    torch.save(sd, tmp_path / "x.pth")
+    torch.save({k: v + 1 for k, v in sd.items()}, tmp_path / "y.pth")
+    view = make_compare(str(tmp_path / "x.pth"), str(tmp_path / "y.pth"))
+    qtbot.waitUntil(lambda: view.header is not None, timeout=TIMEOUT)
+    view.cancel()
+    _wait_done(qtbot, view)
+    assert view.state in ("cancelled", "done")
+    if view.state == "cancelled":
+        assert view.report is None and not view._export_button.isEnabled()
+        assert view.model.rowCount() < 400
+
+
+def test_two_file_arguments_open_a_compare_tab(qtbot, make_window, every_status_pair,
+                                               monkeypatch):
+    from inspector.ui import app as app_module
+
+    window = make_window()
+    app_module._open_files(window, list(every_status_pair))
+    compare = window.current_compare()
+    assert compare is not None and window.documents() == []
+    assert window.is_busy()
+    _wait_done(qtbot, compare)
+    assert not window.is_busy()
+    assert window.act_close.isEnabled()
+    window.close_document()
+    assert window.compare_views() == []
+
+
+def test_dropping_a_second_file_can_compare(qtbot, make_window, open_file, every_status_pair,
+                                            monkeypatch):
+    window = make_window()
+    open_file(window, every_status_pair[0])
+    monkeypatch.setattr(window, "_ask_drop_action", lambda dropped, current: "compare")
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(every_status_pair[1])])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    compare = window.current_compare()
+    assert compare is not None
+    assert compare.path_a == os.path.abspath(every_status_pair[0])
+    _wait_done(qtbot, compare)
+    assert len(window.documents()) == 1
+
+
+def test_screenshot_of_the_compare_view(tmp_path, every_status_pair):
+    out = tmp_path / "compare.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "inspector", *every_status_pair,
+                           "--screenshot", str(out), "--size", "1200x800"],
+                          capture_output=True, text=True, timeout=200, env=env)
+    assert proc.returncode == 0, proc.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1200, 800)
