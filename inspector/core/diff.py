@@ -934,7 +934,9 @@ def summarize(entries: Sequence[DiffEntry], scalars: Sequence[ScalarDiff] = (),
             changed_el += e.num_diff or 0
             close += bool(e.close)
     valued = [e for e in entries if e.status in (CHANGED, DTYPE_CHANGED)]
-    valued.sort(key=lambda e: (-e.change, -(e.max_abs_diff or 0.0)))
+    # single-value tensors (step counters, num_batches_tracked) change by whole units every
+    # step; listing them first would hide the weights that moved, so they rank after
+    valued.sort(key=lambda e: (e.numel <= 1, -e.change, -(e.max_abs_diff or 0.0)))
     return DiffSummary(**counts, elements_compared=compared, elements_changed=changed_el,
                        tensors_close=close if tolerant else None,
                        scalars_changed=len(scalars), largest=tuple(valued[:LARGEST]))
