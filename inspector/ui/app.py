@@ -225,9 +225,19 @@ def _arm_screenshot(app, window, out: str, tab: str | None, result: dict) -> Non
             view.select_largest_tensor()
             if tab:
                 _select_tab(window, tab)
+                # the Inference view runs its default comparison (CPU) first
+                panel = getattr(view, "inference_panel", None)
+                if tab.lower() == "inference" and panel is not None and \
+                        panel.start_default_run():
+                    panel.sig_run_finished.connect(lambda _state: QTimer.singleShot(500, shoot))
+                    QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), shoot)
+                    return
         QTimer.singleShot(500, shoot)
 
     def shoot() -> None:
+        if result.get("shot"):
+            return
+        result["shot"] = True
         pixmap = window.grab()
         if pixmap.isNull() or not pixmap.save(out, "PNG"):
             print(f"error: could not save the screenshot to {out}", file=sys.stderr)

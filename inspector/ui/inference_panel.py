@@ -500,7 +500,7 @@ class InferencePanel(QWidget):
         grid.addWidget(QLabel("Batch"), 1, 0)
         grid.addWidget(self.batch_spin, 1, 1)
         self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setRange(0, 999_999)
         self.seed_spin.setToolTip("Seed for the random input and for each pass's randomness")
         grid.addWidget(QLabel("Seed"), 1, 2)
         grid.addWidget(self.seed_spin, 1, 3)
@@ -565,7 +565,9 @@ class InferencePanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(310)
+        # room for the contents plus a vertical scroll bar, so nothing is clipped sideways
+        scroll.setFixedWidth(max(320, box.minimumSizeHint().width() +
+                                 scroll.verticalScrollBar().sizeHint().width() + 4))
         return scroll
 
     def _build_results(self) -> QWidget:
@@ -680,6 +682,10 @@ class InferencePanel(QWidget):
         self.error_label.setObjectName("runError")
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        bold = self.error_label.font()
+        bold.setBold(True)
+        self.error_label.setFont(bold)
         layout.addWidget(self.error_label)
         self.traceback_edit = QPlainTextEdit()
         self.traceback_edit.setObjectName("runTraceback")
@@ -812,6 +818,9 @@ class InferencePanel(QWidget):
             inferred = choice.kwargs if choice is not None and choice.score > 0 else None
             self.kwargs_edit.setPlaceholderText(
                 f"inferred: {json.dumps(inferred)}" if inferred else "{} (JSON)")
+            self.kwargs_edit.setToolTip(
+                "Constructor keyword arguments as a JSON object; they override the sizes "
+                f"inferred from the weights{': ' + json.dumps(inferred) if inferred else ''}")
         else:
             self.arch_note.setText("Your model class: a .py file and the class name, or an "
                                    "importable package.module:Class. Its code runs in the "
@@ -954,7 +963,7 @@ class InferencePanel(QWidget):
 
     def _show_error(self, message: str, traceback_text: str) -> None:
         self.error_label.setProperty("level", "error")
-        self.error_label.setText(message)
+        self.error_label.setText(gui_wording(message))
         self.traceback_edit.setPlainText(traceback_text.rstrip())
         self.traceback_edit.setVisible(bool(traceback_text.strip()))
         self.pages.setCurrentWidget(self.error_page)
@@ -1066,6 +1075,23 @@ def _plot_with_legend(title: str, x_label: str, y_label: str):
     widget.addItem(legend, row=1, col=0)
     widget.ci.layout.setRowStretchFactor(0, 1)
     return widget, item, legend
+
+
+_CLI_WORDS = (  # the core's messages name command-line flags; the panel has fields instead
+    ("give another shape with --input-shape", "give another shape in the Shape field"),
+    ("give one with --input-shape", "give one in the Shape field"),
+    ("(command line: --trust)", "(Trust this file…)"),
+    ("(--arch)", "(choose one above)"),
+    ("give one: --arch path/to/model.py:ClassName (and --arch-kwargs JSON)",
+     "choose Your code… above (and kwargs)"),
+)
+
+
+def gui_wording(message: str) -> str:
+    """A core message with its command-line advice said in the panel's terms."""
+    for cli, gui in _CLI_WORDS:
+        message = message.replace(cli, gui)
+    return message
 
 
 def parse_kwargs(text: str) -> dict:

@@ -603,6 +603,7 @@ class MainWindow(QMainWindow):
         self._compare_jobs = None
         self._compare_detail_jobs = None
         self._shut_down = False
+        self._inference_jobs = None  # worker process of the Inference views, made on first use
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(resources.icon("app"))
@@ -725,6 +726,8 @@ class MainWindow(QMainWindow):
         for jobs in (self._compare_jobs, self._compare_detail_jobs):
             if jobs is not None:
                 jobs.shutdown()
+        if self._inference_jobs is not None:
+            self._inference_jobs.shutdown()
         for view in self.documents():
             view.close_document()
         from inspector.ui.workers import wait_for_threads
@@ -954,6 +957,7 @@ class MainWindow(QMainWindow):
             return
         view.set_checkpoint(ckpt)
         self._add_details_view(view, ckpt)
+        self._add_inference_view(view, ckpt)
         self.settings.add_recent(view.path)
         i = self.tabs.indexOf(view)
         if ckpt.unsafe_globals:
@@ -975,6 +979,19 @@ class MainWindow(QMainWindow):
         sections = detail_sections(ckpt)
         if sections:
             view.add_view("Details", DetailsView(ckpt, sections), "info")
+
+    def _add_inference_view(self, view: CheckpointView, ckpt) -> None:
+        """An Inference tab (train vs. eval mode) for files with tensors; all Inference tabs
+        share one worker process, started when the first one is shown."""
+        if not ckpt.tensor_nodes():
+            return
+        from inspector.ui.inference_panel import InferencePanel
+        from inspector.ui.workers import ProcessJobs
+
+        if self._inference_jobs is None:
+            self._inference_jobs = ProcessJobs(self, name="inspector-inference")
+        view.inference_panel = InferencePanel(view.path, self.settings, self._inference_jobs)
+        view.add_view("Inference", view.inference_panel)
 
     def _on_open_error(self, view: CheckpointView, error: BaseException) -> None:
         self._loading.pop(view.path, None)

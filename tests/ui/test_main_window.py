@@ -29,7 +29,7 @@ def test_open_shows_tree_summary_and_records_recent(make_window, open_file, trai
     assert view.is_loaded and w.tabs.count() == 1
     assert w.windowTitle().startswith("training.pth")
     assert view.proxy.rowCount() == 4
-    assert view.view_names() == ["Tensors"]
+    assert view.view_names() == ["Tensors", "Inference"]  # Inference: issue #5
     assert settings.recent_files() == [str(training_ckpt)]
     assert "torch-zip" in w._file_label.text() or w._file_label.text()
     # opening the same file again switches to its tab instead of a second copy
@@ -234,9 +234,9 @@ def test_drag_and_drop_files_and_folders(qtbot, make_window, tmp_path, torch_mod
 def test_views_can_be_added_and_selected_by_name(make_window, open_file, state_dict_ckpt):
     w = make_window()
     view = open_file(w, state_dict_ckpt)
-    view.add_view("Inference", QLabel("later"))
-    assert view.view_names() == ["Tensors", "Inference"]
-    assert view.select_view("inference")
+    view.add_view("Later", QLabel("later"))
+    assert view.view_names() == ["Tensors", "Inference", "Later"]
+    assert view.select_view("later") and view.select_view("inference")
     assert not view.select_view("nope")
 
 
