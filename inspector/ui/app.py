@@ -24,8 +24,9 @@ APP_NAME = "Checkpoint Inspector"
 ORG_NAME = "checkpoint-inspector"
 DEFAULT_SIZE = (1400, 900)
 SCREENSHOT_TIMEOUT_S = 300.0
+OPEN_FALLBACK_MS = 1000  # open the files after this long even if the window never painted
 
-_plotting_configured = False
+_plot_options: dict = {}  # pyqtgraph options for the current palette, set by apply_theme
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
     apply_theme(app)
 
     from inspector.ui import resources
-    from inspector.ui.main_window import MainWindow
+    from inspector.ui.main_window import MainWindow, after_first_paint
     from inspector.ui.settings import Settings
 
     app.setWindowIcon(resources.icon("app"))
@@ -92,12 +93,19 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
         if demo is not None:
             files = [str(demo)]
     window.show()
-    # open after the first paint: reading files pulls in the core (and later pyqtgraph)
-    QTimer.singleShot(0, lambda: _open_files(window, files))
+    # Open after the window's first paint, so it shows at once (the thread that reads the
+    # files imports the core); the fallback covers a window that never paints.
+    result = {"code": 0, "pending_open": bool(files)}
+
+    def open_files() -> None:
+        result["pending_open"] = False
+        _open_files(window, files)
+
+    if files:
+        after_first_paint(window, open_files, fallback_ms=OPEN_FALLBACK_MS)
     if args.tab and not args.screenshot:
         window.sig_opened.connect(lambda _p: _select_tab(window, args.tab))
 
-    result = {"code": 0}
     if args.screenshot:
         _arm_screenshot(app, window, args.screenshot, args.tab, result)
     if args.quit_after_ms is not None:
@@ -110,18 +118,67 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_plotting() -> None:
-    """Set pyqtgraph's global options once, before the first plot widget exists."""
-    global _plotting_configured
-    if _plotting_configured:
-        return
-    _plotting_configured = True
+    """Give pyqtgraph the theme's colours (imports it); call before creating plot widgets.
+
+    After :func:`apply_theme` this has already happened the moment pyqtgraph was first
+    imported, whichever view (or thread) imported it; calling it again is cheap.
+    """
     import pyqtgraph as pg
+
+    if not _plot_options:
+        _plot_options.update(_palette_plot_options())
+    pg.setConfigOptions(**_plot_options)
+
+
+def _palette_plot_options() -> dict:
+    """Plot background and foreground from the application palette (GUI thread)."""
     from PySide6.QtGui import QGuiApplication, QPalette
 
     palette = QGuiApplication.palette()
-    pg.setConfigOptions(antialias=True,
-                        background=palette.color(QPalette.ColorRole.Base),
-                        foreground=palette.color(QPalette.ColorRole.Text))
+    # names, not QColors: the import hook may apply them in a worker thread
+    return {"antialias": True,
+            "background": palette.color(QPalette.ColorRole.Base).name(),
+            "foreground": palette.color(QPalette.ColorRole.Text).name()}
+
+
+class _PlotOptionsOnImport:
+    """A meta-path finder that applies ``_plot_options`` as soon as pyqtgraph is imported.
+
+    pyqtgraph is imported late and by several views (tensor panel, inference, compare),
+    sometimes in a pool thread to keep the GUI responsive. Its options must be set before
+    the first plot widget exists, or the plots keep pyqtgraph's black background. This
+    finder only wraps the normal loader; it removes itself after the first lookup.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "pyqtgraph":
+            return None
+        import importlib.util
+
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_configure(module) -> None:
+            exec_module(module)
+            module.setConfigOptions(**_plot_options)
+
+        loader.exec_module = exec_and_configure  # this module's own loader instance
+        return spec
+
+
+def _follow_theme_in_plots() -> None:
+    _plot_options.clear()
+    _plot_options.update(_palette_plot_options())
+    pg = sys.modules.get("pyqtgraph")
+    if pg is not None:
+        pg.setConfigOptions(**_plot_options)  # plots made from now on
+    elif not any(isinstance(f, _PlotOptionsOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PlotOptionsOnImport())
 
 
 def apply_theme(app) -> None:
@@ -135,6 +192,7 @@ def apply_theme(app) -> None:
     dark = hints.colorScheme() == Qt.ColorScheme.Dark
     app.setPalette(dark_palette() if dark else app.style().standardPalette())
     app.setStyleSheet(resources.stylesheet())
+    _follow_theme_in_plots()
     if not getattr(app, "_inspector_theme_hooked", False):
         hints.colorSchemeChanged.connect(lambda _scheme: apply_theme(app))
         app._inspector_theme_hooked = True
@@ -193,7 +251,7 @@ def _arm_screenshot(app, window, out: str, tab: str | None, result: dict) -> Non
     timer.setInterval(100)
 
     def ready() -> bool:
-        if window.is_busy():
+        if window.is_busy() or result.get("pending_open"):
             return False
         # the first open is queued for after the first paint: wait until it has started
         return time.monotonic() - start > 0.3

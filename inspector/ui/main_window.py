@@ -14,7 +14,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal, qVersion
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+    qVersion,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,10 +66,13 @@ from inspector.ui.tree_model import (
     COL_SIZE,
     COL_STD,
     COL_ZEROS,
+    HEADERS,
     CheckpointTreeModel,
     TensorFilterProxy,
+    TreeData,
+    prepare_tree,
 )
-from inspector.ui.workers import StatsService, run_in_thread
+from inspector.ui.workers import StatsService
 
 APP_NAME = "Checkpoint Inspector"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
@@ -66,25 +81,180 @@ FILE_FILTER = ("Checkpoints (*.pth *.pt *.bin *.ckpt *.safetensors *.json *.tar 
 FILTER_DEBOUNCE_MS = 200
 EXPAND_ALL_LIMIT = 2_000  # expand every match when a filter leaves at most this many
 MAX_FOLDER_FILES = 20
-COLUMN_WIDTHS = {COL_NAME: 204, COL_DTYPE: 76, COL_SHAPE: 92, COL_NUMEL: 66, COL_SIZE: 70,
-                 COL_MEAN: 72, COL_STD: 66, COL_MIN: 66, COL_MAX: 66, COL_ZEROS: 54,
-                 COL_NANINF: 60}
+MIN_NAME_WIDTH = 160
+MAX_SUMMARY_HEIGHT = 260  # taller summaries scroll: the tree keeps most of the window
+# The widest text each column usually shows; numeric columns are sized to it (and to their
+# header) from the font, so that all of them fit beside the name column, which stretches.
+COLUMN_SAMPLES = {COL_DTYPE: "bfloat16", COL_SHAPE: "(1024, 1024)", COL_NUMEL: "123.4M",
+                  COL_SIZE: "123.4 MiB", COL_MEAN: "-1.234e-05", COL_STD: "0.01234",
+                  COL_MIN: "-0.1234", COL_MAX: "-0.1234", COL_ZEROS: "12.3 %", COL_NANINF: "0"}
 
 
-def _panels():
-    """The TensorPanel and SummaryPanel classes, imported on first use (pyqtgraph is slow)."""
+def _tensor_panel_class():
+    """The TensorPanel class, imported on first use: it pulls in pyqtgraph (~0.5-0.8 s)."""
     from inspector.ui.app import configure_plotting
 
-    configure_plotting()
     try:
         from inspector.ui.tensor_panel import TensorPanel
     except ImportError:  # written in parallel; keep the window usable without it
-        TensorPanel = _FallbackTensorPanel
+        return _FallbackTensorPanel
+    configure_plotting()  # before the first plot widget exists
+    return TensorPanel
+
+
+def _summary_panel_class():
+    """The SummaryPanel class (plain Qt widgets: no pyqtgraph)."""
     try:
         from inspector.ui.summary_panel import SummaryPanel
     except ImportError:
-        SummaryPanel = _FallbackSummaryPanel
-    return TensorPanel, SummaryPanel
+        return _FallbackSummaryPanel
+    return SummaryPanel
+
+
+class PreparedCheckpoint:
+    """An opened checkpoint with everything the view shows that needs no Qt.
+
+    Built by :func:`prepare_checkpoint` in the thread that opened the file, so that the
+    GUI thread only creates widgets: for 20 000 tensors the summary, the optimizer labels
+    and the tree rows take ~0.3 s together.
+    """
+
+    __slots__ = ("ckpt", "labels", "summary", "tree")
+
+    def __init__(self, ckpt, labels: dict, summary, tree: TreeData):
+        self.ckpt = ckpt
+        self.labels = labels
+        self.summary = summary
+        self.tree = tree
+
+
+def prepare_checkpoint(ckpt) -> PreparedCheckpoint:
+    """Summary, optimizer labels and tree rows of ``ckpt``; Qt-free, safe in any thread."""
+    labels: dict = {}
+    summary = None
+    try:
+        from inspector.core.summary import optimizer_param_labels, summarize
+
+        labels = optimizer_param_labels(ckpt)
+        summary = summarize(ckpt)
+    except Exception as e:  # noqa: BLE001 - the tree is still worth showing
+        ckpt.warnings.append(f"the summary could not be computed ({type(e).__name__}: {e})")
+    ckpt.totals()  # cached in the checkpoint: the status bar reads it on the GUI thread
+    return PreparedCheckpoint(ckpt, labels, summary, prepare_tree(ckpt, labels))
+
+
+def read_checkpoint(path: str) -> PreparedCheckpoint:
+    """Open ``path`` and prepare it for a view (run in a pool thread)."""
+    from inspector.core.formats import open_checkpoint
+
+    ckpt = open_checkpoint(path)
+    try:
+        return prepare_checkpoint(ckpt)
+    except BaseException:
+        ckpt.close()
+        raise
+
+
+def after_first_paint(widget: QWidget, callback, fallback_ms: int | None = None) -> None:
+    """Call ``callback()`` once, in the event-loop turn after ``widget`` first paints.
+
+    With ``fallback_ms``, call it after that long even if no paint came (a hidden or
+    minimized window must still get its work done).
+    """
+    _FirstPaint(widget, callback, fallback_ms)
+
+
+def run_in_pool(func, *args, on_result=None, on_error=None, on_finished=None) -> None:
+    """Run ``func(*args)`` on the global QThreadPool; the callbacks run on the GUI thread.
+
+    A plain QRunnable: superqt's workers cost ~0.3 s of imports on the GUI thread, paid
+    before the first file can open.
+    """
+    relay = _PoolRelay(func, args, on_result, on_error, on_finished)
+    _live_relays.add(relay)
+    QThreadPool.globalInstance().start(relay.run)
+
+
+def warm_up_plotting() -> None:
+    """Import the tensor panel (and pyqtgraph) in a pool thread, once, so that the first
+    selection only builds the panel. The import holds the GIL in short slices only: the
+    GUI thread keeps ticking (longest gap measured: ~25 ms)."""
+    global _plotting_warm
+    if _plotting_warm:
+        return
+    _plotting_warm = True
+    run_in_pool(_import_tensor_panel)
+
+
+_plotting_warm = False
+_live_relays: set = set()
+
+
+def _import_tensor_panel() -> None:
+    import inspector.ui.tensor_panel  # noqa: F401
+
+
+class _PoolRelay(QObject):
+    """Carries one pool job's outcome back to the GUI thread (it lives there)."""
+
+    sig_done = Signal(object, object)
+    """The job ended: its result (None on error) and the exception (None on success)."""
+
+    def __init__(self, func, args, on_result, on_error, on_finished):
+        super().__init__()
+        self._func, self._args = func, args
+        self._on_result, self._on_error, self._on_finished = on_result, on_error, on_finished
+        self.sig_done.connect(self._deliver)  # queued: emitted from the pool thread
+
+    def run(self) -> None:  # in the pool thread
+        try:
+            result, error = self._func(*self._args), None
+        except BaseException as e:  # noqa: BLE001 - handed to on_error on the GUI thread
+            result, error = None, e
+        try:
+            self.sig_done.emit(result, error)
+        except RuntimeError:  # the app is exiting and Qt has deleted the relay: nobody to tell
+            pass
+
+    @Slot(object, object)
+    def _deliver(self, result, error) -> None:
+        _live_relays.discard(self)
+        try:
+            if error is None:
+                if self._on_result is not None:
+                    self._on_result(result)
+            elif self._on_error is not None:
+                self._on_error(error)
+        finally:
+            if self._on_finished is not None:
+                self._on_finished()
+            self.deleteLater()
+
+
+class _FirstPaint(QObject):
+    """Event filter behind :func:`after_first_paint`."""
+
+    def __init__(self, widget: QWidget, callback, fallback_ms: int | None):
+        super().__init__(widget)
+        self._widget = widget
+        self._callback = callback
+        self._done = False
+        widget.installEventFilter(self)
+        if fallback_ms is not None:
+            QTimer.singleShot(fallback_ms, self, self._fire)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint and not self._done:
+            QTimer.singleShot(0, self, self._fire)
+        return False
+
+    def _fire(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._widget.removeEventFilter(self)
+        self.deleteLater()
+        self._callback()
 
 
 class CheckpointView(QWidget):
@@ -123,6 +293,8 @@ class CheckpointView(QWidget):
         self._current_path: tuple | None = None
         self._views: QTabWidget | None = None
         self._splitter: QSplitter | None = None
+        self._vsplit: QSplitter | None = None
+        self._prepared: PreparedCheckpoint | None = None  # read in a thread, shown next
 
         self._stack = QStackedWidget(self)
         loading = QLabel(f"Opening {os.path.basename(path)}…", alignment=Qt.AlignmentFlag.AlignCenter)
@@ -147,25 +319,24 @@ class CheckpointView(QWidget):
     def is_loaded(self) -> bool:
         return self.ckpt is not None
 
-    def set_checkpoint(self, ckpt) -> None:
-        """Show an opened checkpoint (called on the GUI thread once reading finished)."""
+    def set_checkpoint(self, ckpt, prepared: PreparedCheckpoint | None = None) -> None:
+        """Show an opened checkpoint (called on the GUI thread once reading finished).
+
+        ``prepared`` (from :func:`prepare_checkpoint`, made where the file was read) saves
+        the GUI thread the summary and the tree walk; without it they are computed here.
+        """
+        if prepared is None:
+            prepared, self._prepared = self._prepared, None
         if self._closed:
             ckpt.close()
             return
+        if prepared is None or prepared.ckpt is not ckpt:
+            prepared = prepare_checkpoint(ckpt)
         self.ckpt = ckpt
-        labels: dict = {}
-        summary = None
-        try:
-            from inspector.core.summary import optimizer_param_labels, summarize
-
-            labels = optimizer_param_labels(ckpt)
-            summary = summarize(ckpt)
-        except Exception as e:  # noqa: BLE001 - the tree is still worth showing
-            ckpt.warnings.append(f"the summary could not be computed ({type(e).__name__}: {e})")
-        self.model = CheckpointTreeModel(ckpt, labels, self)
+        self.model = CheckpointTreeModel(ckpt, prepared.labels, self, prepared=prepared.tree)
         self.proxy = TensorFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self._build_content(summary)
+        self._build_content(prepared.summary)
         self._stack.setCurrentIndex(1)
         self.sig_loaded.emit()
 
@@ -278,8 +449,11 @@ class CheckpointView(QWidget):
         for path, stats, error in results:
             path = tuple(path)
             self.model.set_stats(path, stats, error)
-            if path == self._current_path and self.tensor_panel is not None and stats is not None:
-                self.tensor_panel.set_stats(stats)
+            if path == self._current_path and self.tensor_panel is not None:
+                if stats is not None:
+                    self.tensor_panel.set_stats(stats)
+                elif hasattr(self.tensor_panel, "set_stats_error"):
+                    self.tensor_panel.set_stats_error(error or "statistics unavailable")
         self.stats_done += len(results)
         if self.proxy.depends_on_stats() and not self._restat_timer.isActive():
             self._restat_timer.start()
@@ -305,7 +479,7 @@ class CheckpointView(QWidget):
 
     # ---- Private API
     def _build_content(self, summary) -> None:
-        TensorPanel, SummaryPanel = _panels()
+        SummaryPanel = _summary_panel_class()
         content = QWidget(self)
         outer = QVBoxLayout(content)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -323,8 +497,9 @@ class CheckpointView(QWidget):
         vsplit.addWidget(self._views)
         vsplit.setStretchFactor(0, 0)
         vsplit.setStretchFactor(1, 1)
-        vsplit.setSizes([min(self.summary_panel.sizeHint().height(), 260), 10_000])
+        vsplit.setSizes([min(self.summary_panel.sizeHint().height(), MAX_SUMMARY_HEIGHT), 10_000])
         outer.addWidget(vsplit)
+        self._vsplit = vsplit
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setChildrenCollapsible(False)
@@ -336,8 +511,9 @@ class CheckpointView(QWidget):
         self.tree = self._build_tree()
         left_layout.addWidget(self.tree)
         self._splitter.addWidget(left)
-        self.tensor_panel = TensorPanel()
-        self._splitter.addWidget(self.tensor_panel)
+        # The TensorPanel (pyqtgraph: ~0.5 s to import, ~0.15 s to build) is made on the
+        # first selection; pyqtgraph is imported in a pool thread once the tree is painted.
+        self._splitter.addWidget(self._build_placeholder())
         self._splitter.setStretchFactor(0, 3)
         self._splitter.setStretchFactor(1, 2)
         state = self._settings.splitter_state("tree_panel")
@@ -346,6 +522,47 @@ class CheckpointView(QWidget):
         self._views.addTab(self._splitter, resources.icon("tensor"), "Tensors")
         self._stack.addWidget(content)
         self._expand_default()
+        after_first_paint(self.tree.viewport(), self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self._closed or not self.isVisible():
+            return
+        # the summary's height above was a guess for a typical width: fit the real one
+        self._fit_summary()
+        warm_up_plotting()
+
+    def _build_placeholder(self) -> QLabel:
+        label = QLabel("Select a tensor or an item in the tree to see its details, "
+                       "statistics, histogram and values.")
+        label.setObjectName("tensorPlaceholder")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setMargin(24)
+        label.setEnabled(False)  # the muted text colour of the palette
+        return label
+
+    def _ensure_tensor_panel(self):
+        """The TensorPanel, built in place of the placeholder on first need."""
+        if self.tensor_panel is None and self._splitter is not None:
+            panel = _tensor_panel_class()()
+            placeholder = self._splitter.widget(1)
+            sizes = self._splitter.sizes()
+            self._splitter.replaceWidget(1, panel)
+            self._splitter.setSizes(sizes)
+            if placeholder is not None:
+                placeholder.deleteLater()
+            self.tensor_panel = panel
+        return self.tensor_panel
+
+    def _fit_summary(self) -> None:
+        """Give the summary the height its content needs at its real width (no blank band)."""
+        if self._vsplit is None or self.summary_panel is None:
+            return
+        sizes = self._vsplit.sizes()
+        total = sum(sizes)
+        want = min(self.summary_panel.sizeHint().height(), MAX_SUMMARY_HEIGHT)
+        if total > 0 and want > 0 and want != sizes[0]:
+            self._vsplit.setSizes([want, total - want])
 
     def _build_filter_bar(self) -> QHBoxLayout:
         bar = QHBoxLayout()
@@ -401,8 +618,15 @@ class CheckpointView(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for col, width in COLUMN_WIDTHS.items():
-            header.resizeSection(col, width)
+        # numbers compact (their usual text or their title, whichever is wider), the name
+        # takes the rest: every column fits the default window without scrolling sideways
+        cell, title = tree.fontMetrics(), header.fontMetrics()
+        for col, sample in COLUMN_SAMPLES.items():
+            header.resizeSection(col, max(cell.horizontalAdvance(sample) + 14,
+                                          title.horizontalAdvance(HEADERS[col]) + 16))
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(min(header.minimumSectionSize(), 40))
+        header.resizeSection(COL_NAME, MIN_NAME_WIDTH)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         tree.setSortingEnabled(True)
@@ -467,9 +691,15 @@ class CheckpointView(QWidget):
                 self._show_item(item)
 
     def _show_item(self, item) -> None:
-        panel = self.tensor_panel
+        if item.node is None and self.tensor_panel is None:
+            return  # a module group: the placeholder says enough
+        panel = self._ensure_tensor_panel()
         if item.is_tensor:
-            panel.show_tensor(self.ckpt, item.node, self.model.stats(item.path))
+            stats = self.model.stats(item.path)
+            panel.show_tensor(self.ckpt, item.node, stats)
+            error = self.model.stats_error(item.path)
+            if stats is None and error and hasattr(panel, "set_stats_error"):
+                panel.set_stats_error(error)
         elif item.node is not None and hasattr(panel, "show_node"):
             panel.show_node(self.ckpt, item.node)
         else:
@@ -654,13 +884,12 @@ class MainWindow(QMainWindow):
         self._central.setCurrentIndex(1)
         self.statusBar().showMessage(f"Opening {path}…")
 
-        from inspector.core.formats import open_checkpoint
-
         self._loading[path] = view
-        run_in_thread(open_checkpoint, path,
-                      on_result=lambda ck, v=view: self._on_opened(v, ck),
-                      on_error=lambda e, v=view: self._on_open_error(v, e),
-                      on_finished=lambda p=path: self._loading.pop(p, None))
+        # the core (its import included), the summary and the tree rows: all in the thread
+        run_in_pool(read_checkpoint, path,
+                    on_result=lambda prepared, v=view: self._on_read(v, prepared),
+                    on_error=lambda e, v=view: self._on_open_error(v, e),
+                    on_finished=lambda p=path: self._loading.pop(p, None))
         self._update_actions()
         return view
 
@@ -950,6 +1179,10 @@ class MainWindow(QMainWindow):
         clear.triggered.connect(self.settings.clear_recent)
 
     # ---- Private API: documents
+    def _on_read(self, view: CheckpointView, prepared: PreparedCheckpoint) -> None:
+        view._prepared = prepared  # picked up by view.set_checkpoint in _on_opened
+        self._on_opened(view, prepared.ckpt)
+
     def _on_opened(self, view: CheckpointView, ckpt) -> None:
         self._loading.pop(view.path, None)
         if self.tabs.indexOf(view) < 0 or self._shut_down:
