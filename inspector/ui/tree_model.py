@@ -65,6 +65,7 @@ _ICON_BY_KIND = {DICT: "dict", LIST: "list", TUPLE: "list", SET: "list", SCALAR:
                  STRING: "text", BYTES: "text", NONE: "scalar", OBJECT: "object", REF: "ref",
                  TRUNCATED: "warning"}
 _DIGITS = re.compile(r"\d+")
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable  # asked per row and layout
 
 
 class TreeItem:
@@ -304,7 +305,9 @@ class CheckpointTreeModel(QAbstractItemModel):
         item = self._item(parent)
         if item is None or not (item is self._root or item.has_children()):
             return False
-        return item.fetched < len(self._children(item))
+        if item.children is None:
+            return True  # has children, none built yet: don't build them just to answer
+        return item.fetched < len(item.children)
 
     def fetchMore(self, parent: QModelIndex) -> None:
         item = self._item(parent)
@@ -334,7 +337,7 @@ class CheckpointTreeModel(QAbstractItemModel):
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return _ROW_FLAGS
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
