@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import pickle
 import re
 import struct
@@ -557,20 +558,80 @@ class _MemoryStream(io.RawIOBase):
         super().close()
 
 
-def _check_memo_indices(view: memoryview) -> None:
+def _opcode_arg_lengths() -> list[int | None]:
+    """Opcode byte -> its argument's size (>= 0), or pickletools' negative length codes."""
+    import pickletools
+
+    lengths: list[int | None] = [None] * 256
+    for op in pickletools.opcodes:
+        lengths[op.code.encode("latin1")[0]] = 0 if op.arg is None else op.arg.n
+    return lengths
+
+
+_ARG_LENGTHS: list[int | None] | None = None
+
+
+def _largest_memo_index(data: Any, i: int, n: int) -> int:
+    """The largest index any PUT / LONG_BINPUT of the pickle names, by an exact opcode walk
+    that only skips arguments (2-3x faster than pickletools.genops). Stops quietly at the
+    first malformed opcode: the unpickler will report it."""
+    global _ARG_LENGTHS
+    if _ARG_LENGTHS is None:
+        _ARG_LENGTHS = _opcode_arg_lengths()
+    lengths = _ARG_LENGTHS
+    worst = 0
+    long_binput, put, glob, inst, stop = 0x72, 0x70, 0x63, 0x69, 0x2E
+    while i < n:
+        op = data[i]
+        k = lengths[op]
+        if k is None:
+            return worst
+        i += 1
+        if k >= 0:
+            if op == long_binput:
+                worst = max(worst, int.from_bytes(data[i:i + 4], "little"))
+            i += k
+        elif k == -1:  # UP_TO_NEWLINE (text opcodes; GLOBAL and INST take two lines)
+            j = data.find(b"\n", i, n)
+            if j < 0:
+                return worst
+            if op == put:
+                text = data[i:j]
+                if text.isdigit():
+                    worst = max(worst, int(text) if len(text) < 20 else 1 << 64)
+            elif op in (glob, inst):
+                j = data.find(b"\n", j + 1, n)
+                if j < 0:
+                    return worst
+            i = j + 1
+        elif k == -2:  # uint1 length
+            i += 1 + (data[i] if i < n else 0)
+        elif k in (-3, -4):  # 4-byte length
+            i += 4 + max(int.from_bytes(data[i:i + 4], "little", signed=(k == -3)), 0)
+        elif k == -5:  # 8-byte length
+            i += 8 + int.from_bytes(data[i:i + 8], "little")
+        else:
+            return worst
+        if op == stop:
+            return worst
+    return worst
+
+
+def _check_memo_indices(data: Any, start: int, end: int) -> None:
     """Refuse memo indices beyond the pickle's size before the C unpickler sees them.
 
     ``LONG_BINPUT 4000000000`` makes CPython's unpickler allocate (and zero) a memo table of
     tens of GB. A real pickle never memoizes more objects than it has bytes, so any index
-    above that is hostile. A vectorized pass finds candidate opcodes (any 'r' byte followed by
-    a large 4-byte value, any 'p' followed by a long decimal); only then does an exact opcode
-    walk decide, so ordinary files pay milliseconds.
+    above that is hostile. A vectorized pass looks for candidates (an 'r' byte followed by a
+    large 4-byte value, a 'p' followed by a long decimal); when there are any — text inside
+    strings makes false candidates — an exact opcode walk decides.
     """
     import numpy as np
 
-    n = len(view)
+    n = end - start
     if n < 6:
         return
+    view = memoryview(data).cast("B")[start:end]
     raw = np.frombuffer(view, dtype=np.uint8)
     suspicious = False
     pos = np.flatnonzero(raw[:-4] == 0x72)  # 'r' LONG_BINPUT
@@ -581,19 +642,16 @@ def _check_memo_indices(view: memoryview) -> None:
     if not suspicious:
         digits = len(str(n))
         suspicious = re.search(rb"p\d{%d,}\n" % digits, view) is not None  # text PUT
+    del raw
+    view.release()
     if not suspicious:
         return
-    import pickletools
-
-    stream = memory_stream(view)
-    try:
-        for op, arg, _ in pickletools.genops(stream):
-            if op.name in ("LONG_BINPUT", "PUT") and isinstance(arg, int) and arg > n:
-                raise _bad(f"memo index {arg} is out of range for a {n}-byte pickle")
-    except (ValueError, EOFError, KeyError, UnicodeDecodeError, MemoryError, OverflowError):
-        pass  # malformed further on: the unpickler reports it
-    finally:
-        stream.close()
+    # bytes and mmap objects can be walked in place; other buffers are copied once
+    source, offset = (data, start) if isinstance(data, (bytes, mmap.mmap)) else (
+        bytes(memoryview(data).cast("B")[start:end]), 0)
+    worst = _largest_memo_index(source, offset, offset + n)
+    if worst > n:
+        raise _bad(f"memo index {worst} is out of range for a {n}-byte pickle")
 
 
 def memory_stream(data: bytes | memoryview | Any, start: int = 0) -> io.BufferedReader:
@@ -645,7 +703,7 @@ def load_inert(data: bytes | memoryview,
     whole = memoryview(data).cast("B")
     window = whole[:min(len(whole), start + MAX_PICKLE_BYTES)]
     try:
-        _check_memo_indices(window[start:])
+        _check_memo_indices(data, start, len(window))
     except InertPickleError as e:
         e.globals, e.unsafe_globals = [], []
         window.release()
