@@ -257,6 +257,31 @@ class _FirstPaint(QObject):
         self._callback()
 
 
+class LazyView(QWidget):
+    """Holds a view's tab and builds the real widget when it is first shown or asked for, so
+    heavy panels (and pyqtgraph) stay off the GUI thread's path while a file opens."""
+
+    def __init__(self, factory, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._factory = factory
+        self._widget: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+    def widget(self) -> QWidget:
+        if self._widget is None:
+            self._widget = self._factory()
+            self.layout().addWidget(self._widget)
+        return self._widget
+
+    def is_built(self) -> bool:
+        return self._widget is not None
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.widget()
+        super().showEvent(event)
+
+
 class CheckpointView(QWidget):
     """One open checkpoint: summary, tree with filter, and the tensor panel.
 
@@ -270,6 +295,12 @@ class CheckpointView(QWidget):
 
     sig_loaded = Signal()
     """The checkpoint is open and shown."""
+
+    @property
+    def inference_panel(self):
+        """The Inference view's panel (built on first use), or None for a file without one."""
+        lazy = getattr(self, "_inference_view", None)
+        return lazy.widget() if lazy is not None else None
     sig_current_changed = Signal(object)
     """The current row changed: the key path of its Node (None for a module group)."""
 
@@ -1226,13 +1257,16 @@ class MainWindow(QMainWindow):
         share one worker process, started when the first one is shown."""
         if not ckpt.tensor_nodes():
             return
-        from inspector.ui.inference_panel import InferencePanel
-        from inspector.ui.workers import ProcessJobs
+        def build():
+            from inspector.ui.inference_panel import InferencePanel
+            from inspector.ui.workers import ProcessJobs
 
-        if self._inference_jobs is None:
-            self._inference_jobs = ProcessJobs(self, name="inspector-inference")
-        view.inference_panel = InferencePanel(view.path, self.settings, self._inference_jobs)
-        view.add_view("Inference", view.inference_panel)
+            if self._inference_jobs is None:
+                self._inference_jobs = ProcessJobs(self, name="inspector-inference")
+            return InferencePanel(view.path, self.settings, self._inference_jobs)
+
+        view._inference_view = LazyView(build)
+        view.add_view("Inference", view._inference_view)
 
     def _on_open_error(self, view: CheckpointView, error: BaseException) -> None:
         self._loading.pop(view.path, None)
