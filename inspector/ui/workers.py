@@ -36,6 +36,45 @@ BATCH_ITEMS = 256  # results per queue message...
 BATCH_SECONDS = 0.05  # ...or sooner when this much time has passed
 
 
+class _WorkerProcessOwner:
+    """The life of one spawn worker process with a job queue, a result queue and a cancel
+    flag, shared by the services below. Attributes are set by the owner's ``__init__``:
+    ``_ctx``, ``_proc``, ``_jobs_q``, ``_results_q``, ``_cancel``."""
+
+    def _spawn(self, target: Callable, name: str) -> None:
+        self._stop_process(1.0)
+        # Fresh queues with each process: a process killed mid-write can leave a queue torn.
+        self._jobs_q = self._ctx.Queue()
+        self._results_q = self._ctx.Queue()
+        self._cancel = self._ctx.Value("q", 0, lock=False)
+        self._proc = self._ctx.Process(target=target, name=name,
+                                       args=(self._jobs_q, self._results_q, self._cancel),
+                                       daemon=True)
+        self._proc.start()
+
+    def _stop_process(self, timeout: float) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.is_alive():
+                try:
+                    self._jobs_q.put(None)
+                except (OSError, ValueError):
+                    pass
+                proc.join(timeout)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+            proc.close()
+        for q in (self._jobs_q, self._results_q):
+            if q is not None:
+                q.cancel_join_thread()
+                q.close()
+        self._jobs_q = self._results_q = None
+
+
 @dataclass
 class StatsJob:
     """One request: statistics for some (or all) tensors of one file."""
@@ -47,7 +86,7 @@ class StatsJob:
     crash_after: int | None = None  # test hook: the worker kills itself after this many results
 
 
-class StatsService(QObject):
+class StatsService(QObject, _WorkerProcessOwner):
     """Runs statistics jobs one at a time in a restartable worker process.
 
     Job ids increase monotonically and double as generation numbers: a caller keeps the id
@@ -141,37 +180,8 @@ class StatsService(QObject):
         self._timer.start()
 
     def _start_process(self) -> None:
-        self._stop_process(1.0)
-        # Fresh queues with each process: a process killed mid-write can leave a queue torn.
-        self._jobs_q = self._ctx.Queue()
-        self._results_q = self._ctx.Queue()
-        self._cancel = self._ctx.Value("q", 0, lock=False)
-        self._proc = self._ctx.Process(target=_worker_main, name="inspector-stats",
-                                       args=(self._jobs_q, self._results_q, self._cancel),
-                                       daemon=True)
-        self._proc.start()
+        self._spawn(_worker_main, "inspector-stats")
 
-    def _stop_process(self, timeout: float) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.is_alive():
-                try:
-                    self._jobs_q.put(None)
-                except (OSError, ValueError):
-                    pass
-                proc.join(timeout)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
-            proc.close()
-        for q in (self._jobs_q, self._results_q):
-            if q is not None:
-                q.cancel_join_thread()
-                q.close()
-        self._jobs_q = self._results_q = None
 
     def _poll(self) -> None:
         job = self._current
@@ -303,7 +313,7 @@ class _ProcessJob:
     kwargs_payload: bytes
 
 
-class ProcessJobs(QObject):
+class ProcessJobs(QObject, _WorkerProcessOwner):
     """Runs ``"package.module:function"`` jobs in a long-lived, restartable worker process.
 
     The function returns an iterator of picklable items; they stream back in batches over a
@@ -407,37 +417,8 @@ class ProcessJobs(QObject):
     def _start_process(self) -> None:
         from inspector.core.jobs import worker_main
 
-        self._stop_process(1.0)
-        # Fresh queues with each process: a process killed mid-write can leave a queue torn.
-        self._jobs_q = self._ctx.Queue()
-        self._results_q = self._ctx.Queue()
-        self._cancel = self._ctx.Value("q", 0, lock=False)
-        self._proc = self._ctx.Process(target=worker_main, name=self._name,
-                                       args=(self._jobs_q, self._results_q, self._cancel),
-                                       daemon=True)
-        self._proc.start()
+        self._spawn(worker_main, self._name)
 
-    def _stop_process(self, timeout: float) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.is_alive():
-                try:
-                    self._jobs_q.put(None)
-                except (OSError, ValueError):
-                    pass
-                proc.join(timeout)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
-            proc.close()
-        for q in (self._jobs_q, self._results_q):
-            if q is not None:
-                q.cancel_join_thread()
-                q.close()
-        self._jobs_q = self._results_q = None
 
     def _poll(self) -> None:
         job = self._current
