@@ -65,19 +65,23 @@ class ZipArchive:
         self.root = roots.pop() if len(roots) == 1 else None
         self.multiple_roots = len(roots) > 0
 
+    def data_start(self, name: str) -> int:
+        """Where an entry's (possibly compressed) bytes start: after its local header."""
+        ho = self.infos[name].header_offset
+        if ho < 0 or ho + LOCAL_HEADER.size > self.size:
+            raise CheckpointError(self.path, f"zip entry {name!r} points outside the file")
+        fields = LOCAL_HEADER.unpack_from(self.mm, ho)
+        if fields[0] != b"PK\x03\x04":
+            raise CheckpointError(self.path, f"zip entry {name!r} has a damaged local header")
+        return ho + LOCAL_HEADER.size + fields[-2] + fields[-1]
+
     def data_range(self, name: str) -> tuple[int, int]:
         """(offset, size) of a stored entry's bytes in the file."""
         info = self.infos[name]
         if info.compress_type != zipfile.ZIP_STORED:
             raise CheckpointError(self.path, f"zip entry {name!r} is compressed; torch checkpoints "
                                              "store records uncompressed, so it is refused")
-        ho = info.header_offset
-        if ho < 0 or ho + LOCAL_HEADER.size > self.size:
-            raise CheckpointError(self.path, f"zip entry {name!r} points outside the file")
-        fields = LOCAL_HEADER.unpack_from(self.mm, ho)
-        if fields[0] != b"PK\x03\x04":
-            raise CheckpointError(self.path, f"zip entry {name!r} has a damaged local header")
-        offset = ho + LOCAL_HEADER.size + fields[-2] + fields[-1]
+        offset = self.data_start(name)
         if info.file_size != info.compress_size or offset + info.file_size > self.size:
             raise CheckpointError(self.path, f"zip entry {name!r} ({info.file_size} bytes) extends "
                                              f"past the end of the file: the file is truncated")

@@ -21,7 +21,7 @@ import zlib
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
-from inspector.core.formats.torch_zip import LOCAL_HEADER, ZipArchive
+from inspector.core.formats.torch_zip import ZipArchive
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import (
     InertPickleError,
@@ -98,13 +98,7 @@ def entry_text(archive: ZipArchive, name: str, limit: int) -> tuple[str, int]:
     torch stores code files compressed, unlike tensor records, so ``data_range`` refuses them.
     """
     info = archive.infos[name]
-    ho = info.header_offset
-    if ho < 0 or ho + LOCAL_HEADER.size > archive.size:
-        raise CheckpointError(archive.path, f"zip entry {name!r} points outside the file")
-    fields = LOCAL_HEADER.unpack_from(archive.mm, ho)
-    if fields[0] != b"PK\x03\x04":
-        raise CheckpointError(archive.path, f"zip entry {name!r} has a damaged local header")
-    start = ho + LOCAL_HEADER.size + fields[-2] + fields[-1]
+    start = archive.data_start(name)
     end = start + info.compress_size
     if end > archive.size:
         raise CheckpointError(archive.path, f"zip entry {name!r} extends past the end of the file")
