@@ -6,6 +6,7 @@ import math
 import sys
 
 from inspector.cli.output import add_json_flag, human_count, path_text, print_json
+from inspector.core.diff import cosine_text, metric_text
 
 STATUS_LABELS = {
     "identical": "identical",
@@ -90,23 +91,11 @@ def run(args) -> int:
 
 
 def _num(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    if v == 0:
-        return "0"
-    return f"{v:.3g}"
+    return metric_text(v, missing="-")
 
 
 def _cosine(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if v == 1.0:
-        return "1"
-    if 0.999 < v < 1.0:
-        return f"1-{1.0 - v:.2g}"  # 0.999999 would hide how close it is
-    return f"{v:.4f}"
+    return cosine_text(v, missing="-", minus="-")
 
 
 def _int(v: int | None) -> str:

@@ -1025,6 +1025,33 @@ def scalar_to_json(s: ScalarDiff) -> dict:
     return out
 
 
+def metric_text(v: float | int | None, missing: str = "–") -> str:
+    """A diff metric as short text for tables (3 significant digits; ints with separators)."""
+    if v is None:
+        return missing
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
+        return f"{v:.3g}"
+    return f"{v:,}"
+
+
+def cosine_text(v: float | None, missing: str = "–", minus: str = "−") -> str:
+    """Cosine similarity as text; values just under 1 as ``1−2.1e-05`` (0.99999 would hide
+    how close they are)."""
+    if v is None:
+        return missing
+    if v == 1.0:
+        return "1"
+    if 0.999 < v < 1.0:
+        return f"1{minus}{1.0 - v:.2g}"
+    return f"{v:.4f}"
+
+
 def report_to_json(report: DiffReport) -> dict:
     """The stable ``diff --json`` document (non-finite numbers become null)."""
     return {

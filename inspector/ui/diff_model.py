@@ -27,6 +27,8 @@ from inspector.core.diff import (
     REMOVED,
     SHAPE_CHANGED,
     DiffEntry,
+    cosine_text,
+    metric_text,
 )
 
 SortRole = Qt.ItemDataRole.UserRole
@@ -55,28 +57,7 @@ def path_text(path: Sequence | None) -> str:
     return ".".join(str(k) for k in path) if path else "(root)"
 
 
-def number_text(v: float | int | None) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
-        return f"{v:.3g}"
-    return f"{v:,}"
-
-
-def cosine_text(v: float | None) -> str:
-    if v is None:
-        return "–"
-    if v == 1.0:
-        return "1"
-    if 0.999 < v < 1.0:
-        return f"1−{1.0 - v:.2g}"  # 0.999999 would hide how close it is
-    return f"{v:.4f}"
+number_text = metric_text
 
 
 def shape_text(shape: Sequence[int] | None) -> str:
