@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from inspector.cli.output import add_json_flag, human_bytes, print_json
+from inspector.cli.output import add_json_flag, print_json
+from inspector.core.text import format_bytes
 
 
 def register(sub) -> None:
@@ -42,7 +43,7 @@ def run(args) -> int:
         return 0
     for e in epochs:
         print(f"saved {e.path}  (epoch {e.epoch}, loss {e.loss:.4f}, "
-              f"{human_bytes(os.path.getsize(e.path))})")
+              f"{format_bytes(os.path.getsize(e.path))})")
     first, last = shlex.quote(epochs[0].path), shlex.quote(epochs[-1].path)
     print()
     print("Try:")

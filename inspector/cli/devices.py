@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from inspector.cli.output import add_json_flag, human_bytes, print_json
+from inspector.cli.output import add_json_flag, print_json
+from inspector.core.text import format_bytes
 
 
 def register(sub) -> None:
@@ -21,7 +22,7 @@ def run(args) -> int:
         print_json([d.to_json() for d in devices])
         return 0
     for d in devices:
-        memory = human_bytes(d.memory_bytes) if d.memory_bytes else "memory unknown"
+        memory = format_bytes(d.memory_bytes) if d.memory_bytes else "memory unknown"
         print(f"{d.name:<8} {d.description}, {memory}")
         print(f"{'':<8} dtypes: {', '.join(d.dtypes)}")
         for dtype, note in d.notes.items():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import sys
 
-from inspector.cli.output import add_json_flag, human_count, path_text, print_json
-from inspector.core.diff import cosine_text, metric_text
+from inspector.cli.output import add_json_flag, print_json
+from inspector.core.text import cosine_text, format_count, metric_text, path_text
 
 STATUS_LABELS = {
     "identical": "identical",
@@ -99,7 +99,7 @@ def _cosine(v: float | None) -> str:
 
 
 def _int(v: int | None) -> str:
-    return "-" if v is None else human_count(v)
+    return "-" if v is None else format_count(v)
 
 
 def _dtype(e) -> str:
@@ -140,8 +140,8 @@ def report_lines(report, limit: int = 50) -> list[str]:
     lines.append(f"tensors: {s.tensors}  ({', '.join(parts)})")
     if s.elements_compared:
         pct = 100.0 * s.elements_changed / s.elements_compared
-        lines.append(f"elements changed: {human_count(s.elements_changed)} of "
-                     f"{human_count(s.elements_compared)} compared ({pct:.3g}%)")
+        lines.append(f"elements changed: {format_count(s.elements_changed)} of "
+                     f"{format_count(s.elements_compared)} compared ({pct:.3g}%)")
     if report.tolerant:
         n_valued = s.changed + s.dtype_changed
         atol = "default" if report.atol is None else f"{report.atol:g}"

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.cli.output import (
-    add_json_flag,
-    human_bytes,
-    human_count,
-    json_path,
-    path_text,
-    print_json,
-)
+from inspector.cli.output import add_json_flag, print_json
 from inspector.core.checkpoint import (
     BYTES,
     NONE,
@@ -22,6 +15,7 @@ from inspector.core.checkpoint import (
     Node,
 )
 from inspector.core.formats import open_checkpoint
+from inspector.core.text import format_bytes, format_count, path_text, path_to_json
 
 INLINE_LIST = 12  # lists of scalars longer than this print on one abbreviated line
 
@@ -42,11 +36,11 @@ def info_json(ck: Checkpoint) -> dict:
     shared = {}
     for paths in ck.shared_groups().values():
         for p in paths:
-            shared[p] = [json_path(q) for q in paths if q != p]
+            shared[p] = [path_to_json(q) for q in paths if q != p]
     shards = ck.details.get("tensor_shards", {}) if ck.format == "dcp" else {}
     tensors = []
     for path, t in ck.tensors():
-        entry = {"path": json_path(path), "dtype": t.dtype, "shape": list(t.shape),
+        entry = {"path": path_to_json(path), "dtype": t.dtype, "shape": list(t.shape),
                  "numel": t.numel, "nbytes": t.nbytes}
         if path in shared:
             entry["shared_with"] = shared[path]
@@ -93,8 +87,8 @@ def tree_lines(ck: Checkpoint) -> list[str]:
         label = f"{prefix}{branch}{node.key}"
         if node.kind == TENSOR:
             t = node.tensor
-            text = (f"{label}  {t.dtype} {list(t.shape)}  {human_count(t.numel)} el  "
-                    f"{human_bytes(t.nbytes)}")
+            text = (f"{label}  {t.dtype} {list(t.shape)}  {format_count(t.numel)} el  "
+                    f"{format_bytes(t.nbytes)}")
             if t.device != "cpu":
                 text += f"  on {t.device}"
             if t.layout != "strided":
@@ -143,9 +137,9 @@ def run(args) -> int:
         totals = ck.totals()
         print(f"{ck.path}")
         print(f"  format:   {ck.format}")
-        print(f"  size:     {human_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
-        print(f"  tensors:  {totals['num_tensors']}   elements: {human_count(totals['total_numel'])}"
-              f"   unique storage: {human_bytes(totals['unique_storage_bytes'])}")
+        print(f"  size:     {format_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
+        print(f"  tensors:  {totals['num_tensors']}   elements: {format_count(totals['total_numel'])}"
+              f"   unique storage: {format_bytes(totals['unique_storage_bytes'])}")
         if ck.unsafe_globals:
             print(f"  UNSAFE GLOBALS (not executed): {', '.join(ck.unsafe_globals)}")
         else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import sys
 
-from inspector.cli.output import add_json_flag, json_path, print_json
+from inspector.cli.output import add_json_flag, print_json
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import DEFAULT_BINS, iter_stats, stats_to_json
+from inspector.core.text import path_to_json
 
 
 def register(sub) -> None:
@@ -76,7 +77,7 @@ def run(args) -> int:
             if stats is not None:
                 tensors.append(stats_to_json(path, stats))
             else:
-                tensors.append({"path": json_path(path), "error": error})
+                tensors.append({"path": path_to_json(path), "error": error})
         print_json({"path": ck.path, "tensors": tensors})
         return 0
     header = ("name", "dtype", "shape", "mean", "std", "min", "max", "zeros%", "nan", "inf")

@@ -20,25 +20,6 @@ from inspector.core.dtypes import dtype_info
 Key = Any  # a container key exactly as stored: str, int, or another hashable scalar
 
 
-def key_to_json(k: Any) -> Any:
-    """A container key as JSON: str/int/bool/None as they are (int keys stay ints), finite
-    floats as numbers, bytes as latin-1 text, tuples as lists, anything else as its repr."""
-    if isinstance(k, bool) or k is None or isinstance(k, (str, int)):
-        return k
-    if isinstance(k, float):
-        return k if math.isfinite(k) else repr(k)
-    if isinstance(k, bytes):
-        return k.decode("latin1")
-    if isinstance(k, tuple):
-        return [key_to_json(x) for x in k]
-    return repr(k)
-
-
-def path_to_json(path: tuple[Key, ...]) -> list:
-    """A key path as the JSON list the ``--json`` outputs use."""
-    return [key_to_json(k) for k in path]
-
-
 class CheckpointError(Exception):
     """A file that cannot be opened or read; the message names the file and the problem."""
 

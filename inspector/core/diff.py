@@ -36,9 +36,9 @@ from inspector.core.checkpoint import (
     Checkpoint,
     CheckpointError,
     TensorInfo,
-    path_to_json,
 )
 from inspector.core.dtypes import canonical
+from inspector.core.text import json_value, path_to_json
 
 if TYPE_CHECKING:
     import torch
@@ -982,24 +982,6 @@ def _json_path(path: Path | None) -> list | None:
     return None if path is None else path_to_json(path)
 
 
-def _json_number(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # JSON has no inf/NaN
-    return v
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, complex):
-        return [_json_number(v.real), _json_number(v.imag)]
-    if isinstance(v, bytes):
-        return v.decode("latin1")
-    if isinstance(v, float):
-        return _json_number(v)
-    if isinstance(v, (str, int, bool)) or v is None:
-        return v
-    return str(v)
-
-
 def entry_to_json(e: DiffEntry, tolerant: bool = False) -> dict:
     out: dict[str, Any] = {"path": _json_path(e.path)}
     if e.path_a is not None and e.path_a != e.path:
@@ -1008,7 +990,7 @@ def entry_to_json(e: DiffEntry, tolerant: bool = False) -> dict:
         v = getattr(e, name)
         if name.startswith("shape") and v is not None:
             v = list(v)
-        out[name] = _json_number(v)
+        out[name] = json_value(v)
     if tolerant:
         out["close"] = e.close
     if e.note:
@@ -1020,36 +1002,9 @@ def scalar_to_json(s: ScalarDiff) -> dict:
     out: dict[str, Any] = {"path": _json_path(s.path)}
     if s.path_a is not None and s.path_a != s.path:
         out["path_a"] = _json_path(s.path_a)
-    out.update(status=s.status, value_a=_json_value(s.value_a), value_b=_json_value(s.value_b),
+    out.update(status=s.status, value_a=json_value(s.value_a), value_b=json_value(s.value_b),
                type_a=s.type_a, type_b=s.type_b)
     return out
-
-
-def metric_text(v: float | int | None, missing: str = "–") -> str:
-    """A diff metric as short text for tables (3 significant digits; ints with separators)."""
-    if v is None:
-        return missing
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
-        return f"{v:.3g}"
-    return f"{v:,}"
-
-
-def cosine_text(v: float | None, missing: str = "–", minus: str = "−") -> str:
-    """Cosine similarity as text; values just under 1 as ``1−2.1e-05`` (0.99999 would hide
-    how close they are)."""
-    if v is None:
-        return missing
-    if v == 1.0:
-        return "1"
-    if 0.999 < v < 1.0:
-        return f"1{minus}{1.0 - v:.2g}"
-    return f"{v:.4f}"
 
 
 def report_to_json(report: DiffReport) -> dict:

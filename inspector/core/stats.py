@@ -58,9 +58,9 @@ from inspector.core.checkpoint import (
     CheckpointError,
     StorageInfo,
     TensorInfo,
-    path_to_json,
 )
 from inspector.core.dtypes import canonical, dtype_info
+from inspector.core.text import path_to_json
 
 DEFAULT_BINS = 64
 DEFAULT_CHUNK_BYTES = 4 << 20

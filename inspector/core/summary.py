@@ -32,6 +32,7 @@ from inspector.core.checkpoint import (
     TensorInfo,
 )
 from inspector.core.dtypes import DTYPES
+from inspector.core.text import format_value, path_text, shorten
 
 # Hint levels, most severe first.
 DANGER, WARNING, INFO = "danger", "warning", "info"
@@ -181,51 +182,6 @@ class CheckpointSummary:
     @property
     def is_whole_model(self) -> bool:
         return self.model_class is not None
-
-
-# ---- Formatting shared by the front ends (plain text, no Qt)
-def format_bytes(n: int | float) -> str:
-    """1536 -> ``1.5 KiB``."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def format_count(n: int) -> str:
-    """12345678 -> ``12.35M``; small numbers stay exact."""
-    if n < 10_000:
-        return str(n)
-    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
-
-
-def format_value(v: object) -> str:
-    """A scalar as short text: floats with 6 significant digits, long strings cut."""
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return str(v)
-        if v != 0 and (abs(v) < 1e-4 or abs(v) >= 1e6):
-            return f"{v:.4g}"
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        inner = ", ".join(format_value(x) for x in v[:8])
-        more = ", …" if len(v) > 8 else ""
-        return f"[{inner}{more}]" if isinstance(v, list) else f"({inner}{more})"
-    text = str(v)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
-
-
-def path_text(path: Iterable) -> str:
-    """A key path for people: ``model_state_dict / fc.weight``; ``(root)`` when empty."""
-    parts = [str(k) for k in path]
-    return " / ".join(parts) if parts else "(root)"
 
 
 # ---- Public API
@@ -694,7 +650,7 @@ def _leaf_value(node: Node) -> object:
     if node.kind == SCALAR:
         return node.value
     if node.kind == STRING:
-        return node.value if len(node.value) <= MAX_TEXT else node.value[:MAX_TEXT - 1] + "…"
+        return shorten(node.value, MAX_TEXT)
     if node.kind == NONE:
         return None
     if node.kind == TENSOR and node.tensor.numel == 1:

@@ -56,7 +56,7 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    from PySide6.QtCore import QSettings, QTimer  # PySide6 before pyqtgraph / superqt
+    from PySide6.QtCore import QSettings, QTimer  # PySide6 before pyqtgraph
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])

@@ -27,9 +27,8 @@ from inspector.core.diff import (
     REMOVED,
     SHAPE_CHANGED,
     DiffEntry,
-    cosine_text,
-    metric_text,
 )
+from inspector.core.text import cosine_text, dotted_path, metric_text, shape_text
 
 SortRole = Qt.ItemDataRole.UserRole
 EntryRole = Qt.ItemDataRole.UserRole + 1
@@ -48,22 +47,6 @@ COL_PATH, COL_STATUS = 0, 1
 _NUMERIC = frozenset(range(6, 14))
 _NO_PARENT = QModelIndex()
 _MISSING = -math.inf  # sort value of "not applicable": below every number
-
-
-def path_text(path: Sequence | None) -> str:
-    """A key path as dotted text (``model_state_dict.features.0.weight``)."""
-    if path is None:
-        return ""
-    return ".".join(str(k) for k in path) if path else "(root)"
-
-
-number_text = metric_text
-
-
-def shape_text(shape: Sequence[int] | None) -> str:
-    if shape is None:
-        return "–"
-    return "×".join(str(d) for d in shape) if shape else "scalar"
 
 
 class DiffTableModel(QAbstractTableModel):
@@ -116,8 +99,8 @@ class DiffTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in _NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_PATH:
-            tip = f"B: {path_text(e.path_b)}" if e.path_b is not None else "only in A"
-            tip = (f"A: {path_text(e.path_a)}\n" if e.path_a is not None else "only in B\n") + tip
+            tip = f"B: {dotted_path(e.path_b)}" if e.path_b is not None else "only in A"
+            tip = (f"A: {dotted_path(e.path_a)}\n" if e.path_a is not None else "only in B\n") + tip
             return tip + (f"\n{e.note}" if e.note else "")
         return None
 
@@ -151,9 +134,9 @@ class DiffTableModel(QAbstractTableModel):
     @staticmethod
     def _text(e: DiffEntry, col: int) -> str:
         if col == COL_PATH:
-            text = path_text(e.path)
+            text = dotted_path(e.path)
             if e.path_a is not None and e.path_b is not None and e.path_a != e.path_b:
-                text += f"   (A: {path_text(e.path_a)})"
+                text += f"   (A: {dotted_path(e.path_a)})"
             return text
         if col == COL_STATUS:
             return STATUS_LABELS.get(e.status, e.status)
@@ -166,19 +149,19 @@ class DiffTableModel(QAbstractTableModel):
         if col == 5:
             return shape_text(e.shape_b)
         if col == 6:
-            return number_text(e.max_abs_diff)
+            return metric_text(e.max_abs_diff)
         if col == 7:
-            return number_text(e.mean_abs_diff)
+            return metric_text(e.mean_abs_diff)
         if col == 8:
-            return number_text(e.rel_l2)
+            return metric_text(e.rel_l2)
         if col == 9:
             return cosine_text(e.cosine)
         if col == 10:
-            return number_text(e.num_diff)
+            return metric_text(e.num_diff)
         if col == 11:
-            return number_text(e.nan_a)
+            return metric_text(e.nan_a)
         if col == 12:
-            return number_text(e.nan_b)
+            return metric_text(e.nan_b)
         if col == 13:
             return "–" if e.close is None else ("yes" if e.close else "no")
         return ""
@@ -186,7 +169,7 @@ class DiffTableModel(QAbstractTableModel):
     @staticmethod
     def _sort_value(e: DiffEntry, col: int):
         if col == COL_PATH:
-            return path_text(e.path)
+            return dotted_path(e.path)
         if col == COL_STATUS:
             return STATUS_ORDER.get(e.status, 99)
         if col in (2, 3):
@@ -251,8 +234,8 @@ class DiffFilterProxy(QSortFilterProxyModel):
         if self._changed_only and e.status == IDENTICAL:
             return False
         if self._text:
-            hay = path_text(e.path).lower()
+            hay = dotted_path(e.path).lower()
             if self._text not in hay and (e.path_a is None or
-                                          self._text not in path_text(e.path_a).lower()):
+                                          self._text not in dotted_path(e.path_a).lower()):
                 return False
         return True

@@ -46,7 +46,15 @@ from inspector.core.diff_jobs import (
     file_label,
     report_from_stream,
 )
-from inspector.core.summary import format_bytes, format_count, format_value
+from inspector.core.text import (
+    cosine_text,
+    dotted_path,
+    format_bytes,
+    format_count,
+    format_value,
+    metric_text,
+    shape_text,
+)
 from inspector.ui import resources
 from inspector.ui.diff_model import (
     STATUS_COLORS,
@@ -54,10 +62,6 @@ from inspector.ui.diff_model import (
     DiffFilterProxy,
     DiffTableModel,
     EntryRole,
-    cosine_text,
-    number_text,
-    path_text,
-    shape_text,
 )
 from inspector.ui.workers import ProcessJobs
 
@@ -676,7 +680,7 @@ class CompareView(QWidget):
         self._totals_label.setText(" · ".join(parts))
         largest = self._largest_entries(3)
         if largest:
-            items = ", ".join(f"<b>{_esc(path_text(e.path))}</b> ({_change_text(e)})"
+            items = ", ".join(f"<b>{_esc(dotted_path(e.path))}</b> ({_change_text(e)})"
                               for e in largest)
             self._largest_label.setText(f"Largest changes: {items}")
         else:
@@ -699,7 +703,7 @@ class CompareView(QWidget):
         for row, s in enumerate(shown):
             a = "(absent)" if s.status == "added" else format_value(s.value_a)
             b = "(absent)" if s.status == "removed" else format_value(s.value_b)
-            for col, text in enumerate((path_text(s.path), a, b)):
+            for col, text in enumerate((dotted_path(s.path), a, b)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.scalars_table.setItem(row, col, item)
@@ -746,9 +750,9 @@ class CompareView(QWidget):
         self.sig_state_changed.emit()
 
     def _entry_title(self, e: DiffEntry) -> str:
-        title = f"{path_text(e.path)} — {STATUS_LABELS.get(e.status, e.status)}"
+        title = f"{dotted_path(e.path)} — {STATUS_LABELS.get(e.status, e.status)}"
         if e.path_a is not None and e.path_b is not None and e.path_a != e.path_b:
-            title += f"   (A: {path_text(e.path_a)})"
+            title += f"   (A: {dotted_path(e.path_a)})"
         return title
 
     def _clear_detail(self, message: str) -> None:
@@ -803,9 +807,9 @@ class CompareView(QWidget):
         add("dtype", _esc(dtype))
         add("shape", _esc(shape))
         if e.max_abs_diff is not None:
-            add("max |Δ|", number_text(e.max_abs_diff))
-            add("mean |Δ|", number_text(e.mean_abs_diff))
-            add("rel L2", number_text(e.rel_l2))
+            add("max |Δ|", metric_text(e.max_abs_diff))
+            add("mean |Δ|", metric_text(e.mean_abs_diff))
+            add("rel L2", metric_text(e.rel_l2))
             add("cosine", cosine_text(e.cosine))
         if e.num_diff is not None:
             pct = f" ({100.0 * e.num_diff / e.numel:.3g}%)" if e.numel else ""
@@ -853,5 +857,5 @@ def _change_text(e: DiffEntry) -> str:
     if e.rel_l2 is not None and math.isfinite(e.rel_l2):
         return f"rel L2 {e.rel_l2:.3g}"
     if e.max_abs_diff is not None:
-        return f"max |Δ| {number_text(e.max_abs_diff)}"
+        return f"max |Δ| {metric_text(e.max_abs_diff)}"
     return STATUS_LABELS.get(e.status, e.status)

@@ -13,7 +13,6 @@ the globals, for that one run; the answer is never stored and never used after a
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from html import escape
@@ -53,6 +52,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.text import format_bytes, metric_text
 from inspector.ui.settings import Settings
 
 RUN_TARGET = "inspector.core.inference:iter_run_demo_plain"
@@ -70,15 +70,6 @@ GAP_COLOR = (160, 60, 170)
 
 
 # ---- Plain helpers (no widgets)
-def fmt(x: float) -> str:
-    """A number for prose: 3 significant digits, "0" for zero."""
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return str(x)
-    return f"{x:.3g}"
-
-
 def parse_shape(text: str) -> tuple[int, ...] | None:
     """One sample's shape from text like ``3x32x32``, ``3, 32, 32`` or ``[3, 32, 32]``;
     None for empty text (automatic). Raises ValueError with a readable message."""
@@ -112,7 +103,7 @@ def verdict_text(result: Any) -> str:
     if result.eval.max_run_diff == 0:
         text = f"In eval mode the {n} runs are identical"
     else:
-        text = (f"Even in eval mode the {n} runs differ (spread {fmt(result.eval.spread)}): "
+        text = (f"Even in eval mode the {n} runs differ (spread {metric_text(result.eval.spread)}): "
                 f"the model's forward pass is itself random")
     if result.train.max_run_diff > 0:
         reasons = []
@@ -122,8 +113,8 @@ def verdict_text(result: Any) -> str:
         if random_other:
             reasons.append(f"{random_other[0].type} ({_names(random_other)}) is random in "
                            f"train mode")
-        text += (f"; in train mode they spread by {fmt(result.train.spread)} on average "
-                 f"(largest difference between two runs {fmt(result.train.max_run_diff)})")
+        text += (f"; in train mode they spread by {metric_text(result.train.spread)} on average "
+                 f"(largest difference between two runs {metric_text(result.train.max_run_diff)})")
         if reasons:
             text += " because " + " and ".join(reasons)
     else:
@@ -140,7 +131,7 @@ def verdict_text(result: Any) -> str:
                        f"variance instead of the stored running statistics")
         elif dropout:
             why.append(f"the {n} random Dropout masks do not average out exactly")
-        text += (f" The eval output differs from the mean of the train runs by {fmt(gap)} on "
+        text += (f" The eval output differs from the mean of the train runs by {metric_text(gap)} on "
                  f"average")
         text += (" because " + " and ".join(why) + "." if why else ".")
         text += " Call model.eval() before inference."
@@ -708,11 +699,10 @@ class InferencePanel(QWidget):
         return box
 
     def _fill_devices(self) -> None:
-        from inspector.cli.output import human_bytes
 
         self.device_combo.clear()
         for dev in self._devices:
-            memory = f", {human_bytes(dev.memory_bytes)}" if dev.memory_bytes else ""
+            memory = f", {format_bytes(dev.memory_bytes)}" if dev.memory_bytes else ""
             label = dev.name if dev.name == "cpu" else f"{dev.name} — {dev.description}"
             self.device_combo.addItem(f"{label}{memory}" if dev.name != "cpu" else
                                       f"cpu{memory}", dev.name)
@@ -1033,8 +1023,8 @@ class InferencePanel(QWidget):
     def _fill_timings(self, r) -> None:
         rows = "".join(
             f"<tr><td>{name}</td><td align='right'>{mode.ms_per_run:.2f}</td>"
-            f"<td align='right'>{fmt(mode.spread)}</td>"
-            f"<td align='right'>{fmt(mode.max_run_diff)}</td></tr>"
+            f"<td align='right'>{metric_text(mode.spread)}</td>"
+            f"<td align='right'>{metric_text(mode.max_run_diff)}</td></tr>"
             for name, mode in (("train", r.train), ("eval", r.eval)))
         table = (f"<p style='margin:0'>{escape(r.device)}, {escape(r.dtype)}, "
                  f"{r.train.runs} runs per mode</p>"
@@ -1046,7 +1036,7 @@ class InferencePanel(QWidget):
         has_bn = any("Norm" in m.type for m in r.mode_sensitive_layers)
         if has_bn or r.bn_running_stats_drift:
             lines.append(f"BatchNorm running statistics would have drifted by up to "
-                         f"<b>{fmt(r.bn_running_stats_drift)}</b> had the train passes run on "
+                         f"<b>{metric_text(r.bn_running_stats_drift)}</b> had the train passes run on "
                          f"the loaded model (they ran on a copy).")
         else:
             lines.append("No BatchNorm running statistics that could drift.")

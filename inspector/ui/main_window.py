@@ -20,11 +20,9 @@ from PySide6.QtCore import (
     QObject,
     QSize,
     Qt,
-    QThreadPool,
     QTimer,
     QUrl,
     Signal,
-    Slot,
     qVersion,
 )
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -52,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector import __version__
+from inspector.core.text import format_bytes
 from inspector.ui import resources
 from inspector.ui.settings import Settings
 from inspector.ui.tree_model import (
@@ -72,7 +71,7 @@ from inspector.ui.tree_model import (
     TreeData,
     prepare_tree,
 )
-from inspector.ui.workers import StatsService
+from inspector.ui.workers import StatsService, run_in_pool
 
 APP_NAME = "Checkpoint Inspector"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
@@ -164,17 +163,6 @@ def after_first_paint(widget: QWidget, callback, fallback_ms: int | None = None)
     _FirstPaint(widget, callback, fallback_ms)
 
 
-def run_in_pool(func, *args, on_result=None, on_error=None, on_finished=None) -> None:
-    """Run ``func(*args)`` on the global QThreadPool; the callbacks run on the GUI thread.
-
-    A plain QRunnable: superqt's workers cost ~0.3 s of imports on the GUI thread, paid
-    before the first file can open.
-    """
-    relay = _PoolRelay(func, args, on_result, on_error, on_finished)
-    _live_relays.add(relay)
-    QThreadPool.globalInstance().start(relay.run)
-
-
 def warm_up_plotting() -> None:
     """Import the tensor panel (and pyqtgraph) in a pool thread, once, so that the first
     selection only builds the panel. The import holds the GIL in short slices only: the
@@ -187,48 +175,10 @@ def warm_up_plotting() -> None:
 
 
 _plotting_warm = False
-_live_relays: set = set()
 
 
 def _import_tensor_panel() -> None:
     import inspector.ui.tensor_panel  # noqa: F401
-
-
-class _PoolRelay(QObject):
-    """Carries one pool job's outcome back to the GUI thread (it lives there)."""
-
-    sig_done = Signal(object, object)
-    """The job ended: its result (None on error) and the exception (None on success)."""
-
-    def __init__(self, func, args, on_result, on_error, on_finished):
-        super().__init__()
-        self._func, self._args = func, args
-        self._on_result, self._on_error, self._on_finished = on_result, on_error, on_finished
-        self.sig_done.connect(self._deliver)  # queued: emitted from the pool thread
-
-    def run(self) -> None:  # in the pool thread
-        try:
-            result, error = self._func(*self._args), None
-        except BaseException as e:  # noqa: BLE001 - handed to on_error on the GUI thread
-            result, error = None, e
-        try:
-            self.sig_done.emit(result, error)
-        except RuntimeError:  # the app is exiting and Qt has deleted the relay: nobody to tell
-            pass
-
-    @Slot(object, object)
-    def _deliver(self, result, error) -> None:
-        _live_relays.discard(self)
-        try:
-            if error is None:
-                if self._on_result is not None:
-                    self._on_result(result)
-            elif self._on_error is not None:
-                self._on_error(error)
-        finally:
-            if self._on_finished is not None:
-                self._on_finished()
-            self.deleteLater()
 
 
 class _FirstPaint(QObject):
@@ -1366,11 +1316,10 @@ class MainWindow(QMainWindow):
             self._update_status()
 
     def _update_compare_status(self, view) -> None:
-        from inspector.cli.output import human_bytes
 
         header = view.header
         self._file_label.setText(
-            f"  {human_bytes(header.total_bytes)} of tensor data to compare  "
+            f"  {format_bytes(header.total_bytes)} of tensor data to compare  "
             if header is not None else "")
         self._stats_label.setText(view.status_text())
         if view.running:
@@ -1460,10 +1409,9 @@ class MainWindow(QMainWindow):
             self.progress.hide()
             self.cancel_button.hide()
             return
-        from inspector.cli.output import human_bytes
 
         totals = view.ckpt.totals()
-        self._file_label.setText(f"  {view.ckpt.format} · {human_bytes(view.ckpt.size_bytes)} · "
+        self._file_label.setText(f"  {view.ckpt.format} · {format_bytes(view.ckpt.size_bytes)} · "
                                  f"{totals['num_tensors']:,} tensors  ")
         if view.stats_running:
             total = max(view.stats_total, 1)
@@ -1501,7 +1449,6 @@ def about_html() -> str:
             ("PyTorch", version("torch")),
             ("pyqtgraph", version("pyqtgraph")),
             ("NumPy", version("numpy")),
-            ("superqt", version("superqt")),
             ("Platform", f"{platform.system()} {platform.machine()}")]
     table = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in rows)
     return (f"<h3>{APP_NAME}</h3><p>Open, compare and run PyTorch checkpoints safely: "

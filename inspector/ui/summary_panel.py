@@ -32,10 +32,8 @@ from inspector.core.summary import (
     DANGER,
     WARNING,
     CheckpointSummary,
-    format_bytes,
-    format_count,
-    format_value,
 )
+from inspector.core.text import format_bytes, format_count, format_value
 
 MAX_HEIGHT = 380
 FORMAT_COLORS = {

@@ -50,13 +50,8 @@ from inspector.core.checkpoint import (
     TensorInfo,
 )
 from inspector.core.dtypes import DTYPES
-from inspector.core.summary import (
-    format_bytes,
-    format_count,
-    format_value,
-    optimizer_param_labels,
-    path_text,
-)
+from inspector.core.summary import optimizer_param_labels
+from inspector.core.text import format_bytes, format_count, format_value, path_text
 from inspector.ui.plots import HeatmapView, HistogramView, kernel_mosaic
 
 if TYPE_CHECKING:

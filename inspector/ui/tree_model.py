@@ -23,7 +23,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPalette
 
-from inspector.cli.output import human_bytes, human_count
 from inspector.core.checkpoint import (
     BYTES,
     CONTAINER_KINDS,
@@ -42,6 +41,7 @@ from inspector.core.checkpoint import (
     Node,
 )
 from inspector.core.hierarchy import ModuleGroup, leaf_name, module_hierarchy
+from inspector.core.text import format_bytes, format_count, number_text, percent_text
 from inspector.ui.resources import icon
 
 _NO_PARENT = QModelIndex()
@@ -488,9 +488,9 @@ class CheckpointTreeModel(QAbstractItemModel):
                 n = group.num_tensors
                 return f"{n} tensor{'' if n == 1 else 's'}"
             if col == COL_NUMEL:
-                return human_count(group.numel)
+                return format_count(group.numel)
             if col == COL_SIZE:
-                return human_bytes(group.nbytes)
+                return format_bytes(group.nbytes)
             return None
         if node is None:
             return None
@@ -503,7 +503,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         if col in (COL_NUMEL, COL_SIZE) and node.children:
             numel, nbytes = item.totals()
             if numel or nbytes:
-                return human_count(numel) if col == COL_NUMEL else human_bytes(nbytes)
+                return format_count(numel) if col == COL_NUMEL else format_bytes(nbytes)
         return None
 
     def _tensor_display(self, item: TreeItem, node: Node, col: int) -> str | None:
@@ -513,9 +513,9 @@ class CheckpointTreeModel(QAbstractItemModel):
         if col == COL_SHAPE:
             return "(" + ", ".join(str(s) for s in t.shape) + ")" if t.shape else "scalar"
         if col == COL_NUMEL:
-            return human_count(t.numel)
+            return format_count(t.numel)
         if col == COL_SIZE:
-            return human_bytes(t.nbytes)
+            return format_bytes(t.nbytes)
         stats = self._stats.get(item.path)
         if stats is None:
             if item.path in self._errors:
@@ -568,7 +568,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         if item.group is not None:
             g = item.group
             return (f"module {g.prefix}: {g.num_tensors} tensors, {g.numel:,} elements, "
-                    f"{human_bytes(g.nbytes)}")
+                    f"{format_bytes(g.nbytes)}")
         node = item.node
         if node is None:
             return None
@@ -792,30 +792,9 @@ def _stats_value(stats: Any, col: int) -> float | int | None:
     return None
 
 
-def _number(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:,}" if abs(v) < 10**12 else f"{v:.4g}"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
-        return f"{v:.4g}"
-    return str(v)
-
-
 def _stats_text(stats: Any, col: int) -> str:
     if col == COL_ZEROS:
-        if not stats.numel:
-            return "–"
-        pct = 100.0 * stats.zeros / stats.numel
-        return "0 %" if stats.zeros == 0 else f"{pct:.3g} %"
+        return percent_text(stats.zeros, stats.numel)
     if col == COL_NANINF:
         nan, inf = stats.nan or 0, stats.inf or 0
         if not nan and not inf:
@@ -826,7 +805,7 @@ def _stats_text(stats: Any, col: int) -> str:
         if inf:
             parts.append(f"{inf:,} Inf")
         return ", ".join(parts)
-    return _number(_stats_value(stats, col))
+    return number_text(_stats_value(stats, col))
 
 
 def _muted() -> QBrush:

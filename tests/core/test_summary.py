@@ -11,11 +11,10 @@ from inspector.core.formats import open_checkpoint
 from inspector.core.summary import (
     DANGER,
     WARNING,
-    format_bytes,
-    format_value,
     optimizer_param_labels,
     summarize,
 )
+from inspector.core.text import format_bytes, format_value
 
 
 def _hints(summary, level=None):

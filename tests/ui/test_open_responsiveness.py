@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from inspector.ui import main_window as mw
+from inspector.ui import workers
 from inspector.ui.tree_model import COL_NANINF, CheckpointTreeModel, prepare_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,8 +141,8 @@ def test_run_in_pool_calls_back_on_the_gui_thread(qtbot):
             seen[name] = (value, threading.current_thread() is threading.main_thread())
         return callback
 
-    mw.run_in_pool(lambda x: x * 2, 21, on_result=done("result"), on_finished=done("finished"))
-    mw.run_in_pool(lambda: 1 / 0, on_error=done("error"))
+    workers.run_in_pool(lambda x: x * 2, 21, on_result=done("result"), on_finished=done("finished"))
+    workers.run_in_pool(lambda: 1 / 0, on_error=done("error"))
     qtbot.waitUntil(lambda: len(seen) == 3, timeout=5000)
     assert seen["result"] == (42, True)
     assert seen["finished"] == (None, True)

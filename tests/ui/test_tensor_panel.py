@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import compute_stats
-from inspector.core.summary import format_value
+from inspector.core.text import format_value
 from inspector.ui.tensor_panel import MAX_COLS, MAX_ROWS, TensorPanel
 
 
