@@ -28,16 +28,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from inspector.core.checkpoint import (
     BYTES,
-    DICT,
     NONE,
     SCALAR,
     STRING,
-    TENSOR,
     Checkpoint,
     CheckpointError,
     TensorInfo,
 )
 from inspector.core.dtypes import canonical
+from inspector.core.state_dict import split_wrapper_prefix, state_dict_roots, wrapper_names
 from inspector.core.text import json_value, path_to_json
 
 if TYPE_CHECKING:
@@ -53,15 +52,6 @@ REMOVED = "removed"
 SHAPE_CHANGED = "shape_changed"
 DTYPE_CHANGED = "dtype_changed"
 STATUSES = (IDENTICAL, CHANGED, ADDED, REMOVED, SHAPE_CHANGED, DTYPE_CHANGED)
-
-# Wrapper prefixes that training tools add to every state_dict key, with who adds them.
-WRAPPER_PREFIXES = {
-    "module.": "DataParallel/DDP",
-    "_orig_mod.": "torch.compile",
-    "model.": "Lightning",
-}
-# Entries of a training checkpoint that hold the model's state_dict.
-STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
 
 # 128 Ki elements: 1 MiB of float64 per side, inside the 512 KiB - 4 MiB sweet spot
 # measured in PERFORMANCE.md.
@@ -123,7 +113,7 @@ class AlignRule:
         if self.lift:
             parts.append(f"{side}'s {_path_label(self.root)} compared as a bare state_dict")
         if self.prefix:
-            who = [WRAPPER_PREFIXES[p] for p in _split_prefix(self.prefix)]
+            who = wrapper_names(self.prefix)
             parts.append(f"'{self.prefix}' prefix removed from {side}'s keys"
                          + (f" ({', '.join(who)})" if who else ""))
         return parts
@@ -207,20 +197,6 @@ def _path_label(path: Path) -> str:
     return "/".join(str(k) for k in path) or "top level"
 
 
-def _split_prefix(prefix: str) -> list[str]:
-    """'module._orig_mod.' -> ['module.', '_orig_mod.'] (known wrappers only)."""
-    out = []
-    while prefix:
-        for p in WRAPPER_PREFIXES:
-            if prefix.startswith(p):
-                out.append(p)
-                prefix = prefix[len(p):]
-                break
-        else:
-            break
-    return out
-
-
 def _strip_user(path: Path, prefixes: tuple[str, ...]) -> Path:
     if not prefixes:
         return path
@@ -254,21 +230,14 @@ def _index(items: Iterable[tuple[Path, Any]]) -> tuple[dict[Path, Any], list[Any
 
 
 def _candidate_rules(ck: Checkpoint, paths: list[Path]) -> list[AlignRule]:
-    roots: list[Path] = [()]
-    if ck.root.kind == DICT:
-        for k in STATE_DICT_KEYS:
-            node = ck.root.child(k)
-            if node is not None and node.kind == DICT and any(
-                    c.kind == TENSOR for c in node.children):
-                roots.append((k,))
     rules = []
-    for root in roots:
+    for root in state_dict_roots(ck):
         n = len(root)
         prefixes: set[str] = set()
         for path in paths:
             if len(path) > n and path[:n] == root and isinstance(path[n], str):
                 key = path[n]
-                cut = sum(len(p) for p in _split_prefix(key))
+                cut = sum(len(p) for p in split_wrapper_prefix(key))
                 if cut:
                     prefixes.add(key[:cut])
         for lift in ((False,) if not root else (False, True)):
