@@ -53,7 +53,7 @@ from inspector import __version__
 from inspector.core.text import format_bytes
 from inspector.ui import resources
 from inspector.ui.settings import Settings
-from inspector.ui.tree_model import (
+from inspector.ui.tree import (
     COL_DTYPE,
     COL_MAX,
     COL_MEAN,

@@ -11,7 +11,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
 
 from inspector.ui.settings import Settings
-from inspector.ui.tree_model import COL_MEAN
+from inspector.ui.tree import COL_MEAN
 
 STATS_TIMEOUT = 90_000  # the worker process imports torch first; the machine may be busy
 

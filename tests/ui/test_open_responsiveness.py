@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from inspector.ui import main_window as mw
 from inspector.ui import workers
-from inspector.ui.tree_model import COL_NANINF, CheckpointTreeModel, prepare_tree
+from inspector.ui.tree import COL_NANINF, CheckpointTreeModel, prepare_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_summary_labels_and_tree_rows_are_computed_off_the_gui_thread(
         monkeypatch, make_window, open_file, training_ckpt):
     import inspector.core.summary as summary
-    import inspector.ui.tree_model as tree_model
+    import inspector.ui.tree.items as tree_model
 
     calls: dict[str, list[bool]] = {}
 

@@ -8,8 +8,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from inspector.core.checkpoint import DICT, TENSOR, Checkpoint, Node, TensorInfo
 from inspector.core.formats import open_checkpoint
 from inspector.core.summary import optimizer_param_labels
-from inspector.ui import tree_model
-from inspector.ui.tree_model import (
+from inspector.ui.tree import (
     COL_MEAN,
     COL_NAME,
     COL_NANINF,
@@ -19,6 +18,7 @@ from inspector.ui.tree_model import (
     SortRole,
     TensorFilterProxy,
 )
+from inspector.ui.tree import items as tree_items
 
 
 class Payload:
@@ -72,7 +72,7 @@ def test_state_dict_keys_show_as_module_hierarchy(training):
 
 
 def test_lazy_rows_arrive_in_batches(qtmodeltester, monkeypatch, state_dict_ckpt):
-    monkeypatch.setattr(tree_model, "EAGER_LIMIT", 2)
+    monkeypatch.setattr(tree_items, "EAGER_LIMIT", 2)
     monkeypatch.setattr(CheckpointTreeModel, "BATCH", 1)
     with open_checkpoint(state_dict_ckpt) as ck:
         model = CheckpointTreeModel(ck)
@@ -91,7 +91,7 @@ def test_lazy_rows_arrive_in_batches(qtmodeltester, monkeypatch, state_dict_ckpt
 
 
 def test_filter_finds_rows_not_yet_fetched(monkeypatch):
-    monkeypatch.setattr(tree_model, "EAGER_LIMIT", 10)
+    monkeypatch.setattr(tree_items, "EAGER_LIMIT", 10)
     model = CheckpointTreeModel(_synthetic(20_000))
     proxy = TensorFilterProxy()
     proxy.setSourceModel(model)

@@ -1,0 +1,462 @@
+"""The checkpoint tree as a lazy Qt model.
+
+:class:`CheckpointTreeModel` adapts the core Node tree (never a QTreeWidget: 100 000 rows must
+stay cheap). Rows are exposed in batches through ``canFetchMore``/``fetchMore``; inside a
+state_dict, dotted keys are shown as the module hierarchy (:mod:`inspector.ui.tree.items`).
+Statistics arrive later, one tensor at a time, through :meth:`CheckpointTreeModel.set_stats`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPalette
+
+from inspector.core.checkpoint import (
+    BYTES,
+    DICT,
+    LIST,
+    NONE,
+    OBJECT,
+    REF,
+    SCALAR,
+    SET,
+    STRING,
+    TENSOR,
+    TRUNCATED,
+    TUPLE,
+    Checkpoint,
+    Node,
+)
+from inspector.core.text import dotted_path, format_bytes, format_count, safe_str
+from inspector.ui.resources import icon
+from inspector.ui.tree.columns import (
+    COL_DTYPE,
+    COL_MEAN,
+    COL_NAME,
+    COL_NANINF,
+    COL_NUMEL,
+    COL_SHAPE,
+    COL_SIZE,
+    HEADER_TIPS,
+    HEADERS,
+    NUMERIC_COLUMNS,
+    PENDING,
+    STATS_COLUMNS,
+    ItemRole,
+    NodeRole,
+    PathRole,
+    SortRole,
+    plain_tooltip,
+    stats_text,
+    stats_value,
+    value_text,
+)
+from inspector.ui.tree.items import FETCH_BATCH, TreeData, TreeItem
+
+_NO_PARENT = QModelIndex()
+_ICON_BY_KIND = {DICT: "dict", LIST: "list", TUPLE: "list", SET: "list", SCALAR: "scalar",
+                 STRING: "text", BYTES: "text", NONE: "scalar", OBJECT: "object", REF: "ref",
+                 TRUNCATED: "warning"}
+_DIGITS = re.compile(r"\d+")
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable  # asked per row and layout
+
+
+class CheckpointTreeModel(QAbstractItemModel):
+    """A lazy tree model over a Checkpoint's Nodes with per-tensor statistics columns.
+
+    Pass ``prepared`` (from :func:`prepare_tree`, built in a worker thread) to keep the
+    GUI thread's part of opening a big file short; without it the rows are prepared here.
+
+    Emits
+    -----
+    sig_stats_changed(tuple)
+        A tensor's statistics (or its error) were stored; the argument is its key path.
+    """
+
+    sig_stats_changed = Signal(object)
+    """A tensor's statistics arrived; argument: its key path (a tuple)."""
+
+    BATCH = FETCH_BATCH
+
+    def __init__(self, ckpt: Checkpoint, labels: dict[tuple, str] | None = None,
+                 parent: QObject | None = None, *, prepared: TreeData | None = None):
+        super().__init__(parent)
+        if prepared is None or prepared.ckpt is not ckpt:
+            prepared = TreeData(ckpt, labels, self.BATCH)
+        self._data = prepared
+        self._ckpt = ckpt
+        self._labels = prepared.labels
+        self._stats: dict[tuple, Any] = {}
+        self._errors: dict[tuple, str] = {}
+        self._items_by_path = prepared.items_by_path
+        self._stats_pending = False
+        self._shared = prepared.shared
+        self._unsafe = prepared.unsafe
+        self._root = prepared.root
+        bold = QFont()
+        bold.setBold(True)
+        self._group_font = bold
+
+    # ---- Qt overrides
+    def index(self, row: int, column: int, parent: QModelIndex = _NO_PARENT) -> QModelIndex:
+        item = self._item(parent)
+        if item is None or column < 0 or column >= len(HEADERS) or row < 0 or row >= item.fetched:
+            return QModelIndex()
+        return self.createIndex(row, column, item.children[row])
+
+    def parent(self, index: QModelIndex | None = None) -> QModelIndex:  # type: ignore[override]
+        if index is None:  # QObject.parent(), hidden by this override
+            return QObject.parent(self)
+        if not index.isValid():
+            return QModelIndex()
+        item: TreeItem = index.internalPointer()
+        up = item.parent
+        if up is None or up is self._root:
+            return QModelIndex()
+        return self.createIndex(up.row, 0, up)
+
+    def rowCount(self, parent: QModelIndex = _NO_PARENT) -> int:
+        if parent.column() > 0:
+            return 0
+        item = self._item(parent)
+        return item.fetched if item is not None else 0
+
+    def columnCount(self, parent: QModelIndex = _NO_PARENT) -> int:
+        return len(HEADERS)
+
+    def hasChildren(self, parent: QModelIndex = _NO_PARENT) -> bool:
+        if parent.column() > 0:
+            return False
+        item = self._item(parent)
+        if item is None:
+            return False
+        if item is self._root:
+            return bool(self._children(item))
+        return item.has_children()
+
+    def canFetchMore(self, parent: QModelIndex) -> bool:
+        if parent.column() > 0:
+            return False
+        item = self._item(parent)
+        if item is None or not (item is self._root or item.has_children()):
+            return False
+        if item.children is None:
+            return True  # has children, none built yet: don't build them just to answer
+        return item.fetched < len(item.children)
+
+    def fetchMore(self, parent: QModelIndex) -> None:
+        item = self._item(parent)
+        if item is None:
+            return
+        children = self._children(item)
+        remaining = len(children) - item.fetched
+        if remaining <= 0:
+            return
+        n = min(self.BATCH, remaining)
+        self.beginInsertRows(parent, item.fetched, item.fetched + n - 1)
+        item.fetched += n
+        self.endInsertRows()
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC_COLUMNS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
+        return None
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return _ROW_FLAGS
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item: TreeItem = index.internalPointer()
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(item, col)
+        if role == SortRole:
+            return self._sort_value(item, col)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._icon(item) if col == COL_NAME else None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if col in NUMERIC_COLUMNS:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(item, col)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(item, col)
+        if role == Qt.ItemDataRole.FontRole:
+            return self._group_font if item.group is not None and col == COL_NAME else None
+        if role == NodeRole:
+            return item.node
+        if role == ItemRole:
+            return item
+        if role == PathRole:
+            return item.path
+        return None
+
+    # ---- Public API
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._ckpt
+
+    def fetch_all(self) -> None:
+        """Expose every row (filters and sorting only see exposed rows). Resets the model once."""
+        if self._data.all_fetched:
+            return
+        self.beginResetModel()
+        self._expose_all()
+        self.endResetModel()
+
+    def is_fully_fetched(self) -> bool:
+        return self._data.all_fetched
+
+    def set_stats(self, path: tuple, stats: Any, error: str | None = None) -> None:
+        """Store a tensor's statistics (or why they failed) and refresh only that row."""
+        if stats is not None:
+            self._stats[path] = stats
+            self._errors.pop(path, None)
+        else:
+            self._errors[path] = error or "statistics unavailable"
+        item = self._items_by_path.get(path)
+        if item is not None and item.parent is not None and item.row < item.parent.fetched:
+            left = self.createIndex(item.row, COL_MEAN, item)
+            right = self.createIndex(item.row, COL_NANINF, item)
+            self.dataChanged.emit(left, right, [Qt.ItemDataRole.DisplayRole, SortRole,
+                                                Qt.ItemDataRole.ForegroundRole])
+        self.sig_stats_changed.emit(path)
+
+    def clear_stats(self) -> None:
+        """Forget every statistic (before recomputing); the views must repaint."""
+        self._stats.clear()
+        self._errors.clear()
+
+    def stats(self, path: tuple) -> Any:
+        return self._stats.get(path)
+
+    def stats_error(self, path: tuple) -> str | None:
+        return self._errors.get(path)
+
+    def stats_count(self) -> int:
+        return len(self._stats) + len(self._errors)
+
+    def set_stats_pending(self, pending: bool) -> None:
+        """Whether unknown statistics are being computed ("…") or will not come ("–")."""
+        self._stats_pending = pending
+
+    def shared_with(self, path: tuple) -> list[tuple]:
+        return self._shared.get(path, [])
+
+    def is_unsafe(self, node: Node | None) -> bool:
+        return (node is not None and node.kind == OBJECT
+                and (node.type_name in self._unsafe or safe_str(node.value) in self._unsafe))
+
+    def item(self, index: QModelIndex) -> TreeItem | None:
+        """The TreeItem behind a (source) index; None for the invisible root."""
+        return index.internalPointer() if index.isValid() else None
+
+    def index_for_path(self, path: tuple) -> QModelIndex:
+        """The name-column index of a Node's row, exposing every row first if needed."""
+        item = self._items_by_path.get(tuple(path))
+        if item is None or not self._is_exposed(item):
+            self.fetch_all()
+            item = self._items_by_path.get(tuple(path))
+        if item is None:
+            node = self._ckpt.find(path)
+            if node is None:
+                return QModelIndex()
+            item = self._find_item(node)
+            if item is None:
+                return QModelIndex()
+        return self.createIndex(item.row, 0, item)
+
+    def root_item(self) -> TreeItem:
+        return self._root
+
+    def exposed_items(self):
+        """Every row the model currently exposes, parents before children."""
+        stack = [self._root]
+        while stack:
+            item = stack.pop()
+            if item.children:
+                exposed = item.children[:item.fetched]
+                stack.extend(reversed(exposed))
+                yield from exposed
+
+    # ---- Private API
+    def _item(self, index: QModelIndex) -> TreeItem | None:
+        return index.internalPointer() if index.isValid() else self._root
+
+    def _children(self, item: TreeItem) -> list[TreeItem]:
+        return self._data.children(item)
+
+    def _expose_all(self) -> None:
+        self._data.expose_all()
+
+    def _is_exposed(self, item: TreeItem) -> bool:
+        while item.parent is not None:
+            if item.row >= item.parent.fetched:
+                return False
+            item = item.parent
+        return True
+
+    def _find_item(self, node: Node) -> TreeItem | None:
+        self.fetch_all()
+        return self._items_by_path.get(node.path())
+
+    def _display(self, item: TreeItem, col: int) -> str | None:
+        if col == COL_NAME:
+            return item.name
+        group, node = item.group, item.node
+        if group is not None:
+            if col == COL_DTYPE:
+                return "module"
+            if col == COL_SHAPE:
+                n = group.num_tensors
+                return f"{n} tensor{'' if n == 1 else 's'}"
+            if col == COL_NUMEL:
+                return format_count(group.numel)
+            if col == COL_SIZE:
+                return format_bytes(group.nbytes)
+            return None
+        if node is None:
+            return None
+        if node.kind == TENSOR:
+            return self._tensor_display(item, node, col)
+        if col == COL_DTYPE:
+            return node.type_name or node.kind
+        if col == COL_SHAPE:
+            return value_text(node)
+        if col in (COL_NUMEL, COL_SIZE) and node.children:
+            numel, nbytes = item.totals()
+            if numel or nbytes:
+                return format_count(numel) if col == COL_NUMEL else format_bytes(nbytes)
+        return None
+
+    def _tensor_display(self, item: TreeItem, node: Node, col: int) -> str | None:
+        t = node.tensor
+        if col == COL_DTYPE:
+            return t.dtype if t.layout == "strided" else f"{t.dtype} ({t.layout})"
+        if col == COL_SHAPE:
+            return "(" + ", ".join(str(s) for s in t.shape) + ")" if t.shape else "scalar"
+        if col == COL_NUMEL:
+            return format_count(t.numel)
+        if col == COL_SIZE:
+            return format_bytes(t.nbytes)
+        stats = self._stats.get(item.path)
+        if stats is None:
+            if item.path in self._errors:
+                return "–"
+            return PENDING if self._stats_pending else ""
+        return stats_text(stats, col)
+
+    def _sort_value(self, item: TreeItem, col: int) -> Any:
+        if col == COL_NAME:
+            return _DIGITS.sub(lambda m: m.group().zfill(12), item.name.lower())
+        if col == COL_DTYPE:
+            text = self._display(item, col)
+            return text or ""
+        if col == COL_SHAPE:
+            if item.is_tensor:
+                return float(len(item.node.tensor.shape))
+            return None
+        if col in (COL_NUMEL, COL_SIZE):
+            if item.node is None and item.group is None:
+                return None
+            numel, nbytes = item.totals()
+            return float(numel if col == COL_NUMEL else nbytes)
+        if not item.is_tensor:
+            return None
+        stats = self._stats.get(item.path)
+        if stats is None:
+            return None
+        value = stats_value(stats, col)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return float(value)
+
+    def _icon(self, item: TreeItem):
+        if item.group is not None:
+            return icon("module")
+        node = item.node
+        if node is None:
+            return None
+        if node.kind == TENSOR:
+            if item.path in self._shared:
+                return icon("link")
+            if node.tensor.note:
+                return icon("warning")
+            return icon("parameter" if node.tensor.is_parameter else "tensor")
+        if self.is_unsafe(node):
+            return icon("warning")
+        return icon(_ICON_BY_KIND.get(node.kind, "object"))
+
+    def _tooltip(self, item: TreeItem, col: int) -> str | None:
+        text = self._tooltip_text(item, col)
+        return plain_tooltip(text) if text is not None else None
+
+    def _tooltip_text(self, item: TreeItem, col: int) -> str | None:
+        if item.group is not None:
+            g = item.group
+            return (f"module {g.prefix}: {g.num_tensors} tensors, {g.numel:,} elements, "
+                    f"{format_bytes(g.nbytes)}")
+        node = item.node
+        if node is None:
+            return None
+        if node.kind == TENSOR:
+            lines = [dotted_path(item.path)]
+            t = node.tensor
+            if t.note:
+                lines.append(f"⚠ {t.note}")
+            shared = self._shared.get(item.path)
+            if shared:
+                names = ", ".join(dotted_path(p) for p in shared[:5])
+                more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+                lines.append(f"shares its storage with {names}{more} (tied weights)")
+            error = self._errors.get(item.path)
+            if error and col in STATS_COLUMNS:
+                lines.append(f"statistics: {error}")
+            return "\n".join(lines)
+        if self.is_unsafe(node):
+            return (f"{safe_str(node.value or node.type_name)}\nThe file names the global "
+                    f"{node.type_name!r}, which is not on the allow-list. It was NOT executed; "
+                    "this is an inert placeholder.")
+        if col == COL_SHAPE and node.kind == STRING:
+            return safe_str(node.value)
+        return None
+
+    def _foreground(self, item: TreeItem, col: int) -> QBrush | None:
+        node = item.node
+        if col == COL_NAME:
+            if self.is_unsafe(node):
+                return QBrush(QColor("#d97706"))
+            return None
+        if item.is_tensor and col in STATS_COLUMNS:
+            stats = self._stats.get(item.path)
+            if stats is None:
+                return _muted()
+            if col == COL_NANINF and (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
+                return QBrush(QColor("#dc2626"))
+            return None
+        if item.group is not None and col in (COL_DTYPE, COL_SHAPE):
+            return _muted()
+        if node is not None and node.kind != TENSOR and col == COL_DTYPE:
+            return _muted()
+        return None
+
+
+def _muted() -> QBrush:
+    palette = QGuiApplication.palette()
+    return palette.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
