@@ -210,3 +210,10 @@ def printable(text: Any) -> str:
 def html_text(text: Any) -> str:
     """Text from a file for a rich-text widget: escaped, so it is shown, never rendered."""
     return html.escape(printable(text), quote=True)
+
+
+def file_label(path: str) -> str:
+    """A short name for a file or a sharded folder: its base name (the path when it has none)."""
+    import os
+
+    return os.path.basename(path.rstrip(os.sep)) or path

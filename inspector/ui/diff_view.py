@@ -37,18 +37,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.diff import IDENTICAL, STATUSES, DiffEntry, report_to_csv, report_to_json
-from inspector.core.diff_jobs import (
+from inspector.core.diff import (
+    IDENTICAL,
+    STATUSES,
+    DiffEntry,
     DiffHeader,
     DiffProblem,
     DiffProgress,
     PairHistograms,
-    file_label,
     report_from_stream,
+    report_to_csv,
+    report_to_json,
 )
 from inspector.core.text import (
     cosine_text,
     dotted_path,
+    file_label,
     format_bytes,
     format_count,
     format_value,
@@ -65,8 +69,8 @@ from inspector.ui.diff_model import (
 )
 from inspector.ui.workers import ProcessJobs
 
-STREAM_TARGET = "inspector.core.diff_jobs:stream_diff"
-HISTOGRAM_TARGET = "inspector.core.diff_jobs:pair_histograms"
+STREAM_TARGET = "inspector.core.diff.stream:stream_diff"
+HISTOGRAM_TARGET = "inspector.core.diff.histograms:pair_histograms"
 FLUSH_MS = 120  # streamed entries are added to the table at most this often
 FILTER_DEBOUNCE_MS = 200
 HISTOGRAM_BINS = 64

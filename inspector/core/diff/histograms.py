@@ -1,80 +1,26 @@
-"""Compare-view jobs for the worker process (no Qt): a streamed diff and one pair's histograms.
+"""One tensor pair's histograms for the compare view, a job for the worker process (no Qt).
 
-Both are generators of small picklable items, run by :mod:`inspector.core.jobs` in a
-worker process, so a crash on mapped bytes costs the job, not the window.
-
-- :func:`stream_diff` yields a :class:`DiffHeader` (files, alignment, non-tensor value
-  differences), then one :class:`DiffProgress` per tensor pair carrying its
-  :class:`~inspector.core.diff.DiffEntry`; or a single :class:`DiffProblem` when a file cannot
-  be opened. :func:`report_from_stream` turns the header and the entries into the same
-  :class:`~inspector.core.diff.DiffReport` that :func:`~inspector.core.diff.diff_checkpoints`
-  returns.
-- :func:`pair_histograms` yields one :class:`PairHistograms`: A and B binned on common
-  edges, and the histogram of Δ = B − A when the shapes agree. Reads are chunked; tensors
-  above :data:`MAX_SAMPLES` elements are sampled with a fixed stride.
+:func:`pair_histograms` yields one :class:`PairHistograms`: A and B binned on common edges,
+and the histogram of Δ = B − A when the shapes agree. Reads are chunked; tensors above
+:data:`MAX_SAMPLES` elements are sampled with a fixed stride.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
-from inspector.core.diff import (
-    DiffCancelled,
-    DiffEntry,
-    DiffReport,
-    ScalarDiff,
-    align,
-    diff_scalars,
-    iter_diff,
-    summarize,
-)
+from inspector.core.diff.stream import DiffProblem
 from inspector.core.jobs import cancel_requested
+from inspector.core.text import dotted_path, shape_text
 
 CHUNK = 1 << 18  # elements per read: 2 MiB of float64 per side
 MAX_SAMPLES = 1 << 24  # above this many elements, histograms use every k-th element
 DEFAULT_BINS = 64
-
-
-@dataclass(frozen=True)
-class DiffHeader:
-    """What is known before any tensor bytes are read."""
-
-    path_a: str
-    path_b: str
-    format_a: str
-    format_b: str
-    size_a: int
-    size_b: int
-    tensors_a: int
-    tensors_b: int
-    aligned_by: str | None
-    pairs: int
-    total_bytes: int
-    scalars: tuple[ScalarDiff, ...]
-    strip_prefixes: tuple[str, ...]
-    atol: float | None
-    rtol: float | None
-
-
-@dataclass(frozen=True)
-class DiffProgress:
-    """One compared pair: its entry and the bytes read so far (both sides, cumulative)."""
-
-    entry: DiffEntry
-    bytes_done: int
-
-
-@dataclass(frozen=True)
-class DiffProblem:
-    """A file could not be opened or read: a message naming it."""
-
-    message: str
 
 
 @dataclass(frozen=True)
@@ -106,60 +52,6 @@ class PairHistograms:
     note: str = ""
 
 
-# ---- Streamed diff
-def stream_diff(path_a: str, path_b: str, strip_prefixes: Sequence[str] = (),
-                atol: float | None = None, rtol: float | None = None
-                ) -> Iterator[DiffHeader | DiffProgress | DiffProblem]:
-    """Open both files, align them, and yield the header then one item per tensor pair."""
-    from inspector.core.formats import open_checkpoint
-
-    opened: list[Checkpoint] = []
-    try:
-        for path in (path_a, path_b):
-            try:
-                opened.append(open_checkpoint(path))
-            except CheckpointError as e:
-                yield DiffProblem(str(e))
-                return
-            except OSError as e:
-                yield DiffProblem(f"{path}: {e.strerror or e}")
-                return
-        ck_a, ck_b = opened
-        alignment = align(ck_a, ck_b, strip_prefixes)
-        yield DiffHeader(
-            path_a=ck_a.path, path_b=ck_b.path, format_a=ck_a.format, format_b=ck_b.format,
-            size_a=ck_a.size_bytes, size_b=ck_b.size_bytes,
-            tensors_a=len(ck_a.tensors()), tensors_b=len(ck_b.tensors()),
-            aligned_by=alignment.aligned_by, pairs=len(alignment.pairs),
-            total_bytes=alignment.total_bytes,
-            scalars=tuple(diff_scalars(ck_a, ck_b, alignment)),
-            strip_prefixes=tuple(alignment.strip_prefixes), atol=atol, rtol=rtol)
-        done = 0
-        entries = iter_diff(ck_a, ck_b, alignment, atol=atol, rtol=rtol, cancel=cancel_requested)
-        try:
-            for pair, entry in zip(alignment.pairs, entries, strict=False):
-                if pair.info_a is not None and pair.info_b is not None:
-                    done += pair.info_a.nbytes + pair.info_b.nbytes
-                yield DiffProgress(entry, done)
-        except DiffCancelled:
-            return
-        except CheckpointError as e:
-            yield DiffProblem(str(e))
-    finally:
-        for ck in opened:
-            ck.close()
-
-
-def report_from_stream(header: DiffHeader, entries: Sequence[DiffEntry]) -> DiffReport:
-    """The report :func:`~inspector.core.diff.diff_checkpoints` would return for this run."""
-    tolerant = header.atol is not None or header.rtol is not None
-    return DiffReport(path_a=header.path_a, path_b=header.path_b, aligned_by=header.aligned_by,
-                      entries=tuple(entries), scalars=header.scalars,
-                      summary=summarize(entries, header.scalars, tolerant),
-                      atol=header.atol, rtol=header.rtol,
-                      format_a=header.format_a, format_b=header.format_b)
-
-
 # ---- One pair's histograms
 def pair_histograms(path_a: str, path_b: str, key_a: tuple | None, key_b: tuple | None,
                     bins: int = DEFAULT_BINS) -> Iterator[PairHistograms | DiffProblem]:
@@ -185,7 +77,7 @@ def pair_histograms(path_a: str, path_b: str, key_a: tuple | None, key_b: tuple 
             opened.append(ck)
             node = ck.find(tuple(key))
             if node is None or node.tensor is None:
-                yield DiffProblem(f"{path}: no tensor at {'.'.join(map(str, key))}")
+                yield DiffProblem(f"{path}: no tensor at {dotted_path(key)}")
                 return
             infos.append(node.tensor)
         try:
@@ -241,17 +133,13 @@ def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
                 return None
             delta_edges, delta_counts, delta_mean = d
         elif ia.shape != ib.shape:
-            notes.append(f"shapes differ ({_shape(ia.shape)} vs {_shape(ib.shape)}): "
+            notes.append(f"shapes differ ({shape_text(ia.shape)} vs {shape_text(ib.shape)}): "
                          "no element-wise Δ")
     return PairHistograms(path_a=tuple(key_a) if key_a is not None else None,
                           path_b=tuple(key_b) if key_b is not None else None,
                           edges=tuple(edges.tolist()), a=sides[0], b=sides[1],
                           delta_edges=delta_edges, delta_counts=delta_counts,
                           delta_mean=delta_mean, step=step, note="; ".join(notes))
-
-
-def _shape(shape) -> str:
-    return "×".join(map(str, shape)) or "scalar"
 
 
 def _flat(ck: Checkpoint, info: TensorInfo, notes: list[str]):
@@ -329,8 +217,3 @@ def _delta(ta, tb, step: int, bins: int):
         total += float(d.sum())
         counts += np.histogram(d, bins=edges)[0]
     return tuple(edges.tolist()), tuple(int(c) for c in counts), (total / n if n else None)
-
-
-def file_label(path: str) -> str:
-    """A short name for a file or a sharded folder."""
-    return os.path.basename(path.rstrip(os.sep)) or path
