@@ -15,16 +15,18 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import inspector.core.stats as stats_mod
+import inspector.core.stats.batch as batch_mod
+import inspector.core.stats.iterate as iterate_mod
 from inspector.core.checkpoint import CheckpointError
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import (
     StatsCancelled,
-    _Binner,
     compute_stats,
     iter_stats,
     stats_to_json,
 )
+from inspector.core.stats.binning import Binner
+from inspector.core.stats.plan import packed_table
 
 FLOATS = ["float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"]
 COMPLEX = ["complex64", "complex128"]
@@ -237,7 +239,7 @@ def test_meta_tensor_raises_and_iter_reports_error(tmp_path):
         items = list(iter_stats(ck))
     assert [(p, s is None, bool(e)) for p, s, e in items] == [(("m",), True, True),
                                                               (("ok",), False, False)]
-    assert "no data" in items[0][2]
+    assert "no data" in items[0].error
 
 
 def test_cancel_stops_a_tensor_and_the_iteration(tmp_path):
@@ -273,14 +275,14 @@ def test_iter_stats_order_progress_paths_and_dedup(tmp_path, monkeypatch):
     sd = {"first": w, "tied": w, "view": w.T, "other": torch.arange(5.0)}
     path = tmp_path / "order.pth"
     torch.save(sd, path)
-    real = stats_mod.compute_stats
+    real = iterate_mod.compute_stats
     computed = []
 
     def counting(ck, info, **kw):
         computed.append(info)
         return real(ck, info, **kw)
 
-    monkeypatch.setattr(stats_mod, "compute_stats", counting)
+    monkeypatch.setattr(iterate_mod, "compute_stats", counting)
     with open_checkpoint(path) as ck:
         items = list(iter_stats(ck))
         assert [i.path for i in items] == [("first",), ("tied",), ("view",), ("other",)]
@@ -294,7 +296,7 @@ def test_iter_stats_order_progress_paths_and_dedup(tmp_path, monkeypatch):
 
         picked = list(iter_stats(ck, paths=[("other",), ("missing",), ("first",)]))
     assert [p for p, _, _ in picked] == [("first",), ("other",), ("missing",)]
-    assert picked[-1][1] is None and picked[-1][2] == "no tensor at this path"
+    assert picked[-1].stats is None and picked[-1].error == "no tensor at this path"
 
 
 def test_stats_to_json_shape(zoo):
@@ -314,10 +316,10 @@ def test_stats_to_json_shape(zoo):
 
 
 def test_float4_and_packed_tables():
-    table = stats_mod._packed_table("float4_e2m1fn_x2")
+    table = packed_table("float4_e2m1fn_x2")
     assert table.shape == (256, 2)
     assert table[0x21].tolist() == [0.5, 1.0] and table[0xF7].tolist() == [6.0, -6.0]
-    assert stats_mod._packed_table("quint2x4")[0b11100100].tolist() == [0, 1, 2, 3]
+    assert packed_table("quint2x4")[0b11100100].tolist() == [0, 1, 2, 3]
 
 
 @settings(max_examples=60, deadline=None)
@@ -333,7 +335,7 @@ def test_binner_edges_agree_with_np_histogram(values, bins):
         return
     with np.errstate(over="ignore"):
         mean = float(np.mean(v))
-    binner = _Binner(lo, hi, mean if math.isfinite(mean) else lo, bins)
+    binner = Binner(lo, hi, mean if math.isfinite(mean) else lo, bins)
     idx = np.empty(v.size, dtype=np.intp)
     binner.index(v, np.empty(v.size), idx)
     assert idx.min() >= 0 and idx.max() < bins
@@ -406,7 +408,7 @@ def many_small(tmp_path_factory):
 
 @pytest.mark.parametrize("bins", [0, 7, 64])
 def test_batched_small_tensors_match_per_tensor(many_small, bins, monkeypatch):
-    real = stats_mod.compute_stats
+    real = iterate_mod.compute_stats
     calls = []
 
     def counting(ck, info, **kw):
@@ -415,7 +417,7 @@ def test_batched_small_tensors_match_per_tensor(many_small, bins, monkeypatch):
 
     with open_checkpoint(many_small) as ck:
         expected = {p: real(ck, info, bins=bins) for p, info in ck.tensors()}
-        monkeypatch.setattr(stats_mod, "compute_stats", counting)
+        monkeypatch.setattr(iterate_mod, "compute_stats", counting)
         items = list(iter_stats(ck, bins=bins))
     assert [i.path for i in items] == list(expected)
     assert len(calls) < len(items) // 5  # most were batched
@@ -441,8 +443,8 @@ def test_batched_small_tensors_against_float64_reference(tmp_path):
 
 def test_batch_boundaries_and_budget(many_small, monkeypatch):
     with open_checkpoint(many_small) as ck:
-        monkeypatch.setattr(stats_mod, "_BATCH_MAX_TENSORS", 9)
-        monkeypatch.setattr(stats_mod, "_BATCH_WINDOW", 20)
+        monkeypatch.setattr(batch_mod, "BATCH_MAX_TENSORS", 9)
+        monkeypatch.setattr(batch_mod, "BATCH_WINDOW", 20)
         for chunk in (2048, 4 << 20):  # 2048: a budget of 512 elements a batch
             expected = {p: compute_stats(ck, info, chunk_bytes=chunk) for p, info in ck.tensors()}
             got = list(iter_stats(ck, chunk_bytes=chunk))
@@ -471,7 +473,7 @@ def test_binner_range_over_half_the_doubles():
     """(v - shift) + offset reaches 2 * (hi - lo): found by hypothesis, it overflowed."""
     v = np.array([0.0] * 8 + [1.7976931348623157e308])
     for bins in (1, 3, 64):
-        binner = _Binner(0.0, float(v.max()), float(np.mean(v / 9) * 9), bins)
+        binner = Binner(0.0, float(v.max()), float(np.mean(v / 9) * 9), bins)
         idx = np.empty(v.size, dtype=np.intp)
         binner.index(v, np.empty(v.size), idx)
         ref, _ = np.histogram(v, bins=np.array(binner.edges()))
