@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from inspector import __version__
+from inspector.core.text import safe_str
 
 # subcommand -> module; a module missing from an install is simply not offered
 COMMANDS = {
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from inspector.cli.output import print_error
     from inspector.core.checkpoint import CheckpointError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -60,16 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CheckpointError as e:
-        print(f"error: {e.path}: {e.problem}", file=sys.stderr)
+        print_error(f"{e.path}: {e.problem}")
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print_error("interrupted")
         return 130
     except BrokenPipeError:
         return 0
     except Exception as e:  # noqa: BLE001 - a bug must still end in one line, not a traceback
         if getattr(args, "debug", False):
             raise
-        print(f"error: internal error ({type(e).__name__}: {e}); rerun with --debug for details",
-              file=sys.stderr)
+        print_error(f"internal error ({type(e).__name__}: {safe_str(e)}); rerun with --debug for "
+                    "details")
         return 2

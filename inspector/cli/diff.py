@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import sys
 
-from inspector.cli.output import add_json_flag, print_json
-from inspector.core.text import cosine_text, format_count, metric_text, path_text
+from inspector.cli.output import add_json_flag, print_error, print_json, print_line
+from inspector.core.text import cosine_text, format_count, metric_text, path_text, safe_str, shorten
 
 STATUS_LABELS = {
     "identical": "identical",
@@ -62,13 +61,13 @@ def run(args) -> int:
     for name, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         problem = _tolerance_problem(name, value)
         if problem:
-            print(f"error: {problem}", file=sys.stderr)
+            print_error(problem)
             return 2
     if args.limit < 0:
-        print("error: --limit must be >= 0", file=sys.stderr)
+        print_error("--limit must be >= 0")
         return 2
     if args.threads < 1:
-        print("error: --threads must be >= 1", file=sys.stderr)
+        print_error("--threads must be >= 1")
         return 2
     import torch
 
@@ -83,7 +82,7 @@ def run(args) -> int:
         print_json(report_to_json(report))
     else:
         for line in report_lines(report, limit=args.limit):
-            print(line)
+            print_line(line)
     return 1 if args.exit_code and report.differ else 0
 
 
@@ -124,8 +123,8 @@ def _nan(e) -> str:
 
 
 def _value(v) -> str:
-    text = repr(v)
-    return text if len(text) <= 60 else text[:59] + "…"
+    text = safe_str(v) if isinstance(v, int) else repr(v)  # repr of a huge int raises
+    return shorten(text, 60)
 
 
 def report_lines(report, limit: int = 50) -> list[str]:
@@ -135,6 +134,9 @@ def report_lines(report, limit: int = 50) -> list[str]:
              f"B: {report.path_b}" + (f"  ({report.format_b})" if report.format_b else "")]
     lines.append(f"aligned by: {report.aligned_by}" if report.aligned_by
                  else "aligned by: paths as stored")
+    if s.added and s.removed and not (s.tensors - s.added - s.removed):
+        lines.append("hint: no tensor path matches; --strip-prefix P removes a prefix from the "
+                     "keys of both files")
     counts = s.counts()
     parts = [f"{counts[k]} {STATUS_LABELS[k]}" for k in counts if counts[k] or k == "identical"]
     lines.append(f"tensors: {s.tensors}  ({', '.join(parts)})")

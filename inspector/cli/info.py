@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.cli.output import add_json_flag, print_json
+from inspector.cli.output import add_json_flag, print_json, print_line
 from inspector.core.checkpoint import (
     BYTES,
     NONE,
@@ -15,7 +15,14 @@ from inspector.core.checkpoint import (
     Node,
 )
 from inspector.core.formats import open_checkpoint
-from inspector.core.text import format_bytes, format_count, path_text, path_to_json
+from inspector.core.text import (
+    format_bytes,
+    format_count,
+    path_text,
+    path_to_json,
+    safe_str,
+    shorten,
+)
 
 INLINE_LIST = 12  # lists of scalars longer than this print on one abbreviated line
 
@@ -56,17 +63,16 @@ def info_json(ck: Checkpoint) -> dict:
 
 def _scalar_text(node: Node) -> str:
     if node.kind == STRING:
-        v = node.value
-        return repr(v if len(v) <= 120 else v[:120] + "…")
+        return repr(shorten(node.value, 121))
     if node.kind == BYTES:
         return f"<{node.type_name}, {node.value!r}…>"
     if node.kind == NONE:
         return "None"
     if node.kind == REF:
-        return f"→ same object as {node.value}"
+        return f"→ same object as {safe_str(node.value)}"
     if node.kind == TRUNCATED:
         return "… (too deep to show)"
-    return str(node.value)
+    return safe_str(node.value)
 
 
 def _is_leafy(node: Node) -> bool:
@@ -84,7 +90,7 @@ def tree_lines(ck: Checkpoint) -> list[str]:
     while stack:
         node, prefix, last = stack.pop()
         branch = "└─ " if last else "├─ "
-        label = f"{prefix}{branch}{node.key}"
+        label = f"{prefix}{branch}{safe_str(node.key)}"
         if node.kind == TENSOR:
             t = node.tensor
             text = (f"{label}  {t.dtype} {list(t.shape)}  {format_count(t.numel)} el  "
@@ -104,7 +110,7 @@ def tree_lines(ck: Checkpoint) -> list[str]:
             if node.kind in ("dict", "list", "tuple", "set"):
                 lines.append(f"{label}: {node.type_name} (empty)")
             elif node.kind == "object":
-                lines.append(f"{label}: {node.value or node.type_name}")
+                lines.append(f"{label}: {safe_str(node.value or node.type_name)}")
             else:
                 lines.append(f"{label}: {_scalar_text(node)}")
             continue
@@ -114,7 +120,7 @@ def tree_lines(ck: Checkpoint) -> list[str]:
             tail = f", … {more} more" if more > 0 else ""
             lines.append(f"{label}: {node.type_name} [{', '.join(vals)}{tail}]")
             continue
-        desc = node.value if node.kind == "object" and node.value else node.type_name
+        desc = safe_str(node.value if node.kind == "object" and node.value else node.type_name)
         n_items = len(node.children)
         lines.append(f"{label}  ({desc}, {n_items} item{'' if n_items == 1 else 's'})")
         child_prefix = prefix + ("   " if last else "│  ")
@@ -135,23 +141,24 @@ def run(args) -> int:
             print_json(info_json(ck))
             return 0
         totals = ck.totals()
-        print(f"{ck.path}")
-        print(f"  format:   {ck.format}")
-        print(f"  size:     {format_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
-        print(f"  tensors:  {totals['num_tensors']}   elements: {format_count(totals['total_numel'])}"
-              f"   unique storage: {format_bytes(totals['unique_storage_bytes'])}")
+        print_line(ck.path)
+        print_line(f"  format:   {ck.format}")
+        print_line(f"  size:     {format_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
+        print_line(f"  tensors:  {totals['num_tensors']}   elements: "
+                   f"{format_count(totals['total_numel'])}   unique storage: "
+                   f"{format_bytes(totals['unique_storage_bytes'])}")
         if ck.unsafe_globals:
-            print(f"  UNSAFE GLOBALS (not executed): {', '.join(ck.unsafe_globals)}")
+            print_line(f"  UNSAFE GLOBALS (not executed): {', '.join(ck.unsafe_globals)}")
         else:
-            print("  unsafe globals: none")
+            print_line("  unsafe globals: none")
         for w in ck.warnings:
-            print(f"  warning: {w}")
+            print_line(f"  warning: {w}")
         if args.verify and not any("CRC" in w for w in ck.warnings):
-            print("  checksums: every record matches its CRC-32")
-        print()
-        print(f"({ck.root.type_name or ck.root.kind})")
+            print_line("  checksums: every record matches its CRC-32")
+        print_line()
+        print_line(f"({ck.root.type_name or ck.root.kind})")
         for line in tree_lines(ck):
-            print(line)
+            print_line(line)
         return 0
     finally:
         ck.close()

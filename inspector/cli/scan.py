@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.cli.output import add_json_flag, print_json
+from inspector.cli.output import add_json_flag, print_error, print_json, print_line
 from inspector.core.safety import scan
 
 
@@ -18,18 +18,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import sys
-
     result = scan(args.path)
     if args.json:
         print_json(result.to_json())
     else:
-        print(f"{result.path}: {result.verdict.upper()}" + (f" ({result.format})" if result.format else ""))
+        print_line(f"{result.path}: {result.verdict.upper()}"
+                   + (f" ({result.format})" if result.format else ""))
         for g in result.globals:
             mark = "  UNSAFE  " if g in result.unsafe_globals else "  ok      "
-            print(f"{mark}{g}")
+            print_line(f"{mark}{g}")
         for note in result.notes:
-            print(f"  note: {note}")
+            print_line(f"  note: {note}")
     if result.error and result.verdict != "clean":
-        print(f"error: {result.error}", file=sys.stderr)
+        print_error(result.error)
     return result.exit_code

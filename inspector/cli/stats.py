@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import sys
 
-from inspector.cli.output import add_json_flag, print_json
+from inspector.cli.output import add_json_flag, print_json, print_line
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import DEFAULT_BINS, iter_stats, stats_to_json
-from inspector.core.text import path_to_json
+from inspector.core.text import dotted_path, number_text, path_to_json
 
 
 def register(sub) -> None:
@@ -51,23 +51,12 @@ def _regex(text: str) -> re.Pattern:
         raise argparse.ArgumentTypeError(f"invalid regular expression: {e}") from None
 
 
-def dotted(path: tuple) -> str:
-    """The key path as the --filter regex sees it: keys joined with '.'."""
-    return ".".join(str(k) for k in path)
-
-
-def _num(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}"
-
-
 def run(args) -> int:
     ck = open_checkpoint(args.path)
     try:
         paths = None
         if args.filter is not None:
-            paths = [p for p, _ in ck.tensors() if args.filter.search(dotted(p))]
+            paths = [p for p, _ in ck.tensors() if args.filter.search(dotted_path(p))]
         items = list(iter_stats(ck, paths=paths, bins=args.bins))
     finally:
         ck.close()
@@ -84,23 +73,24 @@ def run(args) -> int:
     rows = [header]
     notes = []
     for path, stats, error in items:
-        name = dotted(path)
+        name = dotted_path(path)
         if stats is None:
             notes.append(f"{name}: {error}")
             continue
         zeros = f"{100 * stats.zeros / stats.numel:.1f}" if stats.numel else "-"
         rows.append((name, stats.dtype, "[" + ", ".join(map(str, stats.shape)) + "]",
-                     _num(stats.mean), _num(stats.std), _num(stats.min), _num(stats.max), zeros,
+                     *(number_text(v, missing="-") for v in (stats.mean, stats.std, stats.min,
+                                                             stats.max)), zeros,
                      str(stats.nan), str(stats.inf)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     left = {0, 1, 2}
     for r in rows:
         cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in
                  enumerate(zip(r, widths))]
-        print("  ".join(cells).rstrip())
+        print_line("  ".join(cells).rstrip())
     if len(rows) == 1 and not notes:
-        print("(no tensors)" if args.filter is None else "(no tensor matches the filter)")
+        print_line("(no tensors)" if args.filter is None else "(no tensor matches the filter)")
     for n in notes:
-        print(f"no statistics for {n}", file=sys.stderr)
+        print_line(f"no statistics for {n}", file=sys.stderr)
     return 0
 

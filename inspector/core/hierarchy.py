@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inspector.core.checkpoint import DICT, TENSOR, Node
+from inspector.core.text import safe_str
 
 MIN_DOTTED_KEYS = 1  # a dict needs at least this many dotted keys to count as a state_dict
 
@@ -47,7 +48,7 @@ def is_state_dict_like(node: Node) -> bool:
 
 def leaf_name(node: Node) -> str:
     """The last dotted segment of a tensor's key (``"weight"`` for ``"features.0.weight"``)."""
-    return str(node.key).rsplit(".", 1)[-1]
+    return safe_str(node.key).rsplit(".", 1)[-1]
 
 
 def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[ModuleGroup | Node]:
@@ -65,7 +66,7 @@ def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[Modul
     # the key ".x" has the prefix "" and belongs to a group named "".
     groups: dict[str, ModuleGroup] = {}
     for node in children:
-        prefix, dot, _leaf = str(node.key).rpartition(".")
+        prefix, dot, _leaf = safe_str(node.key).rpartition(".")
         if not dot:
             top.children.append(node)
             continue
@@ -93,15 +94,6 @@ def module_hierarchy(node: Node, collapse: bool = True) -> list[ModuleGroup | No
     if not is_state_dict_like(node):
         return None
     return group_dotted_keys(node.children, collapse=collapse)
-
-
-def iter_groups(items: list[ModuleGroup | Node]):
-    """Every ModuleGroup in ``items`` and below, parents first."""
-    stack = [c for c in reversed(items) if isinstance(c, ModuleGroup)]
-    while stack:
-        group = stack.pop()
-        yield group
-        stack.extend(c for c in reversed(group.children) if isinstance(c, ModuleGroup))
 
 
 # ---- Private API

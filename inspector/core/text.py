@@ -217,3 +217,9 @@ def file_label(path: str) -> str:
     import os
 
     return os.path.basename(path.rstrip(os.sep)) or path
+
+
+def printable_line(text: Any) -> str:
+    """:func:`printable` for one line of terminal output: newlines and tabs are escaped too,
+    so a string from a file can never start a line of its own (and forge a verdict)."""
+    return printable(text).replace("\n", "\\n").replace("\t", "\\t")

@@ -8,7 +8,6 @@ from inspector.core.hierarchy import (
     ModuleGroup,
     group_dotted_keys,
     is_state_dict_like,
-    iter_groups,
     leaf_name,
     module_hierarchy,
 )
@@ -67,6 +66,15 @@ def test_only_tensor_dicts_with_dotted_string_keys_are_state_dicts():
     mixed.add("epoch", "scalar", type_name="int", value=3)
     assert not is_state_dict_like(mixed)
     assert module_hierarchy(mixed) is None
+
+
+def iter_groups(items):
+    """Every ModuleGroup in ``items`` and below, parents first."""
+    stack = [c for c in reversed(items) if isinstance(c, ModuleGroup)]
+    while stack:
+        group = stack.pop()
+        yield group
+        stack.extend(c for c in reversed(group.children) if isinstance(c, ModuleGroup))
 
 
 def test_odd_keys_do_not_break_grouping():

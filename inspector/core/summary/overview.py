@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.state_dict import find_weights
 from inspector.core.summary.hints import hints_for
@@ -12,6 +10,7 @@ from inspector.core.summary.results import DANGER, INFO, WARNING, CheckpointSumm
 from inspector.core.summary.schedulers import find_schedulers, scheduler_summary
 from inspector.core.summary.values import hyper_parameters, lightning_version, top_scalars
 from inspector.core.summary.weights import dtype_mix, tensor_nbytes, view_ident
+from inspector.core.text import file_label
 
 
 def summarize(ckpt: Checkpoint) -> CheckpointSummary:
@@ -42,7 +41,7 @@ def summarize(ckpt: Checkpoint) -> CheckpointSummary:
         w_bytes += nbytes
 
     summary_args = dict(
-        path=ckpt.path, file_name=os.path.basename(ckpt.path.rstrip(os.sep)) or ckpt.path,
+        path=ckpt.path, file_name=file_label(ckpt.path),
         format=ckpt.format, size_bytes=ckpt.size_bytes, num_tensors=totals["num_tensors"],
         total_numel=totals["total_numel"], unique_storage_bytes=totals["unique_storage_bytes"],
         weights_path=weights.path, weights_label=weights.label,
