@@ -7,7 +7,7 @@ byte once, so it runs on request (``info --verify``), not when a file is opened.
 from __future__ import annotations
 
 from inspector.core.checkpoint import Checkpoint
-from inspector.core.formats.torch_zip import verify_zip_records
+from inspector.core.formats import verify_zip_records
 
 
 def verify_checksums(ckpt: Checkpoint) -> list[str]:

@@ -6,12 +6,21 @@ is actually needed, so listing a checkpoint never pays torch's import cost.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo, TensorInfo
+from inspector.core.model import CheckpointError, StorageInfo, TensorInfo
 
 if TYPE_CHECKING:
     import torch
+
+
+class ByteSource(Protocol):
+    """What tensors are read from: an opened checkpoint (:class:`~inspector.core.checkpoint.
+    Checkpoint`) that maps its files and hands out storage bytes."""
+
+    path: str
+
+    def storage_view(self, storage: StorageInfo) -> memoryview: ...
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -20,7 +29,7 @@ def torch_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def storage_tensor(ckpt: Checkpoint, storage: StorageInfo, dtype: str) -> torch.Tensor:
+def storage_tensor(ckpt: ByteSource, storage: StorageInfo, dtype: str) -> torch.Tensor:
     """The storage's bytes as a flat tensor of ``dtype`` (no copy unless big-endian)."""
     import torch
 
@@ -36,7 +45,7 @@ def storage_tensor(ckpt: Checkpoint, storage: StorageInfo, dtype: str) -> torch.
     return typed
 
 
-def tensor_from_info(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
+def tensor_from_info(ckpt: ByteSource, info: TensorInfo) -> torch.Tensor:
     """The tensor ``info`` describes, viewing the file's bytes (read-only in spirit: the
     mapping is private, so nothing written to it could reach the file).
 
@@ -62,7 +71,7 @@ def tensor_from_info(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
     return torch.as_strided(flat, info.shape, info.stride, info.storage_offset)
 
 
-def assemble_chunks(ckpt: Checkpoint, info: TensorInfo) -> torch.Tensor:
+def assemble_chunks(ckpt: ByteSource, info: TensorInfo) -> torch.Tensor:
     """A sharded tensor's values, copied from its chunks into one new contiguous tensor.
 
     Memory: one tensor of the full size (``info.nbytes``), allocated here; the chunks are

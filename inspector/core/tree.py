@@ -12,7 +12,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from inspector.core.checkpoint import (
+from inspector.core.dtypes import DTYPES
+from inspector.core.model import (
     BYTES,
     DICT,
     LIST,
@@ -29,7 +30,7 @@ from inspector.core.checkpoint import (
     StorageInfo,
     TensorInfo,
 )
-from inspector.core.dtypes import DTYPES
+from inspector.core.text import dotted_path
 from inspector.core.unpickler import (
     DeviceMarker,
     DtypeMarker,
@@ -59,8 +60,14 @@ def _key_of(k: Any) -> Any:
     return describe_value(k)
 
 
-def _path_text(path: tuple) -> str:
-    return ".".join(str(k) for k in path) or "(root)"
+def graft(parent: Node, key: Any, built: Node) -> Node:
+    """Attach a tree built by :class:`TreeBuilder` under ``parent`` at ``key``."""
+    node = parent.add(key, built.kind, type_name=built.type_name, value=built.value,
+                      tensor=built.tensor)
+    node.children = built.children
+    for child in node.children:
+        child.parent = node
+    return node
 
 
 _PLAIN_KEYS = frozenset({str, int, float, bool, type(None), bytes})
@@ -136,7 +143,7 @@ class TreeBuilder:
                     prior = seen.get(id(v))
                     if prior is not None:
                         child.kind, child.type_name = REF, "shared reference"
-                        child.value = _path_text(prior.path())
+                        child.value = dotted_path(prior.path())
                         continue
                     if depth + 1 > MAX_DEPTH:
                         child.kind, child.type_name = TRUNCATED, "too deep"
@@ -273,11 +280,11 @@ class TreeBuilder:
             itemsize = info.itemsize
             if any(s < 0 for s in t.stride) and info.numel > 1:
                 info.note = "negative stride"
-                self.warnings.append(f"tensor {_path_text(node.path())} has a negative stride")
+                self.warnings.append(f"tensor {dotted_path(node.path())} has a negative stride")
             elif hi * itemsize > storage.nbytes:
                 info.note = "view exceeds its storage"
                 self.warnings.append(
-                    f"tensor {_path_text(node.path())} needs elements {lo}..{hi} of "
+                    f"tensor {dotted_path(node.path())} needs elements {lo}..{hi} of "
                     f"{storage.nbytes // max(itemsize, 1)} in storage {storage.key!r}: the file is "
                     f"corrupt; its values cannot be read")
         return info

@@ -8,16 +8,22 @@ import os
 import stat
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
+from inspector.core.formats._zip import ZipArchive, verify_zip_records
 from inspector.core.formats.dcp import looks_dcp_folder, looks_dcp_metadata, read_dcp
 from inspector.core.formats.hf_folder import read_hf_folder
 from inspector.core.formats.safetensors import looks_safetensors, read_hf_index, read_safetensors
+from inspector.core.formats.torch_export import read_torch_export
 from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
 from inspector.core.formats.torch_zip import read_torch_zip
+from inspector.core.formats.torchscript import read_torchscript
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import InertPickleError, load_inert
 
 # first opcodes of text-mode (protocol 0/1) pickles
 PROTOCOL_0_STARTS = frozenset(bytes([b]) for b in b"(c}])ISVNLFGJKUXi")
+
+__all__ = ["PROTOCOL_0_STARTS", "Checkpoint", "CheckpointError", "open_checkpoint",
+           "verify_zip_records"]
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint's metadata (no tensor bytes, no code from the file).
@@ -78,7 +84,7 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
 def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     head = mm[:64]
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return read_torch_zip(path, fh, mm, size)
+        return _read_zip(path, mm, size)
     if looks_legacy(head):
         return read_torch_legacy(path, fh, mm, size)
     if looks_safetensors(head, size):
@@ -102,6 +108,26 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         raise CheckpointError(path, "a JSON file, not a checkpoint or shard index")
     raise CheckpointError(path, "unrecognized format: not a PyTorch (zip or legacy), "
                                 "safetensors or pickle file")
+
+
+def _read_zip(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
+    """A zip: a torch.export program, a TorchScript archive or a torch.save checkpoint,
+    told apart by the entries torch itself looks for."""
+    archive = ZipArchive(path, mm)
+    if archive.root is None:
+        if not archive.infos:
+            raise CheckpointError(path, "empty zip archive: not a PyTorch checkpoint")
+        raise CheckpointError(path, "zip archive has more than one top-level folder; a torch "
+                                    "checkpoint has exactly one")
+    root = archive.root
+    names = archive.infos
+    if f"{root}/archive_format" in names or (f"{root}/data.pkl" not in names and any(
+            n.startswith(f"{root}/models/") for n in names)):
+        return read_torch_export(path, archive, size)
+    if f"{root}/data.pkl" in names and (f"{root}/constants.pkl" in names or any(
+            n.startswith(f"{root}/code/") for n in names)):
+        return read_torchscript(path, archive, size)
+    return read_torch_zip(path, archive, size)
 
 
 def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:

@@ -19,29 +19,30 @@ dot cannot be split reliably: ``layer.weight`` is itself one key of the inner di
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inspector.core.checkpoint import (
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.dtypes import DTYPES
+from inspector.core.formats._torch_pickle import read_embedded_torch_save
+from inspector.core.model import (
     DICT,
     LIST,
     STRING,
     TENSOR,
-    Checkpoint,
     CheckpointError,
     Node,
     StorageInfo,
     TensorChunk,
     TensorInfo,
+    contiguous_stride,
 )
-from inspector.core.dtypes import DTYPES, dtype_info
-from inspector.core.formats.torch_zip import ZipArchive
-from inspector.core.tree import TreeBuilder
+from inspector.core.tree import TreeBuilder, graft
 from inspector.core.unpickler import (
     DtypeMarker,
     InertPickleError,
@@ -50,13 +51,10 @@ from inspector.core.unpickler import (
     TensorRef,
     describe_value,
     load_inert,
-    memory_stream,
-    storage_ref_from_pid,
 )
 
 METADATA_NAME = ".metadata"
 MAX_METADATA_BYTES = 1 << 30
-MAX_ITEM_PICKLE = 1 << 28  # data.pkl of one stored item
 MAX_PATH_KEYS = 64
 MAX_DIM = 64
 
@@ -83,114 +81,6 @@ def looks_dcp_folder(path: str) -> bool:
 def looks_dcp_metadata(head: bytes) -> bool:
     """The first bytes of a pickle whose first global is DCP's Metadata class."""
     return head[:1] == b"\x80" and b"torch.distributed.checkpoint.metadata" in head[:128]
-
-
-# ---------------------------------------------------------------------------------------
-# Items stored as small torch.save archives inside a bigger file
-# ---------------------------------------------------------------------------------------
-@dataclass
-class EmbeddedPickle:
-    """What one embedded ``torch.save`` archive holds, with its storages resolvable."""
-
-    obj: Any
-    globals: list[str]
-    unsafe_globals: list[str]
-    storage_info: Callable[[StorageRef], StorageInfo | None]
-
-
-def read_embedded_torch_save(file: str, mm: mmap.mmap | bytes, offset: int, length: int,
-                             what: str) -> EmbeddedPickle:
-    """Read the ``torch.save`` archive at ``file[offset:offset+length]`` without running it.
-
-    ``mm`` maps ``file``. Storages resolve to absolute byte ranges of ``file``. A bare
-    pickle (no zip) is read too; its storages cannot be resolved. Raises CheckpointError
-    naming ``file`` and ``what``.
-    """
-    view = memoryview(mm)[offset:offset + length]
-    try:
-        if bytes(view[:4]) not in (b"PK\x03\x04", b"PK\x05\x06"):
-            try:
-                res = load_inert(view)
-            except InertPickleError as e:
-                raise CheckpointError(file, f"{what}: {e}") from e
-            return EmbeddedPickle(res.obj, res.globals, res.unsafe_globals, lambda ref: None)
-        stream = memory_stream(view)
-        try:
-            try:
-                archive = ZipArchive(file, stream, view, length)
-            except CheckpointError as e:
-                raise CheckpointError(file, f"{what}: {e.problem}") from e
-            if archive.root is None:
-                raise CheckpointError(file, f"{what}: not a torch.save archive (no single root)")
-            root = archive.root
-            pkl = f"{root}/data.pkl"
-            if pkl not in archive.infos:
-                raise CheckpointError(file, f"{what}: no data.pkl in the stored archive")
-            try:
-                data = bytes(archive.read(pkl, MAX_ITEM_PICKLE))
-            except CheckpointError as e:
-                raise CheckpointError(file, f"{what}: {e.problem}") from e
-            byteorder = "little"
-            if f"{root}/byteorder" in archive.infos:
-                byteorder = bytes(archive.read(f"{root}/byteorder", 16)).decode(
-                    "ascii", "replace").strip()
-                if byteorder not in ("little", "big"):
-                    raise CheckpointError(file, f"{what}: unknown byte order {byteorder!r}")
-            records: dict[str, tuple[int, int]] = {}
-            for name in archive.infos:
-                if name.startswith(f"{root}/data/"):
-                    try:
-                        rel, size = archive.data_range(name)
-                    except CheckpointError as e:
-                        raise CheckpointError(file, f"{what}: {e.problem}") from e
-                    records[name[len(root) + 6:]] = (offset + rel, size)
-        finally:
-            stream.close()
-    finally:
-        try:
-            view.release()
-        except BufferError:  # released when the last slice goes
-            pass
-
-    refs: dict[str, StorageRef] = {}
-
-    def persistent_load(pid: Any) -> StorageRef:
-        ref = storage_ref_from_pid(pid)
-        return refs.setdefault(ref.key, ref)
-
-    try:
-        res = load_inert(data, persistent_load)
-    except InertPickleError as e:
-        raise CheckpointError(file, f"{what}: data.pkl: {e}") from e
-    infos: dict[str, StorageInfo] = {}
-
-    def storage_info(ref: StorageRef) -> StorageInfo:
-        info = infos.get(ref.key)
-        if info is not None:
-            return info
-        if ref.key not in records:
-            raise CheckpointError(file, f"{what}: storage record {ref.key!r} is missing")
-        start, nbytes = records[ref.key]
-        need = ref.numel * dtype_info(ref.dtype).itemsize
-        if nbytes != need:
-            raise CheckpointError(file, f"{what}: storage record {ref.key!r} has {nbytes} bytes "
-                                        f"but its {ref.numel} {ref.dtype} elements need {need}")
-        info = infos[ref.key] = StorageInfo(
-            key=f"{what}/{ref.key}", dtype=ref.dtype, numel=ref.numel, location=ref.location,
-            file=file, file_offset=start, nbytes=nbytes, byteorder=byteorder)
-        return info
-
-    return EmbeddedPickle(res.obj, res.globals, res.unsafe_globals, storage_info)
-
-
-def graft(parent: Node, key: Any, built: Node) -> Node:
-    """Attach a tree built by TreeBuilder under ``parent`` at ``key``."""
-    node = parent.add(key, built.kind, type_name=built.type_name, value=built.value,
-                      tensor=built.tensor)
-    node.children = built.children
-    for child in node.children:
-        child.parent = node
-    return node
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,7 +392,7 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
         parsed.append((offsets, sizes, locations.get((fqn, offsets))))
     shards = [{"file": item.file if item else None, "offsets": list(o), "sizes": list(s)}
               for o, s, item in parsed]
-    stride = _contiguous_stride(shape)
+    stride = contiguous_stride(shape)
     info = TensorInfo(dtype=dtype, shape=shape, stride=stride, storage_offset=0, storage=None)
     node = parent.add(key, TENSOR, type_name="Tensor", tensor=info)
     tensor_shards[node.path()] = shards
@@ -510,10 +400,8 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
         if item is not None:
             per_file_items[item.file] = per_file_items.get(item.file, 0) + 1
 
-    numel = 1
-    for d in shape:
-        numel *= d
-    covered = sum(_prod(s) for _, s, _ in parsed)
+    numel = math.prod(shape)
+    covered = sum(math.prod(s) for _, s, _ in parsed)
     problems: list[str] = []
     storages: list[StorageInfo] = []
     chunk_views: list[TensorRef] = []
@@ -655,18 +543,3 @@ def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files,
     built = TreeBuilder(storage_info, sub_warnings).build(emb.obj)
     warnings.extend(f"value {fqn}: {w}" for w in sub_warnings)
     graft(parent, key, built)
-
-
-def _prod(dims: tuple[int, ...]) -> int:
-    out = 1
-    for d in dims:
-        out *= d
-    return out
-
-
-def _contiguous_stride(shape: tuple[int, ...]) -> tuple[int, ...]:
-    stride, acc = [], 1
-    for d in reversed(shape):
-        stride.append(acc)
-        acc *= max(d, 1)
-    return tuple(reversed(stride))

@@ -13,16 +13,17 @@ import mmap
 import os
 from typing import Any
 
-from inspector.core.checkpoint import (
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
+from inspector.core.model import (
     DICT,
     TENSOR,
-    Checkpoint,
     CheckpointError,
     Node,
     StorageInfo,
     TensorInfo,
+    contiguous_stride,
 )
-from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
 
 MAX_HEADER = 100_000_000
 
@@ -97,20 +98,12 @@ def read_safetensors(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     for begin, end, name, dtype, shape in sorted(entries, key=lambda e: order[e[2]]):
         storage = StorageInfo(key=name, dtype=dtype, numel=math.prod(shape), location="cpu",
                               file=path, file_offset=data_start + begin, nbytes=end - begin)
-        stride = _contiguous_stride(shape)
+        stride = contiguous_stride(shape)
         root.add(name, TENSOR, type_name="Tensor",
                  tensor=TensorInfo(dtype=dtype, shape=shape, stride=stride, storage_offset=0,
                                    storage=storage))
     return Checkpoint(path=path, format="safetensors", size_bytes=size, root=root,
                       details={"metadata": dict(metadata), "header_bytes": n})
-
-
-def _contiguous_stride(shape: tuple[int, ...]) -> tuple[int, ...]:
-    stride, acc = [], 1
-    for d in reversed(shape):
-        stride.append(acc)
-        acc *= max(d, 1)
-    return tuple(reversed(stride))
 
 
 def _validate_with_package(path: str) -> None:

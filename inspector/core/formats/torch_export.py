@@ -17,21 +17,20 @@ import json
 from collections import Counter
 from typing import Any
 
-from inspector.core.checkpoint import (
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.dtypes import dtype_info
+from inspector.core.formats._torch_pickle import read_embedded_torch_save
+from inspector.core.formats._zip import ZipArchive
+from inspector.core.model import (
     DICT,
     STRING,
     TENSOR,
-    Checkpoint,
     CheckpointError,
     Node,
     StorageInfo,
     TensorInfo,
 )
-from inspector.core.dtypes import dtype_info
-from inspector.core.formats.dcp import graft, read_embedded_torch_save
-from inspector.core.formats.torch_zip import ZipArchive
-from inspector.core.formats.torchscript import entry_text
-from inspector.core.tree import TreeBuilder
+from inspector.core.tree import TreeBuilder, graft
 from inspector.core.unpickler import InertPickleError, describe_value, load_inert
 
 MAX_JSON = 256 << 20
@@ -51,7 +50,7 @@ STRIDED = 7  # schema.Layout.Strided
 
 
 def _json(archive: ZipArchive, name: str) -> Any:
-    text, size = entry_text(archive, name, MAX_JSON)
+    text, size = archive.entry_text(name, MAX_JSON)
     if size > MAX_JSON:
         raise CheckpointError(archive.path, f"{name} is {size} bytes, over the {MAX_JSON}-byte limit")
     try:
@@ -214,12 +213,12 @@ def read_torch_export(path: str, archive: ZipArchive, size: int) -> Checkpoint:
     fmt_name = f"{root_name}/archive_format"
     details: dict[str, Any] = {"zip_root": root_name, "entries": len(archive.infos)}
     if fmt_name in archive.infos:
-        details["archive_format"] = archive.read(fmt_name, 64).decode("ascii", "replace").strip()
+        details["archive_format"] = archive.text(fmt_name, 64)
         if details["archive_format"] != "pt2":
             r.warnings.append(f"archive_format is {details['archive_format']!r}, not 'pt2'")
     version = f"{root_name}/archive_version"
     if version in archive.infos:
-        details["archive_version"] = archive.read(version, 64).decode("ascii", "replace").strip()
+        details["archive_version"] = archive.text(version, 64)
     prefix = f"{root_name}/models/"
     models = sorted(n[len(prefix):-5] for n in archive.infos
                     if n.startswith(prefix) and n.endswith(".json") and "/" not in n[len(prefix):])

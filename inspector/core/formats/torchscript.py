@@ -14,23 +14,15 @@ from __future__ import annotations
 
 import ast
 import mmap
-import os
 import re
-import zipfile
-import zlib
 from typing import Any
 
-from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
-from inspector.core.formats.torch_zip import ZipArchive
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.formats._torch_pickle import TorchPickles
+from inspector.core.formats._zip import ZipArchive
+from inspector.core.model import CheckpointError
 from inspector.core.tree import TreeBuilder
-from inspector.core.unpickler import (
-    InertPickleError,
-    Opaque,
-    StorageRef,
-    TensorRef,
-    load_inert,
-    storage_ref_from_pid,
-)
+from inspector.core.unpickler import Opaque, TensorRef
 
 SCRIPT_PREFIX = "__torch__."
 # TorchScript's own pickle helpers (lists, type tags); expected in its data.pkl, never resolved
@@ -85,35 +77,11 @@ class _ClassDecls:
             text = None
             if name in self.archive.infos:
                 try:
-                    text = entry_text(self.archive, name, MAX_CODE_PARSE)[0]
+                    text = self.archive.entry_text(name, MAX_CODE_PARSE)[0]
                 except CheckpointError:
                     text = None
             self._files[name] = text
         return self._files[name]
-
-
-def entry_text(archive: ZipArchive, name: str, limit: int) -> tuple[str, int]:
-    """(first ``limit`` bytes of an entry as text, its full size); stored or deflated entries.
-
-    torch stores code files compressed, unlike tensor records, so ``data_range`` refuses them.
-    """
-    info = archive.infos[name]
-    start = archive.data_start(name)
-    end = start + info.compress_size
-    if end > archive.size:
-        raise CheckpointError(archive.path, f"zip entry {name!r} extends past the end of the file")
-    raw = archive.mm[start:min(end, start + limit if info.compress_type == zipfile.ZIP_STORED
-                                   else end)]
-    if info.compress_type == zipfile.ZIP_STORED:
-        data = bytes(raw)
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        try:
-            data = zlib.decompressobj(-15).decompress(bytes(raw), limit)
-        except zlib.error as e:
-            raise CheckpointError(archive.path, f"zip entry {name!r} is damaged ({e})") from e
-    else:
-        raise CheckpointError(archive.path, f"zip entry {name!r} uses an unsupported compression")
-    return data[:limit].decode("utf-8", "replace"), info.file_size
 
 
 def _names(body: str, attr: str) -> list[str]:
@@ -128,54 +96,25 @@ def _names(body: str, attr: str) -> list[str]:
 
 
 def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
+    """A TorchScript archive: the state_dict of the scripted module in ``data.pkl``, plus the
+    tensor constants of ``constants.pkl``; the ``code/`` files are listed, never run."""
     root = archive.root
     warnings: list[str] = []
-    byteorder = "little"
-    if f"{root}/byteorder" in archive.infos:
-        raw = archive.read(f"{root}/byteorder", 16).decode("ascii", "replace").strip()
-        if raw not in ("little", "big"):
-            raise CheckpointError(path, f"unknown byte order {raw!r} in the archive")
-        byteorder = raw
-
-    globals_seen: dict[str, None] = {}
-    unsafe: dict[str, None] = {}
-    infos: dict[tuple[str, str], StorageInfo] = {}
-
-    def load(name: str, records: str) -> Any:
-        data = archive.read(f"{root}/{name}", MAX_PICKLE)
-        refs: dict[str, StorageRef] = {}
-
-        def persistent_load(pid: Any) -> StorageRef:
-            ref = storage_ref_from_pid(pid)
-            ref.key = f"{records}/{ref.key}"
-            return refs.setdefault(ref.key, ref)
-
-        try:
-            res = load_inert(data, persistent_load)
-        except InertPickleError as e:
-            raise CheckpointError(path, f"{name}: {e}") from e
-        globals_seen.update(dict.fromkeys(res.globals))
-        unsafe.update(dict.fromkeys(g for g in res.unsafe_globals
-                                    if not g.startswith((SCRIPT_PREFIX, JIT_PICKLE_PREFIX))))
-        return res.obj
-
-    def storage_info(ref: StorageRef) -> StorageInfo:
-        info = infos.get((ref.key, ref.dtype))
-        if info is None:
-            info = infos[(ref.key, ref.dtype)] = archive.storage_record(f"{root}/{ref.key}", ref,
-                                                                        byteorder)
-        return info
-
-    obj = load("data.pkl", "data")
+    pickles = TorchPickles(archive)
+    obj = pickles.load("data.pkl", "data", MAX_PICKLE, key_prefix="data/").obj
     constants = None
     if f"{root}/constants.pkl" in archive.infos:
         try:
-            constants = load("constants.pkl", "constants")
+            constants = pickles.load("constants.pkl", "constants", MAX_PICKLE,
+                                     key_prefix="constants/").obj
         except CheckpointError as e:
             warnings.append(e.problem)
+    globals_seen = pickles.globals
+    unsafe = [g for g in pickles.unsafe_globals
+              if not g.startswith((SCRIPT_PREFIX, JIT_PICKLE_PREFIX))]
 
     decls = _ClassDecls(archive, root)
-    details: dict[str, Any] = {"zip_root": root, "byteorder": byteorder,
+    details: dict[str, Any] = {"zip_root": root, "byteorder": pickles.byteorder,
                                "entries": len(archive.infos)}
     if _is_script_object(obj):
         state, module_types, attrs = _state_dict(obj, decls, warnings)
@@ -192,17 +131,17 @@ def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
             content[CONSTANTS_KEY] = {f"c{i}": c for i, c in enumerate(constants)}
         details["constants"] = len(constants)
 
-    tree = TreeBuilder(storage_info, warnings).build(content, root_name)
+    tree = TreeBuilder(pickles.storage_info, warnings).build(content, root_name)
     tree.type_name = root_name or tree.type_name
     version = f"{root}/version"
     if version in archive.infos:
-        details["archive_version"] = archive.read(version, 64).decode("ascii", "replace").strip()
+        details["archive_version"] = archive.text(version, 64)
     details["code_files"] = sorted(n[len(root) + 1:] for n in archive.infos
                                    if n.startswith(f"{root}/code/") and not n.endswith("/"))
     details["extra_files"] = sorted(n[len(root) + 1:] for n in archive.infos
                                     if n.startswith(f"{root}/extra/") and not n.endswith("/"))
     return Checkpoint(path=path, format="torchscript", size_bytes=size, root=tree,
-                      globals=list(globals_seen), unsafe_globals=list(unsafe),
+                      globals=list(globals_seen), unsafe_globals=unsafe,
                       warnings=warnings, details=details)
 
 
@@ -260,14 +199,12 @@ def read_code_file(ckpt: Checkpoint, name: str, limit: int = MAX_CODE_VIEW) -> s
     """
     if name not in ckpt.details.get("code_files", ()):
         raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
-    with open(ckpt.path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            archive = ZipArchive(ckpt.path, fh, mm, size)
-            full = f"{archive.root}/{name}"
-            if full not in archive.infos:
-                raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
-            text, length = entry_text(archive, full, limit)
+    with open(ckpt.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        archive = ZipArchive(ckpt.path, mm)
+        full = f"{archive.root}/{name}"
+        if full not in archive.infos:
+            raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
+        text, length = archive.entry_text(full, limit)
     if length > limit:
         text += f"\n# … {length - limit} more bytes not shown\n"
     return text
