@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
-from inspector.cli.output import add_json_flag, print_json
+from inspector.cli.output import add_json_flag, print_error, print_json, print_line
+from inspector.core.text import metric_text
 
 DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+
+# what the command line says after a core message with a hint (see inspector.core.inference)
+HINTS = {
+    "give-input-shape": "give one with --input-shape",
+    "change-input-shape": "give another shape with --input-shape",
+    "architecture": "give one: --arch path/to/model.py:ClassName (and --arch-kwargs JSON)",
+    "trust": "if you trust it, rerun with --trust; or load only its weights with --arch",
+}
 
 
 def register(sub) -> None:
@@ -54,93 +62,65 @@ def _positive(text: str) -> int:
     return value
 
 
-def parse_shape(parts: list[str]) -> tuple[int, ...]:
-    """``["3", "32", "32"]``, ``["3x32x32"]`` or ``["3,32,32"]`` → (3, 32, 32)."""
-    dims = [d for part in parts for d in re.split(r"[x×,\s]+", part.strip()) if d]
-    try:
-        shape = tuple(int(d) for d in dims)
-    except ValueError:
-        raise ValueError(f"--input-shape takes whole numbers, got {' '.join(parts)!r}") from None
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"--input-shape needs positive sizes, got {' '.join(parts)!r}")
-    return shape
-
-
-def _error(path: str, message: str, traceback_text: str = "") -> int:
-    print(f"error: {path}: {message}", file=sys.stderr)
+def _error(path: str, message: str, hint: str = "", traceback_text: str = "") -> int:
+    advice = HINTS.get(hint, "")
+    print_error(f"{path}: {message}{'; ' + advice if advice else ''}")
     if traceback_text:
-        print("traceback from the model code:", file=sys.stderr)
-        print(traceback_text.rstrip(), file=sys.stderr)
+        print_line("traceback from the model code:", file=sys.stderr)
+        for line in traceback_text.rstrip().splitlines():
+            print_line(line, file=sys.stderr)
     return 2
 
 
 def run(args) -> int:
-    from inspector.core.architectures import ModelError, parse_kwargs
-    from inspector.core.inference import RunConfig, run_demo
+    from inspector.core.inference import ModelError, RunConfig, parse_kwargs, parse_shape, run_demo
 
-    try:
-        shape = parse_shape(args.input_shape) if args.input_shape else None
-    except ValueError as e:
-        return _error(args.path, str(e))
     container = tuple(args.state_dict.split("/")) if args.state_dict else None
     try:
+        shape = parse_shape(" ".join(args.input_shape)) if args.input_shape else None
         config = RunConfig(
             path=args.path, architecture=args.arch, arch_kwargs=parse_kwargs(args.arch_kwargs),
             device=args.device, dtype=args.dtype, runs=args.runs, batch_size=args.batch,
             seed=args.seed, input_shape=shape, trust=args.trust, container=container)
         result = run_demo(config)
     except ModelError as e:
-        return _error(args.path, e.message, e.traceback_text)
+        return _error(args.path, e.message, e.hint, e.traceback_text)
     if args.json:
         print_json(result.to_json())
     else:
-        print("\n".join(report_lines(args.path, result)))
+        for line in report_lines(args.path, result):
+            print_line(line)
     if not result.weights_unchanged:
-        print("error: the loaded weights changed during the run (a bug; please report it)",
-              file=sys.stderr)
+        print_error("the loaded weights changed during the run (a bug; please report it)")
         return 1
     return 0
 
 
-def _num(x: float) -> str:
-    if x != x:
-        return "nan"
-    if x == 0:
-        return "0"
-    return f"{x:.4g}"
-
-
-def _keys(keys: list[str], limit: int = 8) -> str:
-    if not keys:
-        return "none"
-    more = f", … {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def report_lines(path: str, r) -> list[str]:
-    """The text report: what was loaded, what ran, and what model.eval() changed."""
-    lines = [f"{path}",
+    """The text report: what was loaded, what ran, and what model.eval() changed (the
+    sentences come from :mod:`inspector.core.inference.report`)."""
+    from inspector.core.inference import (
+        SPREAD_MEANING,
+        drift_text,
+        load_sections,
+        timing_rows,
+        verdict_text,
+        weights_text,
+    )
+
+    lines = [path,
              f"  architecture: {r.architecture}",
              f"  device:       {r.device} ({r.dtype})",
-             f"  {r.input_description}; output {list(r.output_shape)}"]
-    for note in r.notes:
-        lines.append(f"  note: {note}")
-    load = r.load
-    lines.append("")
-    lines.append(f"Weights: {load.loaded_keys} tensors loaded")
-    for fix in load.fixes_applied:
-        lines.append(f"  fix applied (in memory only): {fix}")
-    lines.append(f"  missing keys (left at their initial values): {_keys(load.missing_keys)}")
-    lines.append(f"  unexpected keys (ignored): {_keys(load.unexpected_keys)}")
-    if load.shape_mismatches:
-        lines.append("  shape mismatches (not loaded):")
-        for m in load.shape_mismatches[:8]:
-            lines.append(f"    {m.checkpoint_key}: file {list(m.checkpoint_shape)}, "
-                         f"model {list(m.model_shape)}")
-        if len(load.shape_mismatches) > 8:
-            lines.append(f"    … {len(load.shape_mismatches) - 8} more")
-    else:
-        lines.append("  shape mismatches: none")
+             ""]
+    for i, section in enumerate(load_sections(r)):
+        heading = "Weights: " + section.title if i == 0 else section.title
+        text = f" — {section.text}" if section.text and section.items else (
+            f" {section.text}" if section.text else "")
+        lines.append(("" if i == 0 else "  ") + heading + text + (":" if section.items else ""))
+        for item in section.items:
+            lines.append(f"    {item}")
+        if section.more:
+            lines.append(f"    … {section.more} more")
     lines.append("")
     if r.mode_sensitive_layers:
         lines.append("Layers that behave differently in train and eval mode:")
@@ -150,48 +130,13 @@ def report_lines(path: str, r) -> list[str]:
         lines.append("No layer of this model behaves differently in train and eval mode.")
     lines.append("")
     lines.append(f"Same input, {r.train.runs} runs per mode:")
-    lines.append(f"  {'mode':<8}{'spread':>12}{'max run diff':>15}{'ms/run':>10}")
-    for name, m in (("train", r.train), ("eval", r.eval)):
-        lines.append(f"  {name:<8}{_num(m.spread):>12}{_num(m.max_run_diff):>15}"
-                     f"{m.ms_per_run:>10.3f}")
-    lines.append(f"  mean |eval output - mean train output|: {_num(r.eval_vs_train_mean)}")
-    lines.append("  (spread: the mean over outputs of the standard deviation across runs)")
+    lines.append(f"  {'mode':<8}{'ms/run':>10}{'spread':>12}{'max run diff':>15}")
+    for name, ms, spread, diff in timing_rows(r):
+        lines.append(f"  {name:<8}{ms:>10}{spread:>12}{diff:>15}")
+    lines.append(f"  mean |eval output - mean train output|: {metric_text(r.eval_vs_train_mean)}")
+    lines.append(f"  ({SPREAD_MEANING})")
     lines.append("")
-    lines.extend(explanation(r))
+    lines.append("What model.eval() changed:")
+    for sentence in (verdict_text(r), drift_text(r), weights_text(r)):
+        lines.append(f"  {sentence}")
     return lines
-
-
-def explanation(r) -> list[str]:
-    """Plain sentences on what model.eval() changed in this run."""
-    out = ["What model.eval() changed:"]
-    has_dropout = any("Dropout" in m.type or m.type == "RReLU" for m in r.mode_sensitive_layers)
-    has_norm = any("Norm" in m.type for m in r.mode_sensitive_layers)
-    if r.train.spread > 0 and r.eval.spread == 0:
-        out.append("  In train mode the same input gave a different output on every run"
-                   + (" because Dropout drew new random masks" if has_dropout else "") + ". "
-                   "In eval mode the outputs are identical from run to run.")
-    elif r.train.spread == 0 and r.eval.spread == 0:
-        out.append("  Outputs were identical from run to run in both modes.")
-    elif r.eval.spread > 0:
-        out.append(f"  Eval-mode outputs still vary between runs (spread {_num(r.eval.spread)}): "
-                   "the model has randomness that eval mode does not switch off, or the "
-                   "device's kernels are not deterministic.")
-    if has_norm:
-        out.append("  BatchNorm normalized with each batch's own statistics in train mode and "
-                   "with its stored running statistics in eval mode, so eval outputs do not "
-                   "depend on what else is in the batch.")
-    if r.eval_vs_train_mean > 0:
-        out.append(f"  On average the eval output differs from the train-mode output by "
-                   f"{_num(r.eval_vs_train_mean)}: validating or predicting without "
-                   f"model.eval() gives different, noisier answers.")
-    elif not r.mode_sensitive_layers:
-        out.append("  Nothing: this model has no Dropout or BatchNorm, so train and eval mode "
-                   "agree (calling model.eval() is still the right habit).")
-    if r.bn_running_stats_drift > 0:
-        out.append(f"  The train-mode passes would have moved BatchNorm's running statistics by "
-                   f"up to {_num(r.bn_running_stats_drift)} — forgetting model.eval() during "
-                   f"evaluation silently changes a model. They ran on a copy here.")
-    if r.weights_unchanged:
-        out.append("  The loaded weights are unchanged (verified bit for bit), and the file was "
-                   "only read.")
-    return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from inspector.core.architectures import DemoCNN
+from inspector.core.inference.architectures import DemoCNN
 
 DEMO_KWARGS = {"in_channels": 3, "num_classes": 10, "width": 8, "image_size": 32,
                "dropout": 0.5}

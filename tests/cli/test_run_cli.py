@@ -49,7 +49,7 @@ def test_run_text_report_explains_eval(demo_dir, capsys):
     assert code == 0
     assert "What model.eval() changed" in out
     assert "Dropout" in out and "running statistics" in out
-    assert "input [2, 3, 16, 16]" in out
+    assert "Input [2, 3, 16, 16] from the shape you gave" in out
     assert "classifier.2.weight: file [10, 256], model [10, 64]" in out
 
 

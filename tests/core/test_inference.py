@@ -9,21 +9,29 @@ import pytest
 import torch
 from torch import nn
 
-from inspector.core.architectures import DemoCNN, ModelCodeError, TrustRequiredError
 from inspector.core.demo import bundled_demo_dir, make_demo
 from inspector.core.devices import DeviceError, check_device, list_devices
 from inspector.core.inference import (
+    HINT_ARCHITECTURE,
+    HINT_CHANGE_INPUT_SHAPE,
+    HINT_GIVE_INPUT_SHAPE,
+    HINT_TRUST,
+    DemoCNN,
     InferenceError,
+    ModelCodeError,
     RunConfig,
-    RunProgress,
     RunResult,
+    TrustRequiredError,
     iter_run_demo,
     iter_run_model,
     load_model,
     mode_sensitive_layers,
+    parse_kwargs,
+    parse_shape,
     run_demo,
     sample_input,
 )
+from inspector.core.jobs import JobProgress
 
 RUNS = 4
 JSON_KEYS = {"device", "dtype", "architecture", "load", "mode_sensitive_layers", "input_shape",
@@ -90,7 +98,7 @@ def test_loaded_weights_equal_the_file_after_a_run(demo_ckpt):
 def test_model_without_dropout_or_batchnorm_has_zero_spreads(state_dict_ckpt):
     r = run_demo(RunConfig(str(state_dict_ckpt), runs=RUNS))
     assert r.architecture == "plain-mlp"
-    assert r.mode_sensitive_layers == []
+    assert r.mode_sensitive_layers == ()
     assert r.train.spread == 0 and r.eval.spread == 0
     assert r.eval_vs_train_mean == 0 and r.bn_running_stats_drift == 0
     assert r.input_shape == (4, 4) and r.output_shape == (4, 2)
@@ -100,7 +108,7 @@ def test_progress_steps_then_result_and_global_state_untouched(state_dict_ckpt):
     rng = torch.get_rng_state()
     items = list(iter_run_demo(RunConfig(str(state_dict_ckpt), runs=3)))
     assert isinstance(items[-1], RunResult)
-    texts = [i.text for i in items if isinstance(i, RunProgress)]
+    texts = [i.text for i in items if isinstance(i, JobProgress)]
     assert "train pass 3/3" in texts and "eval pass 1/3" in texts
     assert any(t.startswith("moving the model to cpu") for t in texts)
     assert torch.equal(torch.get_rng_state(), rng)
@@ -110,7 +118,7 @@ def test_progress_steps_then_result_and_global_state_untouched(state_dict_ckpt):
 def test_cancel_between_steps(demo_ckpt):
     gen = iter_run_demo(RunConfig(demo_ckpt, runs=50))
     for item in gen:
-        if isinstance(item, RunProgress) and item.text.startswith("train pass 2"):
+        if isinstance(item, JobProgress) and item.text.startswith("train pass 2"):
             break
     gen.close()  # cancelling is: stop pulling
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
@@ -148,8 +156,8 @@ def test_shape_mismatch_and_unexpected_keys_are_reported(tmp_path):
                            runs=2))
     assert [m.key for m in r.load.shape_mismatches] == ["classifier.2.weight", "classifier.2.bias"]
     assert r.load.shape_mismatches[0].checkpoint_shape == (10, 8)
-    assert r.load.unexpected_keys == ["extra.weight"]
-    assert r.load.missing_keys == []
+    assert r.load.unexpected_keys == ("extra.weight",)
+    assert r.load.missing_keys == ()
     assert r.output_shape == (4, 5)
 
 
@@ -193,23 +201,28 @@ def test_exception_in_user_forward_is_a_clear_error(tmp_path, state_dict_ckpt):
 
 
 def test_wrong_input_shape_is_a_clear_error(state_dict_ckpt):
-    with pytest.raises(ModelCodeError, match=r"input \[4, 7\] failed.*--input-shape"):
+    with pytest.raises(ModelCodeError, match=r"input \[4, 7\] failed") as info:
         run_demo(RunConfig(str(state_dict_ckpt), input_shape=(7,), runs=2))
+    assert info.value.hint == HINT_CHANGE_INPUT_SHAPE
+    assert "--" not in info.value.message  # core names no command-line flag
 
 
 def test_no_matching_builtin_asks_for_an_architecture(tmp_path):
     path = tmp_path / "unknown.pth"
     torch.save({"encoder.tok.weight": torch.zeros(10, 4)}, path)
-    with pytest.raises(InferenceError, match="no built-in architecture matches.*--arch"):
+    with pytest.raises(InferenceError, match="no built-in architecture matches") as info:
         run_demo(RunConfig(str(path)))
+    assert info.value.hint == HINT_ARCHITECTURE
+    assert "--" not in info.value.message
 
 
 def test_whole_model_pickle_needs_trust_or_arch(tmp_path, marker):
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
     path = tmp_path / "whole.pth"
     torch.save(model, path)
-    with pytest.raises(TrustRequiredError, match="--trust") as info:
+    with pytest.raises(TrustRequiredError, match="runs code from the file") as info:
         run_demo(RunConfig(str(path), runs=2))
+    assert info.value.hint == HINT_TRUST and "--" not in info.value.message
     assert "torch.nn.modules.dropout.Dropout" in info.value.globals
     trusted = run_demo(RunConfig(str(path), runs=3, trust=True))
     assert trusted.train.spread > 0 and trusted.eval.spread == 0
@@ -234,8 +247,27 @@ def test_sample_input_from_first_layer():
     a, _ = sample_input(nn.Linear(3, 1), seed=1)
     b, _ = sample_input(nn.Linear(3, 1), seed=1)
     assert torch.equal(a, b)
-    with pytest.raises(InferenceError, match="--input-shape"):
+    with pytest.raises(InferenceError, match="cannot tell the input shape") as info:
         sample_input(nn.Sequential(nn.ReLU()))
+    assert info.value.hint == HINT_GIVE_INPUT_SHAPE
+
+
+def test_parse_shape_and_kwargs():
+    assert parse_shape("") is None and parse_shape("auto: 3×32×32") is None
+    assert parse_shape("3x32x32") == (3, 32, 32)
+    assert parse_shape("[3, 32, 32]") == (3, 32, 32)
+    assert parse_shape("3 32 32") == (3, 32, 32)
+    assert parse_shape("784") == (784,)
+    with pytest.raises(InferenceError, match="whole numbers"):
+        parse_shape("3 x a")
+    with pytest.raises(InferenceError, match="at least 1"):
+        parse_shape("3x0")
+    assert parse_kwargs(' {"num_classes": 10} ') == {"num_classes": 10}
+    assert parse_kwargs("  ") == {}
+    with pytest.raises(InferenceError, match="not valid JSON"):
+        parse_kwargs("{num_classes: 10}")
+    with pytest.raises(InferenceError, match="JSON object"):
+        parse_kwargs("[1, 2]")
 
 
 def test_mode_sensitive_layers_detected():
