@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
-from inspector.core.checkpoint import DICT, TENSOR, Checkpoint, Node, TensorInfo
 from inspector.core.formats import open_checkpoint
 from inspector.core.summary import optimizer_param_labels
 from inspector.ui.tree import (
@@ -36,14 +35,6 @@ def _child(model, parent, name):
         if index.data() == name:
             return index
     raise AssertionError(f"{name!r} not in {_names(model, parent)}")
-
-
-def _synthetic(n: int) -> Checkpoint:
-    root = Node(None, DICT, "OrderedDict")
-    for i in range(n):
-        root.add(f"layers.{i}.weight", TENSOR, type_name="Tensor",
-                 tensor=TensorInfo("float32", (4, 4), (4, 1), 0, None))
-    return Checkpoint(path="synthetic.pth", format="test", size_bytes=0, root=root)
 
 
 @pytest.fixture
@@ -90,25 +81,26 @@ def test_lazy_rows_arrive_in_batches(qtmodeltester, monkeypatch, state_dict_ckpt
         qtmodeltester.check(model)
 
 
-def test_filter_finds_rows_not_yet_fetched(monkeypatch):
+def test_filter_finds_rows_not_yet_fetched(monkeypatch, make_window, open_file, tmp_path,
+                                           torch_mod):
     monkeypatch.setattr(tree_items, "EAGER_LIMIT", 10)
-    model = CheckpointTreeModel(_synthetic(20_000))
-    proxy = TensorFilterProxy()
-    proxy.setSourceModel(model)
+    path = tmp_path / "layers.pth"
+    torch_mod.save({f"layers.{i}.weight": torch_mod.zeros(1) for i in range(2_000)}, path)
+    view = open_file(make_window(), path)
+    model, proxy = view.model, view.proxy
     assert model.rowCount() == 1  # the "layers" group
     layers = model.index(0, 0)
-    assert model.rowCount(layers) == 0  # nothing fetched below it yet
-    model.fetch_all()
-    proxy.set_pattern("layers.19999.")
+    assert model.rowCount(layers) == 0 and not model.is_fully_fetched()  # nothing below it yet
+    view.set_filter("layers.1999.")
     assert proxy.rowCount() == 1
     group = proxy.index(0, 0)
     assert proxy.rowCount(group) == 1
-    assert proxy.index(0, 0, group).data() == "19999"
-    assert proxy.matches >= 1
-    proxy.set_pattern("/1999[0-9]$")
+    assert proxy.index(0, 0, group).data() == "1999"
+    assert proxy.matches == 1
+    view.set_filter("/199[0-9]$")
     assert proxy.rowCount(proxy.index(0, 0)) == 10
-    proxy.set_pattern("")
-    assert proxy.rowCount(proxy.index(0, 0)) == 20_000
+    view.set_filter("")
+    assert proxy.rowCount(proxy.index(0, 0)) == 2_000
 
 
 def test_substring_regex_and_errors(training):
