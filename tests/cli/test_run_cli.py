@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from inspector.cli import main
+from tests.inference_corpus import HUGE, OVER_CAP, write_meta_mlp, write_stride0_mlp
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RUN_KEYS = {"device", "dtype", "architecture", "load", "mode_sensitive_layers", "input_shape",
             "output_shape", "train", "eval", "eval_vs_train_mean", "bn_running_stats_drift",
@@ -129,3 +135,32 @@ def test_run_on_cuda(demo_dir, capsys):
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["device"] == "cuda:0" and doc["eval"]["spread"] == 0
+
+
+# ---- Bounded by the file, not by what it claims (issue 18, class 4)
+CHILD = """
+import resource, sys
+from inspector.cli import main
+code = main(sys.argv[2:])
+sys.stderr.flush()
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("write", [write_stride0_mlp, write_meta_mlp])
+@pytest.mark.parametrize("shape", [HUGE, OVER_CAP])
+def test_run_refuses_what_a_file_only_claims_in_a_child_process(tmp_path, write, shape):
+    path = write(tmp_path / "claims.pth", shape)
+    rss = tmp_path / "rss"
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(rss), "run", str(path), "--runs", "2"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {path}: the plain-mlp model these weights describe "
+                               f"would take ")
+    assert lines[0].endswith("in memory, more than the 4.0 GiB a run may use")
+    assert int(rss.read_text()) < 1024  # MiB: torch itself, nothing of the claimed size

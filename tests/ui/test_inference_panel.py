@@ -458,3 +458,16 @@ def test_layer_and_key_names_from_the_file_are_shown_as_plain_text(qtbot, make_p
     for label in panel.findChildren(QLabel):
         if "<h1" in label.text():
             assert label.textFormat() == Qt.TextFormat.PlainText, label.objectName()
+
+
+# ---- Bounded by the file, not by what it claims
+def test_a_file_that_only_claims_a_huge_model_is_refused_naming_the_cap(qtbot, make_panel,
+                                                                        tmp_path):
+    from tests.inference_corpus import write_stride0_mlp
+
+    panel = make_panel(write_stride0_mlp(tmp_path / "claims.pth"))
+    assert panel.controls.architecture_key() == "builtin:plain-mlp"
+    assert run_and_wait(qtbot, panel) == "failed"
+    assert "would take 1024.0 TiB in memory, more than the 4.0 GiB a run may use" in \
+        panel.message_text()
+    assert panel.results.pages.currentWidget() is panel.results.error_page
