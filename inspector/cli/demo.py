@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from inspector.cli.output import add_json_flag, print_json
-from inspector.core.text import format_bytes
+from inspector.cli.output import add_json_flag, print_error, print_json, print_line
+from inspector.core.text import format_bytes, number_text
 
 
 def register(sub) -> None:
@@ -23,30 +23,28 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import sys
-
     from inspector.core.demo import make_demo
 
     if args.epochs < 1:
-        print(f"error: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
+        print_error(f"--epochs must be at least 1, got {args.epochs}")
         return 2
     if os.path.exists(args.outdir) and not os.path.isdir(args.outdir):
-        print(f"error: {args.outdir}: exists and is not a folder", file=sys.stderr)
+        print_error(f"{args.outdir}: exists and is not a folder")
         return 2
     try:
         epochs = make_demo(args.outdir, epochs=args.epochs, seed=args.seed)
     except OSError as e:
-        print(f"error: {args.outdir}: cannot write there ({e.strerror or e})", file=sys.stderr)
+        print_error(f"{args.outdir}: cannot write there ({e.strerror or e})")
         return 2
     if args.json:
         print_json([{"epoch": e.epoch, "path": e.path, "loss": e.loss} for e in epochs])
         return 0
     for e in epochs:
-        print(f"saved {e.path}  (epoch {e.epoch}, loss {e.loss:.4f}, "
-              f"{format_bytes(os.path.getsize(e.path))})")
+        print_line(f"saved {e.path}  (epoch {e.epoch}, loss {number_text(e.loss)}, "
+                   f"{format_bytes(os.path.getsize(e.path))})")
     first, last = shlex.quote(epochs[0].path), shlex.quote(epochs[-1].path)
-    print()
-    print("Try:")
+    print_line()
+    print_line("Try:")
     commands = [(f"checkpoint-inspector info {last}", "what is inside")]
     if len(epochs) > 1:
         commands.append((f"checkpoint-inspector diff {first} {last}", "what training changed"))
@@ -54,5 +52,5 @@ def run(args) -> int:
                  (f"checkpoint-inspector {last}", "open it in the app")]
     width = max(len(c) for c, _ in commands)
     for command, what in commands:
-        print(f"  {command:<{width}}  # {what}")
+        print_line(f"  {command:<{width}}  # {what}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.cli.output import add_json_flag, print_json
+from inspector.cli.output import add_json_flag, print_json, print_line
 from inspector.core.text import format_bytes
 
 
@@ -23,8 +23,8 @@ def run(args) -> int:
         return 0
     for d in devices:
         memory = format_bytes(d.memory_bytes) if d.memory_bytes else "memory unknown"
-        print(f"{d.name:<8} {d.description}, {memory}")
-        print(f"{'':<8} dtypes: {', '.join(d.dtypes)}")
+        print_line(f"{d.name:<8} {d.description}, {memory}")
+        print_line(f"{'':<8} dtypes: {', '.join(d.dtypes)}")
         for dtype, note in d.notes.items():
-            print(f"{'':<8} note: {dtype}: {note}")
+            print_line(f"{'':<8} note: {dtype}: {note}")
     return 0
