@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from PySide6.QtCore import QObject, Signal
 
 from inspector.core.diff import diff_checkpoints, report_to_json
-from inspector.ui.diff_model import COL_STATUS, EntryRole, SortRole
+from inspector.ui.compare import COL_STATUS, EntryRole, SortRole
 
 TIMEOUT = 60_000
 
@@ -36,13 +37,26 @@ def every_status_pair(tmp_path):
 
 
 @pytest.fixture
-def make_compare(qtbot):
-    from inspector.ui.diff_view import CompareView
+def runners(qapp):
+    """The two runners a window lends its compare views; shut down after the test."""
+    from inspector.ui.workers import ProcessJobs
+
+    jobs = ProcessJobs(None, name="test-compare")
+    detail_jobs = ProcessJobs(None, name="test-compare-detail")
+    yield jobs, detail_jobs
+    for runner in (jobs, detail_jobs):
+        runner.shutdown()
+        assert runner.worker_pid() is None
+
+
+@pytest.fixture
+def make_compare(qtbot, runners):
+    from inspector.ui.compare import CompareView
 
     views = []
 
     def make(a, b, **options):
-        view = CompareView(a, b, **options)
+        view = CompareView(a, b, *runners, **options)
         qtbot.addWidget(view)
         view.resize(1300, 850)
         views.append(view)
@@ -51,8 +65,7 @@ def make_compare(qtbot):
     yield make
     for v in views:
         v.shutdown()
-        for jobs in (v.diff_jobs, v.detail_jobs):
-            assert jobs.worker_pid() is None
+        assert not v.is_busy()
 
 
 def _wait_done(qtbot, view):
@@ -69,11 +82,11 @@ def test_every_status_and_the_prefix_alignment_are_shown(qtbot, make_compare, ev
     assert statuses == {"same": "identical", "changed": "changed", "module.removed": "removed",
                         "added": "added", "shape": "shape_changed", "dtype": "dtype_changed",
                         "nan": "changed"}
-    assert "'module.' prefix removed from A's keys" in view._align_label.text()
-    assert view._chips["identical"].text() == "1 identical"
-    assert view._chips["added"].text() == "1 added"
+    assert "'module.' prefix removed from A's keys" in view.summary.align_label.text()
+    assert view.summary.chips["identical"].text() == "1 identical"
+    assert view.summary.chips["added"].text() == "1 added"
     # the non-tensor value that differs (epoch), not the equal one (lr)
-    keys = [view.scalars_table.item(r, 0).text() for r in range(view.scalars_table.rowCount())]
+    keys = [view.summary.scalars_table.item(r, 0).text() for r in range(view.summary.scalars_table.rowCount())]
     assert keys == ["epoch"]
     # A's path is shown next to B's when the alignment renamed it
     row = next(r for r in range(view.model.rowCount())
@@ -132,11 +145,11 @@ def test_selecting_a_row_shows_overlaid_and_delta_histograms(qtbot, make_compare
     assert sum(h.a.counts) == 256 and sum(h.b.counts) == 256
     assert len(h.delta_counts) == len(h.delta_edges) - 1 > 0
     assert sum(h.delta_counts) == 256
-    xs, ys = view.curve_a.getData()
+    xs, ys = view.detail.curve_a.getData()
     assert ys is not None and ys.sum() == 256
-    assert view.curve_b.getData()[1].sum() == 256
-    assert view.curve_delta.getData()[1].sum() == 256
-    assert "rel L2" in view.metrics_label.text()
+    assert view.detail.curve_b.getData()[1].sum() == 256
+    assert view.detail.curve_delta.getData()[1].sum() == 256
+    assert "rel L2" in view.detail.metrics_label.text()
 
 
 def test_shape_change_shows_both_sides_without_delta(qtbot, make_compare, every_status_pair):
@@ -148,7 +161,7 @@ def test_shape_change_shows_both_sides_without_delta(qtbot, make_compare, every_
     h = blocker.args[0]
     assert h.a is not None and h.b is not None and not h.delta_counts
     assert "shapes differ" in h.note
-    assert "not defined" in view.delta_plot.getPlotItem().titleLabel.text
+    assert "not defined" in view.detail.delta_plot.getPlotItem().titleLabel.text
 
 
 def test_export_json_and_csv_equal_a_direct_diff(qtbot, make_compare, every_status_pair,
@@ -180,7 +193,7 @@ def test_tolerance_and_forced_prefix_rerun_the_diff(qtbot, make_compare, every_s
     assert view.report.atol == 1.0
     view.set_strip_prefixes(["module."])
     _wait_done(qtbot, view)
-    assert "--strip-prefix 'module.'" in view._align_label.text()
+    assert "prefix 'module.' removed from both sides' keys" in view.summary.align_label.text()
 
 
 def test_bad_file_is_reported_and_the_view_keeps_working(qtbot, make_compare, tmp_path,
@@ -193,24 +206,94 @@ def test_bad_file_is_reported_and_the_view_keeps_working(qtbot, make_compare, tm
     _wait_done(qtbot, view)
     assert view.state == "failed"
     assert "bad.pth" in blocker.args[0]
-    assert view._problem.isVisible() or not view.isVisible()
-    assert "bad.pth" in view._problem.text()
+    assert not view.problem_label.isHidden()
+    assert "bad.pth" in view.problem_label.text()
 
 
-def test_cancel_keeps_the_rows_compared_so_far(qtbot, make_compare, tmp_path):
+class FakeRunner(QObject):
+    """Stands in for a ProcessJobs: records submits and cancels; the test emits the results."""
+
+    sig_item = Signal(int, object)
+    sig_finished = Signal(int, bool, object)
+    sig_crashed = Signal(int, str)
+
+    def __init__(self):
+        super().__init__()
+        self.submitted: list[tuple[int, str, dict]] = []
+        self.cancelled: list[int] = []
+
+    def submit(self, target: str, kwargs: dict) -> int:
+        job_id = len(self.submitted) + 1
+        self.submitted.append((job_id, target, kwargs))
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        self.cancelled.append(job_id)
+
+
+@pytest.fixture
+def fake_compare(qtbot, tmp_path):
+    """A CompareView over two 400-tensor files whose runners the test drives by hand, and
+    the items the real diff job yields for them (computed here, in-process)."""
     import torch
 
-    sd = {f"t{i}": torch.randn(64, 64) for i in range(400)}
+    from inspector.core.diff import stream_diff
+    from inspector.ui.compare import CompareView
+
+    sd = {f"t{i}": torch.randn(8, 8) for i in range(400)}
     torch.save(sd, tmp_path / "x.pth")
     torch.save({k: v + 1 for k, v in sd.items()}, tmp_path / "y.pth")
-    view = make_compare(str(tmp_path / "x.pth"), str(tmp_path / "y.pth"))
-    qtbot.waitUntil(lambda: view.header is not None, timeout=TIMEOUT)
+    jobs, detail_jobs = FakeRunner(), FakeRunner()
+    view = CompareView(tmp_path / "x.pth", tmp_path / "y.pth", jobs, detail_jobs)
+    qtbot.addWidget(view)
+    items = list(stream_diff(view.path_a, view.path_b))
+    yield view, jobs, items
+    view.shutdown()
+
+
+def test_cancel_keeps_the_rows_compared_so_far(qtbot, fake_compare):
+    view, jobs, items = fake_compare
+    (job_id, target, kwargs), = jobs.submitted
+    assert target.endswith(":stream_diff") and kwargs["path_b"] == view.path_b
+    for item in items[:11]:  # the header and 10 pairs
+        jobs.sig_item.emit(job_id, item)
     view.cancel()
-    _wait_done(qtbot, view)
-    assert view.state in ("cancelled", "done")
-    if view.state == "cancelled":
-        assert view.report is None and not view._export_button.isEnabled()
-        assert view.model.rowCount() < 400
+    assert jobs.cancelled == [job_id]
+    with qtbot.waitSignal(view.sig_diff_finished, timeout=TIMEOUT) as blocker:
+        jobs.sig_finished.emit(job_id, True, None)
+    assert blocker.args == ["cancelled"]
+    assert view.state == "cancelled"
+    assert view.report is None and not view.controls.export_button.isEnabled()
+    assert view.model.rowCount() == 10 < 400
+    assert view.status_text() == "Comparison cancelled (10 of 400 tensors)"
+
+
+def test_a_failed_job_shows_its_type_and_message(qtbot, fake_compare):
+    from inspector.core.jobs import JobFailure
+
+    view, jobs, items = fake_compare
+    (job_id, _target, _kwargs), = jobs.submitted
+    jobs.sig_item.emit(job_id, items[0])
+    failure = JobFailure("OSError", "disk on fire\nsecond line", "Traceback (most recent...)")
+    with qtbot.waitSignal(view.sig_error, timeout=TIMEOUT) as blocker:
+        jobs.sig_finished.emit(job_id, False, failure)
+    assert view.state == "failed"
+    assert view.error == "OSError: disk on fire"
+    assert view.problem_label.text() == "Comparison failed: OSError: disk on fire"
+    assert blocker.args == ["Could not compare x.pth with y.pth: OSError: disk on fire"]
+    assert "Traceback" not in view.problem_label.text()
+
+
+def test_results_of_other_jobs_are_ignored_and_a_crash_is_reported(qtbot, fake_compare):
+    view, jobs, items = fake_compare
+    (job_id, _target, _kwargs), = jobs.submitted
+    jobs.sig_item.emit(job_id + 100, items[0])  # another view's job on the shared runner
+    jobs.sig_finished.emit(job_id + 100, False, None)
+    assert view.header is None and view.state == "running"
+    with qtbot.waitSignal(view.sig_diff_finished, timeout=TIMEOUT):
+        jobs.sig_crashed.emit(job_id, "signal 9, SIGKILL")
+    assert view.state == "failed"
+    assert "The comparison worker stopped: signal 9, SIGKILL" in view.problem_label.text()
 
 
 def test_two_file_arguments_open_a_compare_tab(qtbot, make_window, every_status_pair,

@@ -2,7 +2,8 @@
 
 Rows are appended in batches while the background diff streams entries. Display text is
 short (3 significant digits); :data:`SortRole` gives the raw numbers so sorting is numeric,
-with "not applicable" sorting below every number. Colours come from the entry's status.
+with "not applicable" sorting below every number. Colours come from the entry's status;
+the colours of side A, side B and their difference are defined here too, for every pane.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ STATUS_LABELS = {IDENTICAL: "identical", CHANGED: "changed", ADDED: "added", REM
 # Readable on light and dark backgrounds; the tints are the same hues, mostly transparent.
 STATUS_COLORS = {IDENTICAL: "#8a8f98", CHANGED: "#e08a1e", ADDED: "#2e9e4f", REMOVED: "#d64545",
                  SHAPE_CHANGED: "#9b59b6", DTYPE_CHANGED: "#3b82c4"}
+COLOR_A = (59, 130, 196)
+COLOR_B = (224, 138, 30)
+COLOR_DELTA = (46, 158, 79)
 STATUS_ORDER = {s: i for i, s in enumerate((REMOVED, ADDED, SHAPE_CHANGED, DTYPE_CHANGED,
                                             CHANGED, IDENTICAL))}
 

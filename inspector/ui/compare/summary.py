@@ -1,0 +1,203 @@
+"""The compare view's header: the two files, how keys were aligned, counts per status,
+how many values changed, the largest changes, and the non-tensor values that differ."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from inspector.core.diff import CHANGED, DTYPE_CHANGED, IDENTICAL, STATUSES, DiffEntry, DiffHeader
+from inspector.core.text import (
+    dotted_path,
+    file_label,
+    format_bytes,
+    format_count,
+    format_value,
+    html_text,
+    metric_text,
+    percent_text,
+)
+from inspector.ui.compare.model import COLOR_A, COLOR_B, STATUS_COLORS, STATUS_LABELS
+
+MAX_SCALAR_ROWS = 200
+LARGEST_SHOWN = 3
+VALUED = (CHANGED, DTYPE_CHANGED)  # statuses whose values were compared and differ
+
+
+class CompareSummary(QFrame):
+    """The summary box above the compare table; :meth:`show_state` fills it in."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("compareSummary")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        left = QVBoxLayout()
+        left.setSpacing(3)
+        self.files_label = QLabel()
+        self.files_label.setTextFormat(Qt.TextFormat.RichText)
+        self.files_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.align_label = QLabel()
+        self.align_label.setWordWrap(True)
+        chips = QHBoxLayout()
+        chips.setSpacing(6)
+        self.chips: dict[str, QLabel] = {}
+        for status in STATUSES:
+            chip = QLabel()
+            chip.setObjectName(f"chip_{status}")
+            c = STATUS_COLORS[status]
+            chip.setStyleSheet(f"QLabel {{ color: {c}; border: 1px solid {c}; border-radius: 9px;"
+                               f" padding: 1px 8px; font-weight: 600; }}")
+            chip.setToolTip(f"Tensors whose status is '{STATUS_LABELS[status]}'")
+            chips.addWidget(chip)
+            self.chips[status] = chip
+        chips.addStretch(1)
+        self.totals_label = QLabel()
+        self.totals_label.setWordWrap(True)
+        self.largest_label = QLabel()
+        self.largest_label.setWordWrap(True)
+        self.largest_label.setTextFormat(Qt.TextFormat.RichText)
+        for w in (self.files_label, self.align_label):
+            left.addWidget(w)
+        left.addLayout(chips)
+        left.addWidget(self.totals_label)
+        left.addWidget(self.largest_label)
+        row.addLayout(left, 3)
+
+        right = QVBoxLayout()
+        right.setSpacing(2)
+        self.scalars_title = QLabel("Non-tensor values")
+        self.scalars_title.setStyleSheet("font-weight: 600;")
+        self.scalars_table = QTableWidget(0, 3)
+        self.scalars_table.setObjectName("scalarDiffTable")
+        self.scalars_table.setHorizontalHeaderLabels(["Key", "A", "B"])
+        self.scalars_table.verticalHeader().hide()
+        self.scalars_table.verticalHeader().setDefaultSectionSize(20)
+        self.scalars_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.scalars_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.scalars_table.setMaximumHeight(120)
+        self.scalars_table.setMinimumWidth(320)
+        right.addWidget(self.scalars_title)
+        right.addWidget(self.scalars_table, 1)
+        row.addLayout(right, 2)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+    # ---- Public API
+    def show_state(self, path_a: str, path_b: str, header: DiffHeader | None,
+                   entries: list[DiffEntry], largest: list[DiffEntry], state: str,
+                   tolerance_set: bool) -> None:
+        """Show the comparison as it stands: ``entries`` compared so far (of
+        ``header.pairs``), ``largest`` the biggest changes, ``state`` the diff's state."""
+        if header is None:
+            self.files_label.setText(opening_html(path_a, path_b))
+            self.align_label.setText("")
+        else:
+            self.files_label.setText(files_html(header))
+            self.files_label.setToolTip(f"A: {header.path_a}\nB: {header.path_b}")
+            self.align_label.setText("Aligned by: " + (header.aligned_by or "paths as stored"))
+        counts = dict.fromkeys(STATUSES, 0)
+        for e in entries:
+            counts[e.status] += 1
+        for status, chip in self.chips.items():
+            chip.setText(f"{counts[status]:,} {STATUS_LABELS[status]}")
+            chip.setVisible(bool(counts[status]) or status == IDENTICAL)
+        self.totals_label.setText(totals_text(header, entries, counts, state, tolerance_set))
+        self.largest_label.setText(largest_html(largest))
+        self._fill_scalars(header)
+
+    # ---- Private API
+    def _fill_scalars(self, header: DiffHeader | None) -> None:
+        scalars = header.scalars if header is not None else ()
+        shown = scalars[:MAX_SCALAR_ROWS]
+        if self.scalars_table.rowCount() == len(shown) and shown:
+            return  # the header does not change during a run
+        self.scalars_table.setRowCount(len(shown))
+        for row, s in enumerate(shown):
+            a = "(absent)" if s.status == "added" else format_value(s.value_a)
+            b = "(absent)" if s.status == "removed" else format_value(s.value_b)
+            for col, text in enumerate((dotted_path(s.path), a, b)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.scalars_table.setItem(row, col, item)
+        more = len(scalars) - len(shown)
+        self.scalars_title.setText(
+            "Non-tensor values: " + (f"{len(scalars)} differ" if scalars else "all equal")
+            + (f" ({more} not shown)" if more > 0 else ""))
+
+
+# ---- Text of the summary
+def opening_html(path_a: str, path_b: str) -> str:
+    """The files line before the worker has read the headers."""
+    return (f"<b>A</b> {html_text(file_label(path_a))} &nbsp; <b>B</b> "
+            f"{html_text(file_label(path_b))} &nbsp; <i>opening…</i>")
+
+
+def files_html(h: DiffHeader) -> str:
+    """Both files with their format, size and tensor count, one line each."""
+    return (f"<span style='color:rgb{COLOR_A}'><b>A</b></span> {html_text(file_label(h.path_a))}"
+            f" · {html_text(h.format_a)} · {format_bytes(h.size_a)} · {h.tensors_a:,} tensors"
+            f"<br><span style='color:rgb{COLOR_B}'><b>B</b></span> "
+            f"{html_text(file_label(h.path_b))} · {html_text(h.format_b)} · "
+            f"{format_bytes(h.size_b)} · {h.tensors_b:,} tensors")
+
+
+def totals_text(header: DiffHeader | None, entries: list[DiffEntry], counts: dict[str, int],
+                state: str, tolerance_set: bool) -> str:
+    """How many compared values changed, how many changes are within tolerance, progress."""
+    compared = changed = 0
+    for e in entries:
+        if e.status in (IDENTICAL, *VALUED):
+            compared += e.numel
+        if e.status in VALUED:
+            changed += e.num_diff or 0
+    parts = []
+    if compared:
+        parts.append(f"{format_count(changed)} of {format_count(compared)} compared values "
+                     f"changed ({percent_text(changed, compared)})")
+    if header is not None and tolerance_set:
+        close = sum(1 for e in entries if e.close)
+        valued = sum(counts[s] for s in VALUED)
+        parts.append(f"{close} of {valued} changed tensors within tolerance")
+    if state == "running":
+        parts.append(f"comparing… {len(entries):,} of "
+                     f"{header.pairs if header else 0:,} tensors")
+    elif state == "cancelled":
+        parts.append("cancelled: the table shows the tensors compared so far")
+    return " · ".join(parts)
+
+
+def largest_entries(entries: list[DiffEntry], n: int = LARGEST_SHOWN) -> list[DiffEntry]:
+    """The ``n`` biggest value changes among ``entries`` (while the report is not ready)."""
+    valued = [e for e in entries if e.status in VALUED]
+    valued.sort(key=lambda e: (-e.change, -(e.max_abs_diff or 0.0)))
+    return valued[:n]
+
+
+def largest_html(largest: list[DiffEntry]) -> str:
+    if not largest:
+        return ""
+    items = ", ".join(f"<b>{html_text(dotted_path(e.path))}</b> ({change_text(e)})"
+                      for e in largest)
+    return f"Largest changes: {items}"
+
+
+def change_text(e: DiffEntry) -> str:
+    """How much one tensor changed, in a few characters."""
+    if e.rel_l2 is not None and math.isfinite(e.rel_l2):
+        return f"rel L2 {metric_text(e.rel_l2)}"
+    if e.max_abs_diff is not None:
+        return f"max |Δ| {metric_text(e.max_abs_diff)}"
+    return STATUS_LABELS.get(e.status, e.status)
