@@ -954,7 +954,7 @@ class MainWindow(QMainWindow):
 
     # ---- Public API: compare tabs
     def compare_views(self) -> list:
-        """The open compare tabs (:class:`~inspector.ui.diff_view.CompareView`)."""
+        """The open compare tabs (:class:`~inspector.ui.compare.CompareView`)."""
         return [w for w in (self.tabs.widget(i) for i in range(self.tabs.count()))
                 if _is_compare(w)]
 
@@ -967,7 +967,7 @@ class MainWindow(QMainWindow):
         worker process and the tab fills in as it streams. ``options``: strip_prefixes,
         atol, rtol. Returns the CompareView."""
         from inspector.ui.app import configure_plotting
-        from inspector.ui.diff_view import CompareView
+        from inspector.ui.compare import CompareView
         from inspector.ui.workers import ProcessJobs
 
         configure_plotting()
