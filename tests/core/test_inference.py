@@ -342,3 +342,31 @@ def test_exported_program_needs_trust(tmp_path):
         run_demo(RunConfig(str(path), runs=2))
     with pytest.raises(InferenceError, match="torch.export program keeps the mode"):
         run_demo(RunConfig(str(path), runs=2, trust=True, input_shape=(2,)))
+
+
+# ---- messages across the worker boundary
+
+def test_results_and_failures_unpickle_without_torch(tmp_path, state_dict_ckpt):
+    """What a worker sends back (progress, result, options, failure) is torch-free data."""
+    import pickle
+    import subprocess
+    import sys
+
+    from inspector.core.inference import inference_options, iter_run_job
+
+    items = list(iter_run_job(RunConfig(str(state_dict_ckpt), runs=2)))
+    failure = list(iter_run_job(RunConfig(str(state_dict_ckpt), input_shape=(7,), runs=2)))[-1]
+    payload = tmp_path / "items.pickle"
+    payload.write_bytes(pickle.dumps([*items, failure, inference_options(str(state_dict_ckpt))]))
+    code = ("import pickle, sys\n"
+            f"items = pickle.loads(open({str(payload)!r}, 'rb').read())\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print(' '.join(type(i).__name__ for i in items))\n"
+            "print(items[-2].hint, items[-2].type)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    names, hint = proc.stdout.splitlines()
+    assert names.split()[0] == "JobProgress"
+    assert names.split()[-3:] == ["RunResult", "InferenceFailure", "InferenceOptions"]
+    assert hint == f"{HINT_CHANGE_INPUT_SHAPE} ModelCodeError"
