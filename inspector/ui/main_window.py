@@ -1208,7 +1208,7 @@ class MainWindow(QMainWindow):
         if not ckpt.tensor_nodes():
             return
         def build():
-            from inspector.ui.inference_panel import InferencePanel
+            from inspector.ui.inference import InferencePanel
             from inspector.ui.workers import ProcessJobs
 
             if self._inference_jobs is None:
