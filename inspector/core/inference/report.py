@@ -19,7 +19,7 @@ from inspector.core.inference.results import (
     ModeSensitiveLayer,
     RunResult,
 )
-from inspector.core.text import metric_text, path_text
+from inspector.core.text import metric_text, number_text, path_text
 
 MAX_LISTED_KEYS = 12  # keys listed per section; the rest are counted
 
@@ -175,7 +175,7 @@ def load_sections(result: RunResult, limit: int = MAX_LISTED_KEYS) -> list[Repor
 
 def timing_rows(result: RunResult) -> list[tuple[str, str, str, str]]:
     """(mode, ms per run, spread, max run diff) for train and eval, as text."""
-    return [(name, f"{mode.ms_per_run:.2f}", metric_text(mode.spread),
+    return [(name, number_text(mode.ms_per_run, 3), metric_text(mode.spread),
              metric_text(mode.max_run_diff))
             for name, mode in (("train", result.train), ("eval", result.eval))]
 
