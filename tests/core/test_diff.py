@@ -590,3 +590,46 @@ def test_sharded_folder_against_single_file(tmp_path):
     report = diff_checkpoints(folder, _save(tmp_path, "single.pth", sd))
     assert {e.status for e in report.entries} == {IDENTICAL}
     assert len(report.entries) == len(sd)
+
+
+# ---- views larger than their storage (broadcasts, overlapping strides) ---------------------
+def test_broadcast_views_are_compared_over_their_stored_values(tmp_path):
+    row_a, row_b = torch.arange(4.0), torch.tensor([0.0, 1.0, 2.5, float("nan")])
+    pa = _save(tmp_path, "a.pth", {"x": row_a.expand(2**30, 4), "same": row_a.expand(3, 4)})
+    pb = _save(tmp_path, "b.pth", {"x": row_b.expand(2**30, 4), "same": row_a.expand(3, 4)})
+    report = diff_checkpoints(pa, pb)
+    e = _by_path(report)[("x",)]
+    assert e.status == CHANGED and e.shape_a == (2**30, 4)
+    assert e.num_diff == 2 * 2**30 and e.nan_a == 0 and e.nan_b == 2**30
+    assert e.max_abs_diff == 0.5 and e.mean_abs_diff == pytest.approx(0.5 / 3)
+    assert _by_path(report)[("same",)].status == IDENTICAL
+    assert diff_checkpoints(pa, pa).entries[0].status == IDENTICAL
+
+
+def test_views_far_beyond_their_storage_are_compared_byte_for_byte(tmp_path):
+    base = torch.arange(2.0**16)
+    view = (2**15, 2**15), (1, 1)
+    pa = _save(tmp_path, "a.pth", {"x": base.as_strided(*view)})
+    pb = _save(tmp_path, "b.pth", {"x": (base + 1).as_strided(*view)})
+    pc = _save(tmp_path, "c.pth", {"x": base.expand(2**15, 2**16)[:, :2**15]})  # other strides
+    same = diff_checkpoints(pa, pa).entries[0]
+    assert same.status == IDENTICAL and "cap: 64×" in same.note
+    changed = diff_checkpoints(pa, pb).entries[0]
+    assert changed.status == CHANGED and changed.num_diff is None
+    assert changed.note.startswith("values not computed: the view reads 1.07B values")
+    assert diff_checkpoints(pa, pc).entries[0].status == CHANGED
+
+
+def test_pair_histograms_of_broadcast_and_oversized_views(tmp_path):
+    from inspector.core.diff import DiffProblem, PairHistograms, pair_histograms
+
+    row = torch.arange(4.0)
+    pa = _save(tmp_path, "a.pth", {"x": row.expand(2**30, 4),
+                                   "o": torch.arange(2.0**16).as_strided((2**15, 2**15), (1, 1))})
+    pb = _save(tmp_path, "b.pth", {"x": (row + 1).expand(2**30, 4)})
+    [h] = list(pair_histograms(str(pa), str(pb), ("x",), ("x",), bins=5))
+    assert isinstance(h, PairHistograms) and h.step == 1
+    assert h.a.finite == h.b.finite == 2**32 and sum(h.a.counts) == 2**32
+    assert sum(h.delta_counts) == 2**32 and h.delta_mean == 1.0
+    [problem] = list(pair_histograms(str(pa), str(pa), ("o",), ("o",)))
+    assert isinstance(problem, DiffProblem) and "cap: 64×" in problem.message

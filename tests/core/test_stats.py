@@ -478,3 +478,48 @@ def test_binner_range_over_half_the_doubles():
         binner.index(v, np.empty(v.size), idx)
         ref, _ = np.histogram(v, bins=np.array(binner.edges()))
         assert list(ref) == list(np.bincount(idx, minlength=bins))
+
+
+# ---- views larger than their storage (broadcasts, overlapping strides) ---------------------
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64", "complex64", "bool"])
+def test_broadcast_views_read_each_stored_value_once(tmp_path, dtype):
+    base = _random(dtype, (5, 7), seed=11)
+    if dtype in FLOATS + COMPLEX:
+        base = _with_nonfinite(base)
+    sd = {"rows": base[0].expand(40, 7), "cols": base[:, :1].expand(5, 30),
+          "both": base[1, 2].expand(6, 4, 3), "mid": base.unsqueeze(1).expand(5, 9, 7)}
+    path = tmp_path / "bcast.pth"
+    torch.save(sd, path)
+    with open_checkpoint(path) as ck:
+        assert 0 in ck.find(("rows",)).tensor.stride  # stored as a broadcast, not copied
+        for key, t in sd.items():
+            _check(compute_stats(ck, ck.find((key,)).tensor), t)
+        for (key,), s, err in iter_stats(ck):
+            assert err is None
+            _check(s, sd[key])
+
+
+def test_huge_broadcast_is_computed_from_its_stored_values(tmp_path):
+    path = tmp_path / "huge.pth"
+    torch.save({"x": torch.arange(4.0).expand(2**30, 4), "z": torch.zeros(1).expand(2**20, 2**20)},
+               path)
+    with open_checkpoint(path) as ck:
+        s = compute_stats(ck, ck.find(("x",)).tensor, bins=4)
+        z = compute_stats(ck, ck.find(("z",)).tensor)
+    assert s.numel == s.finite == 2**32 and s.zeros == 2**30
+    assert (s.min, s.max, s.mean) == (0.0, 3.0, 1.5)
+    assert s.histogram.counts == (2**30,) * 4
+    assert math.isclose(s.l2, math.sqrt(14 * 2**30))
+    assert z.numel == z.zeros == 2**40 and z.max == 0.0
+
+
+def test_overlapping_view_far_beyond_its_storage_is_refused(tmp_path):
+    path = tmp_path / "overlap.pth"
+    torch.save({"x": torch.arange(2.0**16).as_strided((2**15, 2**15), (1, 1))}, path)
+    with open_checkpoint(path) as ck:
+        info = ck.find(("x",)).tensor
+        with pytest.raises(CheckpointError, match=r"not computed: .* \(cap: 64× the stored "
+                                                  r"elements, above 268\.44M values\)"):
+            compute_stats(ck, info)
+        [item] = list(iter_stats(ck))
+    assert item.stats is None and "cap: 64×" in item.error

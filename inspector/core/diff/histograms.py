@@ -7,6 +7,7 @@ and the histogram of Δ = B − A when the shapes agree. Reads are chunked; tens
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,12 @@ from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
 from inspector.core.diff.stream import DiffProblem
 from inspector.core.jobs import cancel_requested
 from inspector.core.text import dotted_path, shape_text
+from inspector.core.view_size import (
+    broadcast_dims,
+    distinct_view,
+    over_work_cap,
+    work_cap_problem,
+)
 
 CHUNK = 1 << 18  # elements per read: 2 MiB of float64 per side
 MAX_SAMPLES = 1 << 24  # above this many elements, histograms use every k-th element
@@ -96,9 +103,17 @@ def pair_histograms(path_a: str, path_b: str, key_a: tuple | None, key_b: tuple 
 
 def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
                      key_a, key_b, bins: int) -> PairHistograms | None:
+    notes = []
+    same_shape = ia is not None and ib is not None and ia.shape == ib.shape
+    aligned = same_shape and broadcast_dims(ia.shape, ia.stride) == broadcast_dims(
+        ib.shape, ib.stride)
+    if same_shape and not aligned:
+        notes.append("A and B repeat their values differently (broadcast views): no "
+                     "element-wise Δ")
+    ia, rep_a = _distinct(ck_a, ia)
+    ib, rep_b = _distinct(ck_b, ib)
     numel = max(ia.numel if ia else 0, ib.numel if ib else 0)
     step = max(1, math.ceil(numel / MAX_SAMPLES))
-    notes = []
     ta = _flat(ck_a, ia, notes) if ia is not None else None
     tb = _flat(ck_b, ib, notes) if ib is not None else None
     # pass 1: the shared value range
@@ -115,11 +130,11 @@ def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
     edges = _edges(lo, hi, bins)
     # pass 2: counts on the shared edges
     sides = []
-    for t in (ta, tb):
+    for t, repeat in ((ta, rep_a), (tb, rep_b)):
         if t is None:
             sides.append(None)
             continue
-        side = _histogram(t, step, edges)
+        side = _histogram(t, step, edges, repeat)
         if side is None:
             return None
         sides.append(side)
@@ -127,11 +142,12 @@ def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
     delta_counts: tuple[int, ...] = ()
     delta_mean = None
     if ta is not None and tb is not None:
-        if ia.shape == ib.shape and ta.numel() == tb.numel():
+        if aligned and ta.numel() == tb.numel():
             d = _delta(ta, tb, step, bins)
             if d is None:
                 return None
             delta_edges, delta_counts, delta_mean = d
+            delta_counts = tuple(c * rep_a for c in delta_counts)
         elif ia.shape != ib.shape:
             notes.append(f"shapes differ ({shape_text(ia.shape)} vs {shape_text(ib.shape)}): "
                          "no element-wise Δ")
@@ -140,6 +156,20 @@ def _pair_histograms(ck_a, ck_b, ia: TensorInfo | None, ib: TensorInfo | None,
                           edges=tuple(edges.tolist()), a=sides[0], b=sides[1],
                           delta_edges=delta_edges, delta_counts=delta_counts,
                           delta_mean=delta_mean, step=step, note="; ".join(notes))
+
+
+def _distinct(ck: Checkpoint, info: TensorInfo | None) -> tuple[TensorInfo | None, int]:
+    """The view without its broadcast dimensions and how often each value repeats; a view
+    that would still read far more values than its storage holds is refused."""
+    if info is None or info.storage is None:  # absent, or assembled from chunks
+        return info, 1
+    view = distinct_view(info.shape, info.stride)
+    stored = info.storage.nbytes // max(1, info.itemsize)
+    if over_work_cap(view.numel, stored):
+        raise CheckpointError(ck.path, work_cap_problem(view.numel, stored))
+    if view.repeat == 1:
+        return info, 1
+    return dataclasses.replace(info, shape=view.shape, stride=view.stride), view.repeat
 
 
 def _flat(ck: Checkpoint, info: TensorInfo, notes: list[str]):
@@ -177,7 +207,8 @@ def _edges(lo: float, hi: float, bins: int) -> np.ndarray:
     return np.linspace(lo, hi, max(1, bins) + 1)
 
 
-def _histogram(flat, step: int, edges: np.ndarray) -> SideHistogram | None:
+def _histogram(flat, step: int, edges: np.ndarray, repeat: int) -> SideHistogram | None:
+    """One side's counts on ``edges``; every value read stands for ``repeat`` values."""
     counts = np.zeros(len(edges) - 1, dtype=np.int64)
     finite = nan = inf = 0
     total = 0.0
@@ -192,7 +223,8 @@ def _histogram(flat, step: int, edges: np.ndarray) -> SideHistogram | None:
         finite += good.size
         total += float(good.sum())
         counts += np.histogram(good, bins=edges)[0]
-    return SideHistogram(counts=tuple(int(c) for c in counts), finite=finite, nan=nan, inf=inf,
+    return SideHistogram(counts=tuple(int(c) * repeat for c in counts), finite=finite * repeat,
+                         nan=nan * repeat, inf=inf * repeat,
                          mean=total / finite if finite else None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
@@ -18,6 +19,12 @@ from inspector.core.diff.results import (
     TensorComparison,
 )
 from inspector.core.dtypes import canonical
+from inspector.core.view_size import (
+    broadcast_dims,
+    distinct_view,
+    over_work_cap,
+    work_cap_problem,
+)
 
 SMALL_BYTES = 1 << 16  # contiguous tensors up to this size are compared as bytes first
 
@@ -65,11 +72,20 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
         return DiffEntry(status=status_if_differs, note=f"layout {ia.layout} vs {ib.layout}",
                          **base)
     if not (_dense(ia) and _dense(ib)):
-        return _diff_raw(ck_a, ck_b, ia, ib, base, status_if_differs)
+        return _diff_raw(ck_a, ck_b, ia, ib, base, status_if_differs,
+                         f"{ia.layout} tensor: compared byte for byte, no metrics")
     if not dtype_changed and _small_contiguous(ia, ib):
         # Many small tensors: a bytes comparison costs ~2 µs, a torch round trip ~50.
         if _raw_bytes(ck_a, ia) == _raw_bytes(ck_b, ib):
             return DiffEntry(status=IDENTICAL, **_identical_metrics(ia, atol, rtol), **base)
+    repeat = 1
+    if ia.storage is not None and ib.storage is not None:  # views of storages, not assembled
+        ia, ib, repeat = _without_broadcast(ia, ib)
+        stored = _stored_elements(ia) + _stored_elements(ib)
+        if over_work_cap(ia.numel, stored):
+            return _diff_raw(ck_a, ck_b, pair.info_a, pair.info_b, base, status_if_differs,
+                             f"values {work_cap_problem(ia.numel, stored)}; compared byte for "
+                             "byte")
     key_a, key_b = _view_key(ia), _view_key(ib)
     key = (key_a, key_b) if key_a and key_b else None
     cmp = cache.get(key) if key else None
@@ -83,7 +99,30 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
         if key:
             cache[key] = cmp
     status = IDENTICAL if cmp.identical else status_if_differs
-    return DiffEntry(status=status, **cmp.metrics(), **base)
+    metrics = cmp.metrics()
+    for name in ("num_diff", "nan_a", "nan_b"):  # counts of the broadcast view
+        if metrics[name] is not None:
+            metrics[name] *= repeat
+    return DiffEntry(status=status, **metrics, **base)
+
+
+def _without_broadcast(ia: TensorInfo, ib: TensorInfo) -> tuple[TensorInfo, TensorInfo, int]:
+    """Both views without the dimensions they both broadcast (stride 0), and how many times
+    each remaining pair of values occurs; the views as they are when they broadcast
+    differently."""
+    dims = broadcast_dims(ia.shape, ia.stride)
+    if not dims or dims != broadcast_dims(ib.shape, ib.stride):
+        return ia, ib, 1
+    va, vb = distinct_view(ia.shape, ia.stride), distinct_view(ib.shape, ib.stride)
+    return (dataclasses.replace(ia, shape=va.shape, stride=va.stride),
+            dataclasses.replace(ib, shape=vb.shape, stride=vb.stride), va.repeat)
+
+
+def _stored_elements(info: TensorInfo) -> int:
+    try:
+        return info.storage.nbytes // max(1, info.itemsize)
+    except KeyError:  # an unknown dtype: its bytes, as an upper bound
+        return info.storage.nbytes
 
 
 def _value_layout(info: TensorInfo) -> str:
@@ -133,8 +172,9 @@ def _bytes_equal(a: memoryview, b: memoryview, step: int = 1 << 20) -> bool:
 
 
 def _diff_raw(ck_a: Checkpoint, ck_b: Checkpoint, ia: TensorInfo, ib: TensorInfo, base: dict,
-              status_if_differs: str) -> DiffEntry:
-    """Sparse, quantized, nested and data-less tensors: equal metadata and bytes, or not."""
+              status_if_differs: str, note: str) -> DiffEntry:
+    """Sparse, quantized, nested and data-less tensors, and views too large to read value by
+    value: equal metadata and bytes, or not."""
     if ia.storage is None or ib.storage is None:
         same = ia.storage is None and ib.storage is None and base["dtype_a"] == base["dtype_b"]
         return DiffEntry(status=IDENTICAL if same else status_if_differs,
@@ -147,5 +187,4 @@ def _diff_raw(ck_a: Checkpoint, ck_b: Checkpoint, ia: TensorInfo, ib: TensorInfo
             if not _bytes_equal(ck_a.storage_view(sa), ck_b.storage_view(sb)):
                 same = False
                 break
-    return DiffEntry(status=IDENTICAL if same else status_if_differs,
-                     note=f"{ia.layout} tensor: compared byte for byte, no metrics", **base)
+    return DiffEntry(status=IDENTICAL if same else status_if_differs, note=note, **base)

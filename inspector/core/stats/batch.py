@@ -78,6 +78,8 @@ class Batcher:
         except CheckpointError:
             return None  # compute_stats reports it
         plan.chunk_elems = max(1, self.chunk_bytes // plan.np_dtype.itemsize)
+        if plan.repeat != 1:
+            return None  # a broadcast: compute_stats scales its counts
         if not 0 < plan.numel <= min(BATCH_MAX_ELEMS, MAX_BLOCK_ELEMS, plan.chunk_elems):
             return None
         if plan.kind == "real":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable
@@ -56,8 +57,22 @@ def compute_stats(ckpt: Checkpoint, info: TensorInfo, bins: int = DEFAULT_BINS,
     # NaN payloads, overflowing sums of huge float64s: handled explicitly, never warnings
     with np.errstate(all="ignore"):
         if plan.kind == "patterns":
-            return _pattern_stats(ckpt, plan, bins, block, stop)
-        return _two_pass_stats(ckpt, plan, bins, block, stop)
+            stats = _pattern_stats(ckpt, plan, bins, block, stop)
+        else:
+            stats = _two_pass_stats(ckpt, plan, bins, block, stop)
+    return _repeated(stats, plan.repeat) if plan.repeat > 1 else stats
+
+
+def _repeated(stats: TensorStats, k: int) -> TensorStats:
+    """The statistics of a view in which every value of ``stats`` occurs ``k`` times (a
+    broadcast): the counts scale, min/max/mean/std/abs_mean stay, the L2 norm grows by √k."""
+    hist = stats.histogram
+    if hist is not None:
+        hist = Histogram(hist.edges, tuple(c * k for c in hist.counts))
+    return dataclasses.replace(
+        stats, numel=stats.numel * k, zeros=stats.zeros * k, nan=stats.nan * k,
+        inf=stats.inf * k, finite=stats.finite * k, histogram=hist,
+        l2=None if stats.l2 is None else stats.l2 * math.sqrt(k))
 
 
 # ---- One pass over bit patterns (1- and 2-byte dtypes)

@@ -15,6 +15,7 @@ import numpy as np
 from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo, TensorInfo
 from inspector.core.dtypes import canonical, dtype_info
 from inspector.core.stats.results import StatsCancelled
+from inspector.core.view_size import distinct_view, over_work_cap, work_cap_problem
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Plan:
     note: str = ""
     chunk_elems: int = 1          # the caller's chunk_bytes in elements
     buffer: Any = None            # the bytes to read instead of the storage's (assembled)
+    repeat: int = 1               # the view's broadcast: each value read stands for this many
 
 
 _PACKED = {"float4_e2m1fn_x2": 2, "quint4x2": 2, "quint2x4": 4}
@@ -79,27 +81,36 @@ def plan_for(ckpt: Checkpoint, info: TensorInfo) -> Plan:
         if offset < 0 or (last + 1) * itemsize > storage.nbytes:
             raise CheckpointError(ckpt.path, "tensor data cannot be read: the view lies outside "
                                              "its storage")
+    # read each stored value of a broadcast once; refuse views that read far more than stored
+    view = distinct_view(shape, stride)
+    shape, stride, numel, repeat = view.shape, view.stride, view.numel, view.repeat
+    stored = storage.nbytes // itemsize
+    if over_work_cap(numel, stored):
+        raise CheckpointError(ckpt.path, work_cap_problem(numel, stored))
 
     if value_dtype in _PACKED:
         per = _PACKED[value_dtype]
         return Plan(dtype, tuple(info.shape), storage, np.dtype("u1"), shape, stride, offset,
                      numel * per, "patterns", "float",
-                     lambda: packed_table(value_dtype), note or f"{per} packed values per byte")
+                     lambda: packed_table(value_dtype), note or f"{per} packed values per byte",
+                     repeat=repeat)
     if facts.kind == "complex":
         comp = {16: "f8", 8: "f4", 4: "f2"}[itemsize]
         np_dtype = np.dtype([("re", order + comp), ("im", order + comp)])
         return Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
-                     "complex", "float", note=note or "complex: statistics of the magnitudes |z|")
+                     "complex", "float", note=note or "complex: statistics of the magnitudes |z|",
+                     repeat=repeat)
     if itemsize <= 2:
         np_dtype = np.dtype("u1" if itemsize == 1 else order + "u2")
         return Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
-                     "patterns", facts.kind, lambda: pattern_table(value_dtype), note)
+                     "patterns", facts.kind, lambda: pattern_table(value_dtype), note,
+                     repeat=repeat)
     if facts.numpy is None:
         raise CheckpointError(ckpt.path, f"dtype {dtype} is not supported for statistics")
     np_dtype = np.dtype(order + facts.numpy[1:])
     value_kind = {"float": "float", "int": "int", "quantized": "int"}.get(facts.kind, "uint")
     return Plan(dtype, tuple(info.shape), storage, np_dtype, shape, stride, offset, numel,
-                 "real", value_kind, note=note)
+                "real", value_kind, note=note, repeat=repeat)
 
 
 def _assembled_plan(ckpt: Checkpoint, info: TensorInfo) -> Plan:
