@@ -112,6 +112,11 @@ def test_strip_prefix_flag(capsys, tmp_path):
     doc = json.loads(out)
     assert code == 0 and doc["summary"]["identical"] == 2
     assert "encoder." in doc["aligned_by"]
+    _, text, _ = _run(capsys, a, b)
+    assert "hint: no tensor path matches; --strip-prefix P removes a prefix" in text
+    _, text, _ = _run(capsys, a, b, "--strip-prefix", "encoder.")
+    assert "aligned by: prefix 'encoder.' removed from both sides' keys, as asked" in text
+    assert "hint:" not in text
 
 
 @pytest.mark.parametrize("content", [b"garbage, not a checkpoint", b""])

@@ -367,7 +367,8 @@ def test_strip_prefix_forced(tmp_path):
     assert plain.summary.removed == len(sd) and plain.summary.added == len(sd)
     forced = diff_checkpoints(pa, pb, strip_prefixes=["backbone."])
     assert {e.status for e in forced.entries} == {IDENTICAL}
-    assert "backbone." in forced.aligned_by
+    assert forced.aligned_by == "prefix 'backbone.' removed from both sides' keys, as asked"
+    assert forced.strip_prefixes == ("backbone.",)  # core names no CLI flag; the CLI adds hints
 
 
 def test_training_checkpoint_vs_bare_reports_optimizer_and_scalars(tmp_path, training_ckpt):
