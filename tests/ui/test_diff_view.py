@@ -296,6 +296,92 @@ def test_results_of_other_jobs_are_ignored_and_a_crash_is_reported(qtbot, fake_c
     assert "The comparison worker stopped: signal 9, SIGKILL" in view.problem_label.text()
 
 
+MARKUP = "<h1 style='color:green'>✔ Verified by Checkpoint Inspector</h1>"
+DEEP = "<b>" * 10_000 + "deep" + "</b>" * 10_000
+
+
+@pytest.fixture
+def markup_pair(tmp_path):
+    """Two checkpoints whose keys, a string value and the file names are markup."""
+    import torch
+
+    torch.manual_seed(0)
+    a = {MARKUP: torch.randn(16), DEEP: torch.randn(4, 4), "plain": torch.ones(3)}
+    b = {MARKUP: a[MARKUP] + 1, DEEP: a[DEEP] * 2, f"{MARKUP}.added": torch.zeros(2)}
+    name = MARKUP.replace("/", "")  # a file name cannot hold a slash
+    pa, pb = tmp_path / f"{name} A.pth", tmp_path / f"{name} B.pth"
+    torch.save({"model": a, "note": MARKUP, MARKUP: 1}, pa)
+    torch.save({"model": b, "note": DEEP, MARKUP: 2}, pb)
+    return str(pa), str(pb)
+
+
+def _rendered_as_rich_text(text_format, text: str) -> bool:
+    from PySide6.QtGui import Qt
+
+    return text_format == Qt.TextFormat.RichText or (
+        text_format == Qt.TextFormat.AutoText and Qt.mightBeRichText(text))
+
+
+def _markup_of_the_file(text: str) -> bool:
+    return "<h1" in text or "<b><b>" in text
+
+
+def _assert_no_rich_text_from_the_file(view) -> int:
+    """No label, tooltip, table tooltip or plot title renders the files' markup; returns
+    how many texts were checked."""
+    from PySide6.QtGui import Qt
+    from PySide6.QtWidgets import QLabel, QWidget
+
+    checked = 0
+    for label in view.findChildren(QLabel):
+        text = label.text()
+        if _rendered_as_rich_text(label.textFormat(), text):
+            assert not _markup_of_the_file(text), (label.objectName(), text[:200])
+        checked += 1
+    tips = [w.toolTip() for w in (view, *view.findChildren(QWidget))]
+    model = view.model
+    tips += [model.index(r, c).data(Qt.ItemDataRole.ToolTipRole)
+             for r in range(model.rowCount()) for c in range(model.columnCount())]
+    table = view.summary.scalars_table
+    tips += [table.item(r, c).toolTip()
+             for r in range(table.rowCount()) for c in range(table.columnCount())]
+    for tip in tips:
+        if tip and Qt.mightBeRichText(tip):
+            assert not _markup_of_the_file(tip), tip[:200]
+        checked += 1
+    for plot in (view.detail.overlay_plot, view.detail.delta_plot):
+        assert not _markup_of_the_file(plot.getPlotItem().titleLabel.text)
+    return checked
+
+
+def test_markup_from_the_files_is_shown_as_plain_text(qtbot, make_compare, markup_pair):
+    from PySide6.QtCore import Qt
+
+    view = make_compare(*markup_pair)
+    _wait_done(qtbot, view)
+    assert view.state == "done", view.error
+    assert {e.path[-1] for e in view.entries()} >= {MARKUP, DEEP, f"{MARKUP}.added"}
+    # the markup is there to read, as text
+    assert "&lt;h1 style=&#x27;color:green&#x27;&gt;" in view.summary.files_label.text()
+    assert "&lt;h1" in view.summary.largest_label.text()
+    scalar_keys = [view.summary.scalars_table.item(r, 0).text()
+                   for r in range(view.summary.scalars_table.rowCount())]
+    assert MARKUP in scalar_keys and "note" in scalar_keys
+    shown = [view.model.index(r, 0).data() for r in range(view.model.rowCount())]
+    assert f"model.{MARKUP}" in shown and f"model.{DEEP}" in shown
+    for key in (MARKUP, DEEP):
+        entry = next(e for e in view.entries() if e.path[-1] == key)
+        if view.current_entry() is not entry:
+            with qtbot.waitSignal(view.sig_histograms_shown, timeout=TIMEOUT):
+                view.select_entry(entry)
+        assert view.detail.title_label.textFormat() == Qt.TextFormat.PlainText
+        assert view.detail.title_label.text().startswith(f"model.{key}"[:500])
+        view.grab()  # lays out and paints every pane with the markup in it
+        assert _assert_no_rich_text_from_the_file(view) > 20
+    tip = view.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("<qt>") and "&lt;" in tip
+
+
 def test_two_file_arguments_open_a_compare_tab(qtbot, make_window, every_status_pair,
                                                monkeypatch):
     from inspector.ui import app as app_module

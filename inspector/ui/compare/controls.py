@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -96,6 +96,7 @@ class CompareControls(QWidget):
         self._filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
         bar.addWidget(self._filter_edit, 1)
         self._rows_label = QLabel()
+        self._rows_label.setTextFormat(Qt.TextFormat.PlainText)
         self._rows_label.setObjectName("matchLabel")
         bar.addWidget(self._rows_label)
         self.export_button = QToolButton()

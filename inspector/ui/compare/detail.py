@@ -1,11 +1,14 @@
 """The compare view's detail pane: the selected pair's title, A and B overlaid as histograms,
-the histogram of Δ = B − A, and the pair's metrics."""
+the histogram of Δ = B − A, and the pair's metrics.
+
+The title is plain text; the metrics table is our markup with every text from a file escaped.
+Plot titles are rendered as HTML by pyqtgraph, so they only ever hold our own text."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from inspector.core.diff import DiffEntry, PairHistograms
 from inspector.core.text import (
@@ -16,6 +19,7 @@ from inspector.core.text import (
     number_text,
     percent_text,
     shape_text,
+    shorten,
 )
 from inspector.ui.compare.model import (
     COLOR_A,
@@ -27,6 +31,7 @@ from inspector.ui.compare.model import (
 
 OVERLAY_TITLE = "Values: A and B"
 DELTA_TITLE = "Δ = B − A"
+MAX_TITLE_PATH = 1000  # characters of a key path in the title (a label lays out all of them)
 
 
 class PairDetail(QWidget):
@@ -38,6 +43,8 @@ class PairDetail(QWidget):
         grid.setContentsMargins(0, 4, 0, 0)
         grid.setHorizontalSpacing(8)
         self.title_label = QLabel()
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title_label.setObjectName("compareDetailTitle")
         self.title_label.setStyleSheet("font-weight: 600;")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -138,9 +145,10 @@ class PairDetail(QWidget):
 # ---- Text of the detail pane
 def entry_title(e: DiffEntry) -> str:
     """The pair's key path and status; A's path too when the alignment renamed it."""
-    title = f"{dotted_path(e.path)} — {STATUS_LABELS.get(e.status, e.status)}"
+    title = f"{shorten(dotted_path(e.path), MAX_TITLE_PATH)} — " \
+            f"{STATUS_LABELS.get(e.status, e.status)}"
     if e.path_a is not None and e.path_b is not None and e.path_a != e.path_b:
-        title += f"   (A: {dotted_path(e.path_a)})"
+        title += f"   (A: {shorten(dotted_path(e.path_a), MAX_TITLE_PATH)})"
     return title
 
 

@@ -1,6 +1,7 @@
 """The compare view's table: one row per tensor pair (a :class:`DiffEntry`), and its proxy.
 
-Rows are appended in batches while the background diff streams entries. Display text is
+Rows are appended in batches while the background diff streams entries. Cells are plain
+text; tooltips, which Qt would render as rich text, are escaped. Display text is
 short (3 significant digits); :data:`SortRole` gives the raw numbers so sorting is numeric,
 with "not applicable" sorting below every number. Colours come from the entry's status;
 the colours of side A, side B and their difference are defined here too, for every pane.
@@ -30,6 +31,7 @@ from inspector.core.diff import (
     DiffEntry,
 )
 from inspector.core.text import cosine_text, dotted_path, metric_text, shape_text
+from inspector.ui.tree.columns import plain_tooltip
 
 SortRole = Qt.ItemDataRole.UserRole
 EntryRole = Qt.ItemDataRole.UserRole + 1
@@ -105,7 +107,7 @@ class DiffTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_PATH:
             tip = f"B: {dotted_path(e.path_b)}" if e.path_b is not None else "only in A"
             tip = (f"A: {dotted_path(e.path_a)}\n" if e.path_a is not None else "only in B\n") + tip
-            return tip + (f"\n{e.note}" if e.note else "")
+            return plain_tooltip(tip + (f"\n{e.note}" if e.note else ""))
         return None
 
     # ---- Public API

@@ -1,5 +1,8 @@
 """The compare view's header: the two files, how keys were aligned, counts per status,
-how many values changed, the largest changes, and the non-tensor values that differ."""
+how many values changed, the largest changes, and the non-tensor values that differ.
+
+Text from the files (names, formats, keys, values) is plain text, or escaped where our own
+markup is mixed in (the files line, the largest changes)."""
 
 from __future__ import annotations
 
@@ -28,10 +31,13 @@ from inspector.core.text import (
     html_text,
     metric_text,
     percent_text,
+    shorten,
 )
 from inspector.ui.compare.model import COLOR_A, COLOR_B, STATUS_COLORS, STATUS_LABELS
+from inspector.ui.tree.columns import plain_tooltip
 
 MAX_SCALAR_ROWS = 200
+MAX_LABEL_PATH = 120  # characters of a key path in the summary (the table has all of it)
 LARGEST_SHOWN = 3
 VALUED = (CHANGED, DTYPE_CHANGED)  # statuses whose values were compared and differ
 
@@ -51,12 +57,14 @@ class CompareSummary(QFrame):
         self.files_label.setTextFormat(Qt.TextFormat.RichText)
         self.files_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.align_label = QLabel()
+        self.align_label.setTextFormat(Qt.TextFormat.PlainText)
         self.align_label.setWordWrap(True)
         chips = QHBoxLayout()
         chips.setSpacing(6)
         self.chips: dict[str, QLabel] = {}
         for status in STATUSES:
             chip = QLabel()
+            chip.setTextFormat(Qt.TextFormat.PlainText)
             chip.setObjectName(f"chip_{status}")
             c = STATUS_COLORS[status]
             chip.setStyleSheet(f"QLabel {{ color: {c}; border: 1px solid {c}; border-radius: 9px;"
@@ -66,6 +74,7 @@ class CompareSummary(QFrame):
             self.chips[status] = chip
         chips.addStretch(1)
         self.totals_label = QLabel()
+        self.totals_label.setTextFormat(Qt.TextFormat.PlainText)
         self.totals_label.setWordWrap(True)
         self.largest_label = QLabel()
         self.largest_label.setWordWrap(True)
@@ -80,6 +89,7 @@ class CompareSummary(QFrame):
         right = QVBoxLayout()
         right.setSpacing(2)
         self.scalars_title = QLabel("Non-tensor values")
+        self.scalars_title.setTextFormat(Qt.TextFormat.PlainText)
         self.scalars_title.setStyleSheet("font-weight: 600;")
         self.scalars_table = QTableWidget(0, 3)
         self.scalars_table.setObjectName("scalarDiffTable")
@@ -106,7 +116,7 @@ class CompareSummary(QFrame):
             self.align_label.setText("")
         else:
             self.files_label.setText(files_html(header))
-            self.files_label.setToolTip(f"A: {header.path_a}\nB: {header.path_b}")
+            self.files_label.setToolTip(plain_tooltip(f"A: {header.path_a}\nB: {header.path_b}"))
             self.align_label.setText("Aligned by: " + (header.aligned_by or "paths as stored"))
         counts = dict.fromkeys(STATUSES, 0)
         for e in entries:
@@ -130,7 +140,7 @@ class CompareSummary(QFrame):
             b = "(absent)" if s.status == "removed" else format_value(s.value_b)
             for col, text in enumerate((dotted_path(s.path), a, b)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 self.scalars_table.setItem(row, col, item)
         more = len(scalars) - len(shown)
         self.scalars_title.setText(
@@ -189,7 +199,8 @@ def largest_entries(entries: list[DiffEntry], n: int = LARGEST_SHOWN) -> list[Di
 def largest_html(largest: list[DiffEntry]) -> str:
     if not largest:
         return ""
-    items = ", ".join(f"<b>{html_text(dotted_path(e.path))}</b> ({change_text(e)})"
+    items = ", ".join(f"<b>{html_text(shorten(dotted_path(e.path), MAX_LABEL_PATH))}</b> "
+                      f"({change_text(e)})"
                       for e in largest)
     return f"Largest changes: {items}"
 

@@ -300,6 +300,7 @@ class CompareView(QWidget):
         layout.setSpacing(6)
 
         self.problem_label = QLabel()
+        self.problem_label.setTextFormat(Qt.TextFormat.PlainText)  # names files and keys
         self.problem_label.setObjectName("compareProblem")
         self.problem_label.setWordWrap(True)
         self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
