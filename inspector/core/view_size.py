@@ -43,6 +43,8 @@ def broadcast_dims(shape: Sequence[int], stride: Sequence[int]) -> tuple[int, ..
 def distinct_view(shape: Sequence[int], stride: Sequence[int]) -> DistinctView:
     """``shape``/``stride`` without the :func:`broadcast_dims` (an empty view as it is)."""
     shape, stride = tuple(shape), tuple(stride)
+    if 0 not in stride:  # the usual case, checked first: one call per tensor
+        return DistinctView(shape, stride, 1)
     dims = broadcast_dims(shape, stride)
     if not dims or math.prod(shape) == 0:
         return DistinctView(shape, stride, 1)
