@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 
 from inspector.cli.output import add_json_flag, print_error, print_json, print_line
-from inspector.core.text import cosine_text, format_count, metric_text, path_text, safe_str, shorten
+from inspector.core.text import (
+    cosine_text,
+    format_count,
+    metric_text,
+    path_text,
+    percent_text,
+    safe_str,
+    shorten,
+)
 
 STATUS_LABELS = {
     "identical": "identical",
@@ -141,9 +149,9 @@ def report_lines(report, limit: int = 50) -> list[str]:
     parts = [f"{counts[k]} {STATUS_LABELS[k]}" for k in counts if counts[k] or k == "identical"]
     lines.append(f"tensors: {s.tensors}  ({', '.join(parts)})")
     if s.elements_compared:
-        pct = 100.0 * s.elements_changed / s.elements_compared
         lines.append(f"elements changed: {format_count(s.elements_changed)} of "
-                     f"{format_count(s.elements_compared)} compared ({pct:.3g}%)")
+                     f"{format_count(s.elements_compared)} compared "
+                     f"({percent_text(s.elements_changed, s.elements_compared)})")
     if report.tolerant:
         n_valued = s.changed + s.dtype_changed
         atol = "default" if report.atol is None else f"{report.atol:g}"
