@@ -2,11 +2,12 @@
 the histogram of Δ = B − A, and the pair's metrics.
 
 The title is plain text; the metrics table is our markup with every text from a file escaped.
-Plot titles are rendered as HTML by pyqtgraph, so they only ever hold our own text."""
+Plot titles are rendered as HTML by pyqtgraph, so they only ever hold our own text.
+pyqtgraph is imported when the first pane is built, so the window can import
+:class:`~inspector.ui.compare.CompareView` (for ``isinstance``) without loading it."""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
@@ -38,6 +39,8 @@ class PairDetail(QWidget):
     """Histograms and metrics of one tensor pair."""
 
     def __init__(self, parent=None):
+        import pyqtgraph as pg  # with the first compare tab: the package imports without it
+
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 4, 0, 0)
