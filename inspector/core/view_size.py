@@ -1,4 +1,8 @@
-"""How many values reading a view costs, bounded by what the file stores.
+"""Views of stored bytes: which tensors show the same values, and how many values reading a
+view costs, bounded by what the file stores.
+
+:func:`view_key` says when two tensors are the same view of the same bytes (tied weights,
+repeated entries), so statistics, the diff and the summary handle each once.
 
 A view's virtual size (its shape's product) can be astronomically larger than its storage:
 a stride-0 dimension repeats the same values (``expand``), overlapping strides read the same
@@ -15,10 +19,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from inspector.core.model import TensorInfo
 from inspector.core.text import format_count
 
 WORK_CAP_RATIO = 64  # values read per tensor: at most this many times its stored elements...
 WORK_CAP_FLOOR = 1 << 28  # ...when it reads more than this many values
+
+
+def view_key(info: TensorInfo) -> tuple | None:
+    """Equal for two tensors that read the same stored bytes through the same view (offset,
+    shape, stride) as the same dtype and layout; None for a tensor without a storage."""
+    st = info.storage
+    if st is None:
+        return None
+    return (st.file, st.key, st.file_offset, info.storage_offset, tuple(info.shape),
+            tuple(info.stride), info.dtype, info.layout)
 
 
 @dataclass(frozen=True)

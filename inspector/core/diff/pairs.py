@@ -23,6 +23,7 @@ from inspector.core.view_size import (
     broadcast_dims,
     distinct_view,
     over_work_cap,
+    view_key,
     work_cap_problem,
 )
 
@@ -43,13 +44,6 @@ def iter_diff(ck_a: Checkpoint, ck_b: Checkpoint, alignment: Alignment, *,
     for pair in alignment.pairs:
         check_cancel(cancel)
         yield _diff_pair(ck_a, ck_b, pair, atol, rtol, cancel, chunk_elements, cache)
-
-
-def _view_key(info: TensorInfo) -> tuple | None:
-    if info.storage is None:
-        return None
-    return (info.storage.ident, info.storage.file_offset, info.storage_offset, info.shape,
-            info.stride, info.dtype, info.layout)
 
 
 def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol, cancel,
@@ -86,7 +80,7 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
             return _diff_raw(ck_a, ck_b, pair.info_a, pair.info_b, base, status_if_differs,
                              f"values {work_cap_problem(ia.numel, stored)}; compared byte for "
                              "byte")
-    key_a, key_b = _view_key(ia), _view_key(ib)
+    key_a, key_b = view_key(ia), view_key(ib)
     key = (key_a, key_b) if key_a and key_b else None
     cmp = cache.get(key) if key else None
     if cmp is None:

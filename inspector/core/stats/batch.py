@@ -11,8 +11,9 @@ import numpy as np
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
 from inspector.core.stats.passes import MAX_BLOCK_ELEMS, make_stats
-from inspector.core.stats.plan import Plan, plan_for, view_identity
+from inspector.core.stats.plan import Plan, plan_for
 from inspector.core.stats.results import Histogram, TensorStats
+from inspector.core.view_size import view_key
 
 # iter_stats computes small tensors in batches (segmented numpy operations; the cost of a
 # small tensor is Python calls, not bytes): tensors of at most BATCH_MAX_ELEMS elements,
@@ -50,7 +51,7 @@ class Batcher:
         end = min(len(self.todo), start + BATCH_WINDOW)
         while j < end and len(members) < BATCH_MAX_TENSORS:
             info = self.todo[j][1]
-            key = view_identity(info) if info is not None else None
+            key = view_key(info) if info is not None else None
             plan = None
             if key is not None and key not in self.cache and key not in seen:
                 plan = self._eligible(info)

@@ -13,8 +13,9 @@ from inspector.core.stats.passes import (
     cancel_fn,
     compute_stats,
 )
-from inspector.core.stats.plan import progress_bytes, view_identity
+from inspector.core.stats.plan import progress_bytes
 from inspector.core.stats.results import StatsCancelled, StatsItem, StatsProgress, TensorStats
+from inspector.core.view_size import view_key
 
 
 def iter_stats(ckpt: Checkpoint, paths: Iterable[tuple] | None = None, bins: int = DEFAULT_BINS,
@@ -48,7 +49,7 @@ def iter_stats(ckpt: Checkpoint, paths: Iterable[tuple] | None = None, bins: int
         if info is None:
             error = "no tensor at this path"
         else:
-            key = view_identity(info)
+            key = view_key(info)
             result = cache.get(key) if key is not None else None
             if result is None and key is not None:
                 # many small tensors: computed together, ahead, into the cache

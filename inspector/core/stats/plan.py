@@ -177,13 +177,6 @@ def packed_table(dtype: str) -> np.ndarray:
     return table
 
 
-def view_identity(info: TensorInfo) -> tuple | None:
-    if info.storage is None:
-        return None
-    return (info.storage.ident, info.dtype, info.layout, tuple(info.shape), tuple(info.stride),
-            info.storage_offset)
-
-
 def progress_bytes(info: TensorInfo | None) -> int:
     if info is not None and info.layout == "sharded":
         return info.nbytes

@@ -8,14 +8,13 @@ from collections.abc import Iterable
 from inspector.core.checkpoint import TensorInfo
 from inspector.core.state_dict import WeightEntry
 from inspector.core.summary.results import DTypeShare
+from inspector.core.view_size import view_key
 
 
 def view_ident(info: TensorInfo) -> tuple:
-    """What makes two tensors the same view of the same bytes (tied weights count once)."""
-    st = info.storage
-    if st is None:
-        return ("nostorage", id(info))
-    return (st.file, st.key, info.storage_offset, info.shape, info.stride)
+    """What makes two tensors the same view of the same bytes (tied weights count once); a
+    tensor without a storage is only ever itself."""
+    return view_key(info) or ("nostorage", id(info))
 
 
 _ITEMSIZES: dict[str, int] = {}
@@ -58,9 +57,7 @@ def dtype_mix(tensors: list[tuple[tuple, TensorInfo]]) -> tuple[DTypeShare, ...]
     for _, info in tensors:
         dtype = info.dtype
         counts[dtype] = counts.get(dtype, 0) + 1
-        st = info.storage
-        ident = (st.file, st.key, info.storage_offset, info.shape, info.stride) if (
-            st is not None) else ("nostorage", id(info))  # view_ident, inlined: per tensor
+        ident = view_ident(info)
         if ident not in seen:
             seen.add(ident)
             numels[dtype] = numels.get(dtype, 0) + prod(info.shape)
