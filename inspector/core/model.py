@@ -26,6 +26,15 @@ class CheckpointError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+class AmbiguousArchiveError(CheckpointError):
+    """A container that two readers could read differently (torch's and ours): refused, and
+    a scan labels it unsafe, since what we would show need not be what torch loads."""
+
+    def __init__(self, path: str | os.PathLike, what: str):
+        self.what = what
+        super().__init__(path, f"ambiguous archive: {what}")
+
+
 @dataclass(eq=False)
 class StorageInfo:
     """One block of tensor bytes in a file.

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import mmap
 import os
-import pickletools
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from inspector.core.checkpoint import CheckpointError
-from inspector.core.formats import PROTOCOL_0_STARTS, open_checkpoint
+from inspector.core.formats import PROTOCOL_0_STARTS, AmbiguousArchiveError, open_checkpoint
 from inspector.core.formats.torch_legacy import looks_legacy
-from inspector.core.unpickler import is_allowed, memory_stream
+from inspector.core.unpickler import is_allowed
+from inspector.core.unpickler.opcodes import TOO_MANY_GLOBALS, static_globals
 
-MAX_STATIC_OPS = 20_000_000
 MAX_SCAN_ENTRIES = 100_000
-MAX_SCAN_BYTES = 256 << 20
+MAX_SCAN_BYTES = 256 << 20  # of one pickle
+MAX_SCAN_TOTAL = 1 << 30  # of all the pickles of one zip together
 
 CLEAN, UNSAFE, UNREADABLE = "clean", "unsafe", "unreadable"
 
@@ -50,78 +51,49 @@ class ScanResult:
         return out
 
 
-def static_globals(data: bytes | memoryview, start: int = 0) -> tuple[list[str], int, str | None]:
-    """Globals named by the pickle at ``data[start:]`` from its opcodes alone.
-
-    Returns (globals, end offset, problem or None). STACK_GLOBAL is resolved from the
-    strings pushed (or fetched from the memo) just before it.
-    """
-    found: dict[str, None] = {}
-    memo: dict[int, object] = {}
-    recent: list[object] = []
-    stream = memory_stream(data, start)
-    problem = None
-    end = 0
-    count = 0
-    try:
-        for op, arg, pos in pickletools.genops(stream):
-            count += 1
-            if count > MAX_STATIC_OPS:
-                problem = "too many opcodes to scan"
-                break
-            name = op.name
-            if name in ("GLOBAL", "INST"):
-                module, _, attr = str(arg).partition(" ")
-                found[f"{module}.{attr}"] = None
-                recent.append(None)
-            elif name == "STACK_GLOBAL":
-                if len(recent) >= 2 and isinstance(recent[-2], str) and isinstance(recent[-1], str):
-                    found[f"{recent[-2]}.{recent[-1]}"] = None
-                else:
-                    found["<unresolved STACK_GLOBAL>"] = None
-                recent.append(None)
-            elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-                          "STRING", "BINSTRING", "SHORT_BINSTRING"):
-                recent.append(arg)
-            elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-                memo[int(arg)] = recent[-1] if recent else None
-            elif name == "MEMOIZE":
-                memo[len(memo)] = recent[-1] if recent else None
-            elif name in ("BINGET", "LONG_BINGET", "GET"):
-                recent.append(memo.get(int(arg)))
-            elif name == "STOP":
-                end = pos + 1
-            else:
-                recent.append(None)
-            if len(recent) > 8:
-                del recent[:-4]
-    except (ValueError, EOFError, KeyError, UnicodeDecodeError, MemoryError, OverflowError) as e:
-        problem = f"opcode scan stopped: {type(e).__name__}: {e}"
-    finally:
-        stream.close()
-    return list(found), end, problem
+def _is_record(name: str) -> bool:
+    """A raw storage record (``<root>/data/<key>``, ``<root>/constants/<key>``): bytes that
+    torch never unpickles, so content that merely starts like a pickle is not one."""
+    parts = name.split("/")
+    return len(parts) == 3 and parts[1] in ("data", "constants")
 
 
-def _zip_pickles(path: str, fh, mm: mmap.mmap, skip_data_pkl: bool) -> list[tuple[str, bytes]]:
-    """Every pickle entry of a zip, read even from archives the reader refuses (duplicate
-    names are exactly where a payload hides); compressed entries are read up to a cap."""
-    out = []
+def _looks_pickle(name: str, head: bytes) -> bool:
+    """Whether a zip entry may be a pickle torch reads: by name (any case: torch finds
+    ``DATA.PKL`` when asked for ``data.pkl``) or by its first bytes."""
+    lower = name.lower()
+    if lower.endswith((".pkl", "_pkl", "/.metadata")):
+        return True
+    return not _is_record(name) and len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _zip_pickles(fh, skip_data_pkl: bool) -> Iterator[tuple[str, bytes]]:
+    """Every pickle-like entry of a zip, read even from archives the reader refuses (duplicate
+    names are exactly where a payload hides); compressed entries are read up to a cap, and
+    all entries together up to another."""
     try:
         zf = zipfile.ZipFile(fh)
     except Exception:  # noqa: BLE001 - a damaged archive just has nothing to scan statically
-        return out
+        return
+    budget = MAX_SCAN_TOTAL
     for info in zf.infolist()[:MAX_SCAN_ENTRIES]:
         name = info.filename
-        if not (name.endswith(".pkl") or name.endswith("/.metadata")):
-            continue
         if skip_data_pkl and name.endswith("/data.pkl") and name.count("/") == 1:
             continue
         try:
             with zf.open(info) as entry:
-                out.append((name, entry.read(MAX_SCAN_BYTES)))
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+                head = entry.read(2)
+                if not _looks_pickle(name, head):
+                    continue
+                if budget <= 0:
+                    yield name, b""  # reported as not scanned
+                    continue
+                data = head + entry.read(min(MAX_SCAN_BYTES, budget) - len(head))
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                zlib.error):
             continue
-    return out
+        budget -= len(data)
+        yield name, data
 
 
 def _expected_for(fmt: str | None) -> Callable[[str], bool]:
@@ -155,22 +127,28 @@ def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
             return [], []
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             head = mm[:64]
-            blobs: list[tuple[str, bytes | mmap.mmap, int]] = []
+            blobs: Iterable[tuple[str, bytes | mmap.mmap]] = ()
+            count = 1
             if head.startswith(b"PK\x03\x04"):
-                blobs = [(n, d, 1) for n, d in _zip_pickles(path, fh, mm, skip_data_pkl=loaded)]
+                blobs = _zip_pickles(fh, skip_data_pkl=loaded)
             elif not loaded and (looks_legacy(head) or head[:1] == b"\x80"
                                  or head[:1] in PROTOCOL_0_STARTS):
-                blobs = [("file", mm, 5)]  # a legacy file is five pickles, then raw bytes
-            for name, data, count in blobs:
+                blobs, count = [("file", mm)], 5  # a legacy file is five pickles, then raw bytes
+            for name, data in blobs:
+                if not data:
+                    notes.append(f"{name}: not scanned (over the {MAX_SCAN_TOTAL}-byte limit of "
+                                 "one scan)")
+                    found[f"<{name} not scanned>"] = None
+                    continue
                 pos = 0
                 for _ in range(count):
-                    names, end, problem = static_globals(data, pos)
-                    found.update(dict.fromkeys(names))
-                    if problem and not names:
-                        notes.append(f"{name}: {problem}")
-                    if not end or end >= len(data):
+                    result = static_globals(data, pos)
+                    found.update(dict.fromkeys(result.globals))
+                    if result.problem and (not result.globals or TOO_MANY_GLOBALS in found):
+                        notes.append(f"{name}: {result.problem}")
+                    if not result.end or result.end >= len(data):
                         break
-                    pos = end
+                    pos = result.end
     return list(found), notes
 
 
@@ -182,12 +160,16 @@ def scan(path: str | os.PathLike) -> ScanResult:
     notes: list[str] = []
     fmt = None
     error = None
+    ambiguous = None
     try:
         ck = open_checkpoint(path)
         fmt = ck.format
         globals_seen.update(dict.fromkeys(ck.globals))
         unsafe.update(dict.fromkeys(ck.unsafe_globals))
         ck.close()
+    except AmbiguousArchiveError as e:
+        error = str(e)
+        ambiguous = e.what
     except CheckpointError as e:
         error = str(e)
     try:
@@ -202,7 +184,10 @@ def scan(path: str | os.PathLike) -> ScanResult:
     if fmt == "torchscript":
         notes.append("TorchScript: torch.jit.load would run the archive's code/ files; browsing "
                      "here does not")
-    if unsafe:
+    if ambiguous:
+        notes.insert(0, f"ambiguous archive: {ambiguous}; torch may load something other than "
+                        "what is shown, so the file counts as unsafe")
+    if unsafe or ambiguous:
         verdict = UNSAFE
     elif error:
         verdict = UNREADABLE

@@ -16,14 +16,16 @@ from inspector.core.formats.torch_export import read_torch_export
 from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
 from inspector.core.formats.torch_zip import read_torch_zip
 from inspector.core.formats.torchscript import read_torchscript
+from inspector.core.formats.trusted import TAR_BLOCK, looks_tar, validated_bytes
+from inspector.core.model import AmbiguousArchiveError
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import InertPickleError, load_inert
 
 # first opcodes of text-mode (protocol 0/1) pickles
 PROTOCOL_0_STARTS = frozenset(bytes([b]) for b in b"(c}])ISVNLFGJKUXi")
 
-__all__ = ["PROTOCOL_0_STARTS", "Checkpoint", "CheckpointError", "open_checkpoint",
-           "verify_zip_records"]
+__all__ = ["PROTOCOL_0_STARTS", "AmbiguousArchiveError", "Checkpoint", "CheckpointError",
+           "open_checkpoint", "validated_bytes", "verify_zip_records"]
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint's metadata (no tensor bytes, no code from the file).
@@ -85,6 +87,13 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     head = mm[:64]
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _read_zip(path, mm, size)
+    if looks_tar(mm[:TAR_BLOCK]):
+        # torch.load tries tar before anything else that is not a zip
+        if looks_legacy(head) or looks_safetensors(head, size) or head[:1] in PROTOCOL_0_STARTS \
+                or head[:1] == b"\x80":
+            raise AmbiguousArchiveError(path, "the file is also a tar archive, which torch.load "
+                                              "reads instead (as a pre-0.4 checkpoint)")
+        raise CheckpointError(path, "a tar archive (the pre-0.4 torch format is not supported)")
     if looks_legacy(head):
         return read_torch_legacy(path, fh, mm, size)
     if looks_safetensors(head, size):
@@ -102,8 +111,6 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
             pass
     if head.startswith(b"\x1f\x8b"):
         raise CheckpointError(path, "a gzip file, not a checkpoint (decompress it first)")
-    if size >= 262 and mm[257:262] == b"ustar":
-        raise CheckpointError(path, "a tar archive (the pre-0.4 torch format is not supported)")
     if head[:1] in (b"{", b"["):
         raise CheckpointError(path, "a JSON file, not a checkpoint or shard index")
     raise CheckpointError(path, "unrecognized format: not a PyTorch (zip or legacy), "

@@ -14,7 +14,7 @@ from typing import Any
 
 from inspector.core.dtypes import dtype_info
 from inspector.core.formats._zip import ZipArchive
-from inspector.core.model import CheckpointError, StorageInfo
+from inspector.core.model import AmbiguousArchiveError, CheckpointError, StorageInfo
 from inspector.core.unpickler import (
     InertPickleError,
     InertResult,
@@ -150,6 +150,8 @@ def read_embedded_torch_save(file: str, mm: Any, offset: int, length: int,
         return EmbeddedPickle(res.obj, res.globals, res.unsafe_globals, lambda ref: None)
     try:
         archive = ZipArchive(file, view)
+    except AmbiguousArchiveError as e:
+        raise AmbiguousArchiveError(file, f"{what}: {e.what}") from e
     except CheckpointError as e:
         raise CheckpointError(file, f"{what}: {e.problem}") from e
     if archive.root is None:

@@ -35,6 +35,7 @@ from inspector.core.model import (
     LIST,
     STRING,
     TENSOR,
+    AmbiguousArchiveError,
     CheckpointError,
     Node,
     StorageInfo,
@@ -430,6 +431,8 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
                 raise CheckpointError(item.file, f"chunk at {list(offsets)} is {ref.dtype}, "
                                                  f"the metadata says {dtype}")
             storage = emb.storage_info(ref.storage)
+        except AmbiguousArchiveError:
+            raise  # what torch would load is unclear: never shown as a mere warning
         except CheckpointError as e:
             problems.append(e.problem)
             continue
@@ -526,6 +529,8 @@ def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files,
         emb = read_embedded_torch_save(os.path.join(files.folder, item.file),
                                        files.map(item.file), item.offset, item.length,
                                        f"{item.file}@{item.offset}")
+    except AmbiguousArchiveError:
+        raise  # what torch would load is unclear: never shown as a mere warning
     except CheckpointError as e:
         warnings.append(f"value {fqn}: {e.problem}")
         parent.add(key, STRING, type_name="unreadable value", value=e.problem)
@@ -536,6 +541,8 @@ def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files,
     def storage_info(ref: StorageRef) -> StorageInfo | None:
         try:
             return emb.storage_info(ref)
+        except AmbiguousArchiveError:
+            raise  # what torch would load is unclear: never shown as a mere warning
         except CheckpointError as e:
             sub_warnings.append(e.problem)
             return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from inspector.core.checkpoint import DICT, TENSOR, Checkpoint, CheckpointError, Node
 from inspector.core.formats.safetensors import read_hf_index
+from inspector.core.model import AmbiguousArchiveError
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 16 << 20
@@ -116,6 +117,8 @@ def _merge(folder: str, names: list[str], open_file: Callable[[str], Checkpoint]
     for name in names:
         try:
             ck = open_file(os.path.join(folder, name))
+        except AmbiguousArchiveError:
+            raise  # what torch would load is unclear: never shown as a mere warning
         except CheckpointError as e:
             warnings.append(f"shard {name}: {e.problem}")
             continue

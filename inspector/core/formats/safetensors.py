@@ -18,6 +18,7 @@ from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
 from inspector.core.model import (
     DICT,
     TENSOR,
+    AmbiguousArchiveError,
     CheckpointError,
     Node,
     StorageInfo,
@@ -150,6 +151,8 @@ def read_hf_index(path: str, open_file) -> Checkpoint:
         shard_path = os.path.join(folder, shard)
         try:
             ck = open_file(shard_path)
+        except AmbiguousArchiveError:
+            raise  # what torch would load is unclear: never shown as a mere warning
         except CheckpointError as e:
             warnings.append(f"shard {shard}: {e.problem}")
             continue

@@ -25,6 +25,7 @@ from inspector.core.model import (
     DICT,
     STRING,
     TENSOR,
+    AmbiguousArchiveError,
     CheckpointError,
     Node,
     StorageInfo,
@@ -143,6 +144,8 @@ class _Reader:
                 continue
             try:
                 self.payload(parent, fqn, meta, directory)
+            except AmbiguousArchiveError:
+                raise  # what torch would load is unclear: never shown as a mere warning
             except (CheckpointError, ValueError) as e:
                 problem = e.problem if isinstance(e, CheckpointError) else str(e)
                 self.warnings.append(f"{fqn}: {problem}")

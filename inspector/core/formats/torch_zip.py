@@ -26,7 +26,7 @@ def read_torch_zip(path: str, archive: ZipArchive, size: int) -> Checkpoint:
     warnings: list[str] = []
     pickles = TorchPickles(archive)
     data = pickles.read("data.pkl", MAX_PICKLE_BYTES)
-    if zlib.crc32(data) != archive.infos[pkl_name].CRC:
+    if zlib.crc32(data) != archive.infos[pkl_name].crc:
         warnings.append("data.pkl fails its CRC-32 check: the file is corrupt (torch does not "
                         "check CRCs and would read it anyway)")
     result = pickles.load("data.pkl", data=data)

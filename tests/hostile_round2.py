@@ -1,0 +1,374 @@
+"""Hostile files, round two (issue 18), built by code: one builder per attack, grouped by class.
+
+Class 1: files torch and a zip library can read differently (ambiguous archives).
+Class 2: files that try to change how the next file is read (shared stand-ins).
+Class 4: files that make the reader's work explode (fan-out, quadratic checks, bombs).
+Class 5: malformed fields that must end in one clear message.
+Class 6: every dtype safetensors defines.
+
+Each :class:`Case` builds its input in a temp dir and states what ``info`` and ``scan`` must
+do. :func:`run_cli` runs the command line in a child process under a memory limit and
+reports its exit code, output, peak memory and wall time; nothing a payload would do
+(create the marker file) may ever happen.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import resource
+import struct
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.ckpt_factory import Payload, zip_entries
+
+REPO = Path(__file__).resolve().parents[1]
+MEMORY_LIMIT = 3 << 30  # address space of the child (torch's import alone maps ~1 GiB)
+PEAK_RSS_LIMIT = 1 << 30  # stated bound: resident memory of one command on these files
+HANG_TIMEOUT = 120  # a hang detector: the cases are small, so seconds are expected
+
+CHILD = r"""
+import resource, sys
+rss_file = sys.argv[1]
+code = 3
+try:
+    from inspector.cli import main
+    code = main(sys.argv[2:])
+finally:
+    with open(rss_file, "w") as fh:
+        fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+sys.exit(code)
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[Path, Path], Path]  # (tmp dir, marker) -> input path
+    info: int  # exit code of ``info``: 0 opens, 2 refused with one error line
+    message: str  # regex: the error line of ``info`` (or "" when it opens)
+    scan: str  # verdict of ``scan``: "clean", "unsafe" or "unreadable"
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss: int  # bytes
+    seconds: float
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def run_cli(tmp: Path, *args: str) -> ChildRun:
+    """``python -m inspector ARGS`` in a child process with a memory limit and a timeout."""
+    rss_file = tmp / f"rss-{time.monotonic_ns()}"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(rss_file), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=HANG_TIMEOUT,
+                          preexec_fn=_limit_memory, env={**os.environ, "PYTHONPATH": str(REPO)})
+    seconds = time.monotonic() - start
+    peak = int(rss_file.read_text()) * 1024 if rss_file.exists() else -1
+    return ChildRun(proc.returncode, proc.stdout, proc.stderr, peak, seconds)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _saved(obj, **kw) -> bytes:
+    buf = io.BytesIO()
+    _torch().save(obj, buf, **kw)
+    return buf.getvalue()
+
+
+def _plain_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    """A zip written by Python's zipfile (entries stored, sizes in the local headers)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in entries:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
+
+
+def torch_entries(obj) -> list[tuple[str, bytes]]:
+    """The records of ``torch.save(obj)`` (root ``archive``)."""
+    with zipfile.ZipFile(io.BytesIO(_saved(obj))) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def harmless() -> bytes:
+    torch = _torch()
+    return _plain_zip(torch_entries({"w": torch.ones(4)}))
+
+
+def evil(marker: Path, value: float = 666.0) -> bytes:
+    """What an attacker wants loaded: other weights (and a payload torch.load would run)."""
+    torch = _torch()
+    obj = {"w": torch.full((4,), value), "x": Payload(os.system, f"touch {marker}")}
+    return _plain_zip(torch_entries(obj))
+
+
+def evil_weights(value: float = 666.0) -> bytes:
+    """Other weights, no payload: what ``torch.load(weights_only=True)`` can still load."""
+    torch = _torch()
+    return _plain_zip(torch_entries({"w": torch.full((4,), value)}))
+
+
+# ---- zip structures, written by hand
+def _layout(data: bytes) -> tuple[list[zipfile.ZipInfo], int]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return zf.infolist(), zf.start_dir
+
+
+def central_record(info: zipfile.ZipInfo, offset: int, comment: bytes = b"",
+                   name: bytes | None = None) -> bytes:
+    raw = name if name is not None else info.filename.encode()
+    return struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, info.flag_bits, info.compress_type,
+                       0, 33, info.CRC, info.compress_size, info.file_size, len(raw), 0,
+                       len(comment), 0, 0, 0, offset) + raw + comment
+
+
+def end_record(count: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
+    return struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, cd_size, cd_offset,
+                       len(comment)) + comment
+
+
+def _write(tmp: Path, name: str, data: bytes) -> Path:
+    p = tmp / name
+    p.write_bytes(data)
+    return p
+
+
+# ---- class 1: we must read the same file torch reads
+def two_central_directories(tmp: Path, marker: Path, e_data: bytes | None = None) -> Path:
+    """One end record whose directory torch reads at its stated offset, while Python's
+    zipfile, seeing a gap before the end record, shifts every offset onto a second, harmless
+    directory: torch loads the evil entries, zipfile the harmless ones."""
+    e_data, h_data = e_data or evil(marker), harmless()
+    e_infos, e_end = _layout(e_data)
+    h_infos, h_end = _layout(h_data)
+    filler = b"\0" * 4096  # keeps the harmless offsets (shifted back) non-negative
+    region = e_data[:e_end] + filler + h_data[:h_end]
+    h_base = e_end + len(filler)
+    e_cd = b"".join(central_record(i, i.header_offset) for i in e_infos)
+    h_cd = b"".join(central_record(i, h_base + i.header_offset) for i in h_infos)
+    size = max(len(e_cd), len(h_cd)) + 16
+
+    def padded(infos, offsets, cd):
+        pad = b"x" * (size - len(cd))
+        return b"".join(central_record(i, o, pad if k == len(infos) - 1 else b"")
+                        for k, (i, o) in enumerate(zip(infos, offsets)))
+
+    e_cd = padded(e_infos, [i.header_offset for i in e_infos], e_cd)
+    h_cd = padded(h_infos, [h_base + i.header_offset - size for i in h_infos], h_cd)
+    cd_offset = len(region)
+    return _write(tmp, "two_dirs.pth",
+                  region + e_cd + h_cd + end_record(len(e_infos), size, cd_offset))
+
+
+def appended_archive(tmp: Path, marker: Path) -> Path:
+    """A harmless archive with a whole evil one appended (two end records)."""
+    return _write(tmp, "appended.pth", harmless() + evil(marker))
+
+
+def trailing_bytes(tmp: Path, marker: Path) -> Path:
+    return _write(tmp, "trailing.pth", harmless() + pickle.dumps(Payload(os.system, f"touch {marker}")))
+
+
+def end_record_in_comment(tmp: Path, marker: Path) -> Path:
+    """The archive comment holds a second end record."""
+    data = harmless()
+    infos, cd_offset = _layout(data)
+    cd = data[cd_offset:data.rfind(b"PK\x05\x06")]
+    fake = end_record(len(infos), len(cd), cd_offset)
+    return _write(tmp, "comment.pth", data[:-2] + struct.pack("<H", len(fake)) + fake)
+
+
+def _with_directory(tmp: Path, name: str, data: bytes, records: list[bytes]) -> Path:
+    """``data``'s entries with a hand-written central directory of ``records``."""
+    _, cd_offset = _layout(data)
+    cd = b"".join(records)
+    return _write(tmp, name, data[:cd_offset] + cd + end_record(len(records), len(cd), cd_offset))
+
+
+def unlisted_entry_first(tmp: Path, marker: Path) -> Path:
+    """An evil entry at byte 0 that the directory does not list, before the listed ones."""
+    evil_entry = evil(marker)
+    _, e_end = _layout(evil_entry)
+    data = harmless()
+    infos, cd_offset = _layout(data)
+    body = evil_entry[:e_end] + data[:cd_offset]
+    cd = b"".join(central_record(i, e_end + i.header_offset) for i in infos)
+    return _write(tmp, "prefix.pth", body + cd + end_record(len(infos), len(cd), len(body)))
+
+
+def gap_between_entries(tmp: Path, marker: Path) -> Path:
+    data = harmless()
+    infos, cd_offset = _layout(data)
+    hidden = pickle.dumps(Payload(os.system, f"touch {marker}"))
+    second = infos[1].header_offset
+    body = data[:second] + hidden + data[second:cd_offset]
+    cd = b"".join(central_record(i, i.header_offset + (len(hidden) if k else 0))
+                  for k, i in enumerate(infos))
+    return _write(tmp, "gap.pth", body + cd + end_record(len(infos), len(cd), len(body)))
+
+
+def local_name_differs(tmp: Path, marker: Path) -> Path:
+    """The directory says ``data.pkl``; the local header of that entry names ``data.pk1``."""
+    data = bytearray(harmless())
+    infos, _ = _layout(bytes(data))
+    pkl = next(i for i in infos if i.filename.endswith("data.pkl"))
+    at = pkl.header_offset + 30 + len(pkl.filename) - 1
+    data[at:at + 1] = b"1"
+    return _write(tmp, "lhname.pth", bytes(data))
+
+
+def local_size_differs(tmp: Path, marker: Path) -> Path:
+    data = bytearray(harmless())
+    infos, _ = _layout(bytes(data))
+    pkl = next(i for i in infos if i.filename.endswith("data.pkl"))
+    struct.pack_into("<I", data, pkl.header_offset + 18, pkl.compress_size - 8)
+    return _write(tmp, "lhsize.pth", bytes(data))
+
+
+def local_method_differs(tmp: Path, marker: Path) -> Path:
+    data = bytearray(harmless())
+    infos, _ = _layout(bytes(data))
+    pkl = next(i for i in infos if i.filename.endswith("data.pkl"))
+    struct.pack_into("<H", data, pkl.header_offset + 8, zipfile.ZIP_DEFLATED)
+    return _write(tmp, "lhmethod.pth", bytes(data))
+
+
+def overlapping_entries(tmp: Path, marker: Path) -> Path:
+    """Two listed names whose data is the same bytes (one local header for both)."""
+    data = harmless()
+    infos, _ = _layout(data)
+    records = [central_record(i, i.header_offset) for i in infos]
+    pkl = next(i for i in infos if i.filename.endswith("data.pkl"))
+    records.append(central_record(pkl, pkl.header_offset, name=b"archive/extra/copy.pkl"))
+    return _with_directory(tmp, "overlap.pth", data, records)
+
+
+def names_equal_ignoring_case(tmp: Path, marker: Path) -> Path:
+    """``archive/data.pkl`` (harmless) and ``archive/DATA.PKL`` (other weights): torch finds
+    names case-insensitively, so either may be the one it loads."""
+    entries = [(n, d) for n, d in zip_entries(io.BytesIO(harmless()))]
+    evil_pkl = next(d for n, d in zip_entries(io.BytesIO(evil_weights())) if n.endswith("data.pkl"))
+    at = next(k for k, (n, _) in enumerate(entries) if n.endswith("data.pkl"))
+    entries.insert(at, ("archive/DATA.PKL", evil_pkl))
+    return _write(tmp, "case.pth", _plain_zip(entries))
+
+
+def upper_case_pickle_only(tmp: Path, marker: Path) -> Path:
+    """Only ``archive/DATA.PKL`` (a payload): torch finds it when asked for ``data.pkl``."""
+    entries = zip_entries(io.BytesIO(evil(marker)))
+    return _write(tmp, "upper.pth", _plain_zip(
+        [(n.replace("data.pkl", "DATA.PKL"), d) for n, d in entries]))
+
+
+def nul_in_name(tmp: Path, marker: Path) -> Path:
+    """``archive/data.pkl\\0x``: some readers cut names at a NUL byte, torch does not."""
+    entries = zip_entries(io.BytesIO(harmless()))
+    evil_pkl = next(d for n, d in zip_entries(io.BytesIO(evil(marker))) if n.endswith("data.pkl"))
+    data = _plain_zip(entries + [("archive/data.pkl_x", evil_pkl)])
+    return _write(tmp, "nul.pth", data.replace(b"archive/data.pkl_x", b"archive/data.pkl\0x"))
+
+
+def zip64_disagrees(tmp: Path, marker: Path) -> Path:
+    """torch's own file (zip64 end records, data descriptors) whose zip64 end record names
+    another directory size than the classic one."""
+    data = bytearray(_saved({"w": _torch().ones(4)}))
+    at = bytes(data).rfind(b"PK\x06\x06")
+    size = struct.unpack_from("<Q", data, at + 40)[0]
+    struct.pack_into("<Q", data, at + 40, size + 46)
+    return _write(tmp, "zip64.pth", bytes(data))
+
+
+def descriptor_differs(tmp: Path, marker: Path) -> Path:
+    """torch's own file whose data descriptor after data.pkl states another size."""
+    data = bytearray(_saved({"w": _torch().ones(4)}))
+    infos, _ = _layout(bytes(data))
+    pkl = next(i for i in infos if i.filename.endswith("data.pkl"))
+    name_len, extra_len = struct.unpack_from("<2H", data, pkl.header_offset + 26)
+    at = pkl.header_offset + 30 + name_len + extra_len + pkl.compress_size
+    assert data[at:at + 4] == b"PK\x07\x08"
+    struct.pack_into("<I", data, at + 8, pkl.compress_size + 1)
+    return _write(tmp, "descriptor.pth", bytes(data))
+
+
+def tar_legacy_polyglot(tmp: Path, marker: Path) -> Path:
+    """A legacy torch file (it opens as one) whose first 512 bytes are also a valid tar header:
+    torch.load tries tar first and never reads the pickles we would show."""
+    torch = _torch()
+    legacy = _saved({"w": torch.ones(4)}, _use_new_zipfile_serialization=False)
+    import pickletools
+
+    ends, pos = [], 0
+    for _ in range(3):  # magic, protocol, system info
+        pos = max(p for _, _, p in pickletools.genops(legacy[pos:])) + pos + 1
+        ends.append(pos)
+    head = legacy[:ends[1]]
+    # a system-info dict whose key is a string covering the tar header fields
+    key_at = len(head) + 3 + 5  # PROTO 2, EMPTY_DICT, BINUNICODE + length
+    block = bytearray(b"a" * 600)
+
+    def put(offset: int, value: bytes) -> None:
+        block[offset - key_at:offset - key_at + len(value)] = value
+
+    for offset, width in ((100, 8), (108, 8), (116, 8), (124, 12), (136, 12), (329, 8), (337, 8)):
+        put(offset, b"0" * (width - 1) + b"\0")
+    put(156, b"0")
+    put(157, b"\0" * 100)
+    put(257, b"ustar\x0000")
+    put(148, b" " * 8)
+    sysinfo = (b"\x80\x02}X" + struct.pack("<I", len(block)) + bytes(block) + b"\x88s.")
+    data = bytearray(head + sysinfo + legacy[ends[2]:])
+    checksum = sum(data[:148]) + 8 * 32 + sum(data[156:512])
+    data[148:156] = b"%06o\0 " % checksum
+    p = _write(tmp, "polyglot.pth", bytes(data))
+    tarfile.TarInfo.frombuf(bytes(data[:512]), tarfile.ENCODING, "surrogateescape")  # a tar header
+    return p
+
+
+AMBIGUOUS = "ambiguous archive"
+CLASS_1 = [
+    Case("two_central_directories", two_central_directories, 2, f"{AMBIGUOUS}: .*between the "
+         "central directory and its end record", "unsafe"),
+    Case("appended_archive", appended_archive, 2, AMBIGUOUS, "unsafe"),
+    Case("trailing_bytes", trailing_bytes, 2, f"{AMBIGUOUS}: .*bytes follow the end", "unsafe"),
+    Case("end_record_in_comment", end_record_in_comment, 2, AMBIGUOUS, "unsafe"),
+    Case("unlisted_entry_first", unlisted_entry_first, 2, f"{AMBIGUOUS}: .*before the first entry",
+         "unsafe"),
+    Case("gap_between_entries", gap_between_entries, 2, f"{AMBIGUOUS}: .*unlisted bytes after",
+         "unsafe"),
+    Case("local_name_differs", local_name_differs, 2, f"{AMBIGUOUS}: .*names another file",
+         "unsafe"),
+    Case("local_size_differs", local_size_differs, 2, f"{AMBIGUOUS}: .*size or checksum", "unsafe"),
+    Case("local_method_differs", local_method_differs, 2, f"{AMBIGUOUS}: .*how it is stored",
+         "unsafe"),
+    Case("overlapping_entries", overlapping_entries, 2, f"{AMBIGUOUS}: .*overlap", "unsafe"),
+    Case("names_equal_ignoring_case", names_equal_ignoring_case, 2,
+         f"{AMBIGUOUS}: .*differ only in case", "unsafe"),
+    Case("upper_case_pickle_only", upper_case_pickle_only, 2, "no data.pkl", "unsafe"),
+    Case("nul_in_name", nul_in_name, 2, f"{AMBIGUOUS}: .*NUL", "unsafe"),
+    Case("zip64_disagrees", zip64_disagrees, 2, f"{AMBIGUOUS}: .*disagree", "unsafe"),
+    Case("descriptor_differs", descriptor_differs, 2, f"{AMBIGUOUS}: .*data descriptor", "unsafe"),
+    Case("tar_legacy_polyglot", tar_legacy_polyglot, 2, f"{AMBIGUOUS}: .*tar", "unsafe"),
+]
+
+CASES = CLASS_1
+
