@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from inspector.cli import main
+from tests.hostile_round2 import CASES, PEAK_RSS_LIMIT, run_cli, two_central_directories
 from tests.inference_corpus import HUGE, OVER_CAP, write_meta_mlp, write_stride0_mlp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,3 +165,28 @@ def test_run_refuses_what_a_file_only_claims_in_a_child_process(tmp_path, write,
                                f"would take ")
     assert lines[0].endswith("in memory, more than the 4.0 GiB a run may use")
     assert int(rss.read_text()) < 1024  # MiB: torch itself, nothing of the claimed size
+
+
+# ---- --trust never runs what we did not show (issue 18, class 1)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_run_trust_refuses_ambiguous_archives_in_a_child_process(case, tmp_path, marker):
+    path = case.build(tmp_path, marker)
+    run = run_cli(tmp_path, "run", str(path), "--trust", "--runs", "2")
+    assert run.code == 2, (run.stdout, run.stderr)
+    assert run.stderr.startswith(f"error: {path}: ") and len(run.stderr.splitlines()) == 1
+    assert "Traceback" not in run.stderr
+    assert 0 < run.peak_rss < PEAK_RSS_LIMIT
+    assert not marker.exists()
+
+
+def test_trusted_load_hands_torch_the_validated_records(tmp_path, marker, monkeypatch):
+    """Even when our reader is bypassed, the trusted loader gives torch the validated bytes:
+    an archive torch would read differently is refused, its payload never runs."""
+    from inspector.core.checkpoint import CheckpointError
+    from inspector.core.inference import trust
+
+    path = two_central_directories(tmp_path, marker)
+    monkeypatch.setattr(trust, "architecture_globals", lambda p: ("whole-model", []))
+    with pytest.raises(CheckpointError, match="ambiguous"):
+        trust.load_trusted_model(path, trusted=True)
+    assert not marker.exists()

@@ -2,7 +2,10 @@
 
 Instantiating their model runs code from the file, so :func:`load_trusted_model` refuses
 with :class:`TrustRequiredError` (naming the globals that would run) unless the caller
-passes an explicit, per-file ``trusted=True``; it is never a fallback after an error.
+passes an explicit, per-file ``trusted=True``; it is never a fallback after an error. Even
+then torch gets the records we validated and showed
+(:func:`inspector.core.formats.validated_bytes`), never the path: a file that torch could
+read differently from us is refused.
 """
 
 from __future__ import annotations
@@ -79,15 +82,18 @@ def load_trusted_model(path: str | os.PathLike, trusted: bool) -> nn.Module:
                          "(a built-in or path/to/model.py:ClassName)")
     if not trusted:
         raise TrustRequiredError(path, globals_, KIND_TEXT[kind])
+    from inspector.core.formats import validated_bytes
+
+    source = validated_bytes(path)  # CheckpointError for an ambiguous container
     try:
         if kind == "torchscript":
             with warnings.catch_warnings():  # "torch.jit.load is deprecated" is not news to them
                 warnings.simplefilter("ignore", DeprecationWarning)
-                model = torch.jit.load(path, map_location="cpu")
+                model = torch.jit.load(source, map_location="cpu")
         elif kind == "exported-program":
-            model = torch.export.load(path).module()
+            model = torch.export.load(source).module()
         else:
-            model = torch.load(path, map_location="cpu", weights_only=False)  # trusted by the user
+            model = torch.load(source, map_location="cpu", weights_only=False)  # trusted
     except BaseException as e:  # noqa: BLE001 - code from the file may raise anything
         if isinstance(e, KeyboardInterrupt):
             raise
