@@ -12,10 +12,12 @@ torch = pytest.importorskip("torch")
 
 
 def test_sharded_tensor_values_are_shown(qtbot, sharded):  # noqa: F811
-    from inspector.ui.tensor_panel import TensorPanel
+    from inspector.ui.tensor import TensorPanel
+    from inspector.ui.workers import ProcessJobs
 
     folder, _whole, spec = sharded
-    panel = TensorPanel()
+    jobs = ProcessJobs(name="inspector-tensor-test")
+    panel = TensorPanel(jobs)
     qtbot.addWidget(panel)
     with open_checkpoint(folder) as ck:
         node = next(n for n in ck.tensor_nodes()
@@ -24,7 +26,9 @@ def test_sharded_tensor_values_are_shown(qtbot, sharded):  # noqa: F811
         panel.show_tensor(ck, node, None)
         assert panel.tabs.isTabVisible(panel.tabs.indexOf(panel.values_tab))
         panel.tabs.setCurrentWidget(panel.values_tab)
-        block = panel.values_model.block()
+        qtbot.waitUntil(lambda: not panel.is_busy(), timeout=90_000)
+        jobs.shutdown()
+        block = panel.values_tab.model.block()
         expected = spec[name][0].to(torch.float64).numpy() if spec[name][0].dtype == torch.bfloat16 \
             else spec[name][0].numpy()
         rows, cols = block.shape

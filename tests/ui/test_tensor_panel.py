@@ -12,20 +12,44 @@ from PySide6.QtWidgets import QFileDialog
 
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import compute_stats
+from inspector.core.tensor_view import MAX_COLS, MAX_ROWS
 from inspector.core.text import format_value
-from inspector.ui.tensor_panel import MAX_COLS, MAX_ROWS, TensorPanel
+from inspector.ui.tensor import TensorPanel
+from inspector.ui.workers import ProcessJobs
+
+WAIT_MS = 90_000  # the worker process imports torch first; the machine may be busy
 
 
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def jobs(qapp):
+    """One tensor runner for the module (its worker process starts once)."""
+    runner = ProcessJobs(name="inspector-tensor-test")
+    yield runner
+    runner.shutdown()
+    assert runner.worker_pid() is None
+
+
 @pytest.fixture
-def panel(qtbot):
-    p = TensorPanel()
+def panel(qtbot, jobs):
+    p = TensorPanel(jobs)
     qtbot.addWidget(p)
     p.resize(800, 600)
-    return p
+    yield p
+    _wait(qtbot, p)
+
+
+def _wait(qtbot, panel) -> None:
+    """Until the panel's slice or export job has ended."""
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)
+
+
+def _show_tab(qtbot, panel, tab) -> None:
+    panel.tabs.setCurrentWidget(tab)
+    _wait(qtbot, panel)
 
 
 @pytest.fixture
@@ -46,15 +70,15 @@ def test_show_tensor_metadata(panel, training):
     ck, _ = training
     node = ck.find(("model_state_dict", "5.weight"))
     panel.show_tensor(ck, node, None)
-    assert panel.field_labels["dtype"].text().startswith("float32")
-    assert "[10, 128]" in panel.field_labels["shape"].text()
-    assert "[128, 1]" in panel.field_labels["stride"].text()
-    assert panel.field_labels["numel"].text() == "1,280"
-    assert "5.0 KiB" in panel.field_labels["bytes"].text()
-    assert panel.field_labels["device"].text() == "cpu"
+    assert panel.overview_tab.field_labels["dtype"].text().startswith("float32")
+    assert "[10, 128]" in panel.overview_tab.field_labels["shape"].text()
+    assert "[128, 1]" in panel.overview_tab.field_labels["stride"].text()
+    assert panel.overview_tab.field_labels["numel"].text() == "1,280"
+    assert "5.0 KiB" in panel.overview_tab.field_labels["bytes"].text()
+    assert panel.overview_tab.field_labels["device"].text() == "cpu"
     assert "5.weight" in panel.title.text()
     assert _visible_tabs(panel) == ["Overview", "Histogram", "Values", "Heatmap"]
-    assert panel.stat_labels["mean"].text() == "…"  # stats not known yet
+    assert panel.overview_tab.stat_labels["mean"].text() == "…"  # stats not known yet
 
 
 def test_set_stats_fills_numbers_and_histogram(panel, training):
@@ -63,11 +87,11 @@ def test_set_stats_fills_numbers_and_histogram(panel, training):
     stats = compute_stats(ck, node.tensor, bins=32)
     panel.show_tensor(ck, node, None)
     panel.set_stats(stats)
-    assert panel.stat_labels["mean"].text() == format_value(stats.mean)
-    assert panel.stat_labels["max"].text() == format_value(stats.max)
-    assert panel.stat_labels["nan"].text() == "0"
-    assert panel.stat_labels["zeros"].text().startswith(f"{stats.zeros:,}")
-    x, y = panel.histogram.curve.getData()
+    assert panel.overview_tab.stat_labels["mean"].text() == format_value(stats.mean)
+    assert panel.overview_tab.stat_labels["max"].text() == format_value(stats.max)
+    assert panel.overview_tab.stat_labels["nan"].text() == "0"
+    assert panel.overview_tab.stat_labels["zeros"].text().startswith(f"{stats.zeros:,}")
+    x, y = panel.histogram_tab.histogram.curve.getData()
     assert np.allclose(x, stats.histogram.edges)
     assert np.array_equal(y, np.asarray(stats.histogram.counts, dtype=float))
     assert y.sum() == stats.finite == 1280
@@ -78,8 +102,8 @@ def test_stats_given_with_show_tensor(panel, training):
     node = ck.find(("model_state_dict", "0.bias"))
     stats = compute_stats(ck, node.tensor)
     panel.show_tensor(ck, node, stats)
-    assert panel.stat_labels["min"].text() == format_value(stats.min)
-    assert len(panel.histogram.curve.getData()[1]) == len(stats.histogram.counts)
+    assert panel.overview_tab.stat_labels["min"].text() == format_value(stats.min)
+    assert len(panel.histogram_tab.histogram.curve.getData()[1]) == len(stats.histogram.counts)
 
 
 def test_stats_error_is_shown(panel, training):
@@ -88,7 +112,7 @@ def test_stats_error_is_shown(panel, training):
     assert "No statistics yet" in panel.stats_status.text()
     panel.set_stats_error("worker crashed")
     assert panel.stats_status.text() == "Statistics failed: worker crashed"
-    assert panel.stat_labels["mean"].text() == "—"
+    assert panel.overview_tab.stat_labels["mean"].text() == "—"
 
 
 def test_log_toggle(panel, training):
@@ -96,44 +120,46 @@ def test_log_toggle(panel, training):
     node = ck.find(("model_state_dict", "5.weight"))
     stats = compute_stats(ck, node.tensor, bins=16)
     panel.show_tensor(ck, node, stats)
-    panel.log_check.setChecked(True)
-    assert panel.histogram.is_log()
-    assert panel.histogram.plot_item.getAxis("left").logMode
-    _, y = panel.histogram.curve.getData()
+    panel.histogram_tab.histogram.log_check.setChecked(True)
+    assert panel.histogram_tab.histogram.is_log()
+    assert panel.histogram_tab.histogram.plot_item.getAxis("left").logMode
+    _, y = panel.histogram_tab.histogram.curve.getData()
     counts = np.asarray(stats.histogram.counts, dtype=float)
     nz = counts > 0
     assert np.allclose(y[nz], np.log10(counts[nz]))
-    panel.log_check.setChecked(False)
-    assert not panel.histogram.plot_item.getAxis("left").logMode
-    assert np.array_equal(panel.histogram.curve.getData()[1], counts)
+    panel.histogram_tab.histogram.log_check.setChecked(False)
+    assert not panel.histogram_tab.histogram.plot_item.getAxis("left").logMode
+    assert np.array_equal(panel.histogram_tab.histogram.curve.getData()[1], counts)
 
 
-def test_values_table_matches_torch_2d(panel, training):
+def test_values_table_matches_torch_2d(qtbot, qtmodeltester, panel, training):
     ck, ref = training
     node = ck.find(("model_state_dict", "5.weight"))
     panel.show_tensor(ck, node, None)
-    panel.tabs.setCurrentWidget(panel.values_tab)
-    model = panel.values_model
+    _show_tab(qtbot, panel, panel.values_tab)
+    model = panel.values_tab.model
     expected = ref["model_state_dict"]["5.weight"].numpy()
     assert (model.rowCount(), model.columnCount()) == (10, MAX_COLS)
     assert np.array_equal(model.block(), expected[:, :MAX_COLS])
     assert model.data(model.index(0, 0)) == f"{float(expected[0, 0]):.6g}"
     assert model.data(model.index(3, 7)) == f"{float(expected[3, 7]):.6g}"
-    assert "of 128" in panel.values_info.text()
+    assert "of 128" in panel.values_tab.info.text()
+    qtmodeltester.check(model)
 
 
-def test_values_nd_flattened_by_last_dim(panel, training):
+def test_values_nd_flattened_by_last_dim(qtbot, qtmodeltester, panel, training):
     ck, ref = training
     node = ck.find(("model_state_dict", "0.weight"))  # [8, 3, 3, 3]
     panel.show_tensor(ck, node, None)
-    panel.tabs.setCurrentWidget(panel.values_tab)
-    model = panel.values_model
+    _show_tab(qtbot, panel, panel.values_tab)
+    model = panel.values_tab.model
     expected = ref["model_state_dict"]["0.weight"].reshape(-1, 3).numpy()
     assert np.array_equal(model.block(), expected)
     assert model.headerData(4, Qt.Orientation.Vertical) == "0,1,1"
+    qtmodeltester.check(model)
 
 
-def test_values_bounded_and_non_contiguous(panel, tmp_path):
+def test_values_bounded_and_non_contiguous(qtbot, panel, tmp_path):
     import torch
 
     big = torch.arange(3000 * 7, dtype=torch.float32).reshape(3000, 7)
@@ -141,72 +167,78 @@ def test_values_bounded_and_non_contiguous(panel, tmp_path):
     torch.save({"t": big.t(), "v": torch.arange(5000, dtype=torch.int64)}, path)
     with open_checkpoint(path) as ck:
         panel.show_tensor(ck, ck.find(("t",)), None)
-        assert "not contiguous" in panel.field_labels["stride"].text()
-        panel.tabs.setCurrentWidget(panel.values_tab)
-        assert np.array_equal(panel.values_model.block(), big.t()[:, :MAX_COLS].numpy())
+        assert "not contiguous" in panel.overview_tab.field_labels["stride"].text()
+        _show_tab(qtbot, panel, panel.values_tab)
+        assert np.array_equal(panel.values_tab.model.block(), big.t()[:, :MAX_COLS].numpy())
         panel.show_tensor(ck, ck.find(("v",)), None)
         assert panel.tabs.currentWidget() is panel.values_tab
-        block = panel.values_model.block()
+        _wait(qtbot, panel)
+        block = panel.values_tab.model.block()
         assert block.shape == (MAX_ROWS, 1)
         assert np.array_equal(block[:, 0], np.arange(MAX_ROWS))
 
 
-def test_heatmap_for_2d(panel, training):
+def test_heatmap_for_2d(qtbot, panel, training):
     ck, ref = training
     node = ck.find(("model_state_dict", "5.weight"))
     panel.show_tensor(ck, node, None)
-    panel.tabs.setCurrentWidget(panel.heatmap_tab)
-    img = panel.heatmap.image.image
+    _show_tab(qtbot, panel, panel.heatmap_tab)
+    img = panel.heatmap_tab.heatmap.image.image
     assert img.shape == (10, 128)
     assert np.allclose(img, ref["model_state_dict"]["5.weight"].numpy())
-    lo, hi = panel.heatmap.colorbar.levels()
+    lo, hi = panel.heatmap_tab.heatmap.colorbar.levels()
     assert lo == -hi  # weights of both signs: symmetric, diverging
 
 
-def test_heatmap_downsamples_big_matrices(panel, tmp_path):
+def test_heatmap_downsamples_big_matrices(qtbot, panel, tmp_path):
     import torch
 
     path = tmp_path / "big.pth"
     torch.save({"w": torch.randn(3000, 50)}, path)
     with open_checkpoint(path) as ck:
         panel.show_tensor(ck, ck.find(("w",)), None)
-        panel.tabs.setCurrentWidget(panel.heatmap_tab)
-        assert panel.heatmap.image.image.shape == (1000, 50)
-        assert "1 in 3 rows, 1 in 1 columns" in panel.heatmap_info.text()
+        _show_tab(qtbot, panel, panel.heatmap_tab)
+        assert panel.heatmap_tab.heatmap.image.image.shape == (1000, 50)
+        assert "1 in 3 rows, 1 in 1 columns" in panel.heatmap_tab.info.text()
 
 
-def test_kernel_grid_for_conv_weight(panel, training):
+def test_kernel_grid_for_conv_weight(qtbot, panel, training):
     ck, ref = training
     node = ck.find(("model_state_dict", "0.weight"))  # 8 filters, 3 input channels, 3x3
     panel.show_tensor(ck, node, None)
     assert "Kernels" in _visible_tabs(panel) and "Heatmap" not in _visible_tabs(panel)
-    panel.tabs.setCurrentWidget(panel.kernels_tab)
-    img = panel.kernels.image.image
+    _show_tab(qtbot, panel, panel.kernels_tab)
+    img = panel.kernels_tab.kernels.image.image
     assert img.shape == (11, 11)  # 3 x 3 grid of 3x3 kernels, 1-pixel gaps
     w = ref["model_state_dict"]["0.weight"].numpy()
     assert np.allclose(img[0:3, 0:3], w[0].mean(axis=0), atol=1e-6)
     assert np.allclose(img[0:3, 4:7], w[1].mean(axis=0), atol=1e-6)
     assert np.isnan(img[3, 0])
-    panel.kernel_mode.setCurrentIndex(panel.kernel_mode.findData("first"))
-    assert np.allclose(panel.kernels.image.image[0:3, 0:3], w[0, 0])
-    panel.kernel_mode.setCurrentIndex(panel.kernel_mode.findData("rgb"))
-    assert panel.kernels.image.image.shape == (11, 11, 3)
-    panel.kernel_count.setValue(4)
-    assert panel.kernels.image.image.shape == (7, 7, 3)
+    panel.kernels_tab.mode.setCurrentIndex(panel.kernels_tab.mode.findData("first"))
+    _wait(qtbot, panel)
+    assert np.allclose(panel.kernels_tab.kernels.image.image[0:3, 0:3], w[0, 0])
+    panel.kernels_tab.mode.setCurrentIndex(panel.kernels_tab.mode.findData("rgb"))
+    _wait(qtbot, panel)
+    assert panel.kernels_tab.kernels.image.image.shape == (11, 11, 3)
+    panel.kernels_tab.count.setValue(4)
+    _wait(qtbot, panel)
+    assert panel.kernels_tab.kernels.image.image.shape == (7, 7, 3)
 
 
-def test_copy_values(panel, training):
+def test_copy_values(qtbot, panel, training):
     ck, ref = training
     panel.show_tensor(ck, ck.find(("model_state_dict", "0.bias")), None)
-    panel.copy_values()
+    QGuiApplication.clipboard().clear()
+    panel.copy_values()  # the values are read first: copied when they arrive
+    _wait(qtbot, panel)
     lines = QGuiApplication.clipboard().text().splitlines()
     expected = ref["model_state_dict"]["0.bias"].numpy()
     assert len(lines) == 8
     assert lines[0] == f"{float(expected[0]):.6g}"
 
 
-def test_export_npy_writes_new_file_and_keeps_checkpoint(panel, training, training_ckpt, tmp_path,
-                                                         monkeypatch):
+def test_export_npy_writes_new_file_and_keeps_checkpoint(qtbot, panel, training, training_ckpt,
+                                                         tmp_path, monkeypatch):
     ck, ref = training
     before = _sha(training_ckpt)
     target = tmp_path / "out" / "conv.npy"
@@ -214,8 +246,12 @@ def test_export_npy_writes_new_file_and_keeps_checkpoint(panel, training, traini
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "NumPy array (*.npy)")))
     panel.show_tensor(ck, ck.find(("model_state_dict", "0.weight")), None)
-    panel.tabs.setCurrentWidget(panel.values_tab)
+    _show_tab(qtbot, panel, panel.values_tab)
     assert panel.export_npy() == str(target)
+    assert panel.export_bar.isVisibleTo(panel)
+    assert not panel.values_tab.export_button.isEnabled()  # one export at a time
+    _wait(qtbot, panel)
+    assert not panel.export_bar.isVisibleTo(panel)
     saved = np.load(target, allow_pickle=False)
     assert saved.dtype == np.float32
     assert np.array_equal(saved, ref["model_state_dict"]["0.weight"].numpy())
@@ -223,7 +259,7 @@ def test_export_npy_writes_new_file_and_keeps_checkpoint(panel, training, traini
     assert "Exported conv.npy" in panel.export_status.text()
 
 
-def test_export_appends_npy_instead_of_overwriting(panel, training, training_ckpt,
+def test_export_appends_npy_instead_of_overwriting(qtbot, panel, training, training_ckpt,
                                                     monkeypatch):
     ck, _ = training
     before = _sha(training_ckpt)
@@ -231,6 +267,8 @@ def test_export_appends_npy_instead_of_overwriting(panel, training, training_ckp
                         staticmethod(lambda *a, **k: (str(training_ckpt), "")))
     panel.show_tensor(ck, ck.find(("model_state_dict", "0.weight")), None)
     assert panel.export_npy() == str(training_ckpt) + ".npy"
+    _wait(qtbot, panel)
+    assert np.load(str(training_ckpt) + ".npy").shape == (8, 3, 3, 3)
     assert _sha(training_ckpt) == before
 
 
@@ -248,7 +286,7 @@ def test_export_refuses_checkpoint_named_npy(panel, tmp_path, monkeypatch):
     assert _sha(path) == before
 
 
-def test_export_bfloat16_as_float32(panel, tmp_path, monkeypatch):
+def test_export_bfloat16_as_float32(qtbot, panel, tmp_path, monkeypatch):
     import torch
 
     x = torch.randn(4, 5).to(torch.bfloat16)
@@ -258,9 +296,10 @@ def test_export_bfloat16_as_float32(panel, tmp_path, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
     with open_checkpoint(path) as ck:
         panel.show_tensor(ck, ck.find(("x",)), None)
-        panel.export_npy()
-        panel.tabs.setCurrentWidget(panel.values_tab)
-        assert "bfloat16 shown as float32" in panel.values_info.text()
+        assert panel.export_npy() == str(target)
+        _wait(qtbot, panel)
+        _show_tab(qtbot, panel, panel.values_tab)
+        assert "bfloat16 shown as float32" in panel.values_tab.info.text()
     saved = np.load(target)
     assert saved.dtype == np.float32
     assert np.array_equal(saved, x.float().numpy())
@@ -282,19 +321,17 @@ def test_tied_weights_named_on_both_sides(panel, tmp_path):
     torch.save({"embed.weight": w, "lm_head.weight": w}, path)
     with open_checkpoint(path) as ck:
         panel.show_tensor(ck, ck.find(("embed.weight",)), None)
-        assert panel.field_labels["shared"].text().startswith("shares storage with lm_head.weight")
+        assert panel.overview_tab.field_labels["shared"].text().startswith("shares storage with lm_head.weight")
         panel.show_tensor(ck, ck.find(("lm_head.weight",)), None)
-        assert panel.field_labels["shared"].text().startswith("shares storage with embed.weight")
+        assert panel.overview_tab.field_labels["shared"].text().startswith("shares storage with embed.weight")
 
 
 def test_optimizer_state_named_after_parameter(panel, training):
     ck, _ = training
     panel.show_tensor(ck, ck.find(("optimizer_state_dict", "state", 4, "exp_avg")), None)
-    assert panel.field_labels["optimizer"].text() == "5.weight (exp_avg)"
+    assert panel.overview_tab.field_labels["optimizer"].text() == "5.weight (exp_avg)"
     panel.show_node(ck, ck.find(("optimizer_state_dict", "state", 0)))
-    assert "0.weight" in panel.node_text.toPlainText() or any(
-        "0.weight" in panel._node_form.itemAt(i).widget().text()
-        for i in range(panel._node_form.count()) if panel._node_form.itemAt(i).widget())
+    assert ("Optimizer state of", "0.weight") in panel.overview_tab.node_rows
 
 
 def test_meta_tensor_has_clear_message(panel, tmp_path):
@@ -308,7 +345,7 @@ def test_meta_tensor_has_clear_message(panel, tmp_path):
         assert panel.message.isVisibleTo(panel)
         assert "no data" in panel.message.text()
         assert _visible_tabs(panel) == ["Overview", "Histogram"]
-        assert not panel.export_button.isEnabled()
+        assert not panel.values_tab.export_button.isEnabled()
 
 
 def test_show_node_scalars_strings_containers(panel, training, tmp_path):
@@ -318,7 +355,7 @@ def test_show_node_scalars_strings_containers(panel, training, tmp_path):
     assert _visible_tabs(panel) == ["Overview"]
     panel.show_node(ck, ck.find(("model_state_dict",)))
     assert "9 items" in panel.subtitle.text()
-    text = panel.node_text.toPlainText()
+    text = panel.overview_tab.node_text.toPlainText()
     assert "0.weight: float32 [8, 3, 3, 3]" in text
     import torch
 
@@ -326,7 +363,7 @@ def test_show_node_scalars_strings_containers(panel, training, tmp_path):
     torch.save({"note": "hello world", "flag": None}, path)
     with open_checkpoint(path) as ck2:
         panel.show_node(ck2, ck2.find(("note",)))
-        assert panel.node_text.toPlainText() == "hello world"
+        assert panel.overview_tab.node_text.toPlainText() == "hello world"
         panel.show_node(ck2, ck2.find(("flag",)))
         assert panel.subtitle.text() == "None"
 
@@ -341,7 +378,7 @@ def test_show_node_object_of_whole_model(panel, tmp_path):
         panel.show_node(ck, ck.root)
         assert "torch.nn.modules.container.Sequential" in panel.subtitle.text()
         assert "not executed" in panel.subtitle.text()
-        assert "_modules" in panel.node_text.toPlainText()
+        assert "_modules" in panel.overview_tab.node_text.toPlainText()
 
 
 def test_clear(panel, training):
@@ -350,7 +387,7 @@ def test_clear(panel, training):
     panel.clear()
     assert panel.title.text() == "Nothing selected"
     assert _visible_tabs(panel) == ["Overview"]
-    assert panel.values_model.rowCount() == 0
+    assert panel.values_tab.model.rowCount() == 0
     # stats arriving after clear are ignored
     panel.set_stats(compute_stats(ck, ck.find(("model_state_dict", "0.weight")).tensor))
-    assert panel.histogram.curve.getData()[1] is None or len(panel.histogram.curve.getData()[1]) == 0
+    assert panel.histogram_tab.histogram.curve.getData()[1] is None or len(panel.histogram_tab.histogram.curve.getData()[1]) == 0

@@ -1,0 +1,135 @@
+"""Export .npy of a ~2 GB tensor runs in the tensor runner: the window keeps ticking, the file
+is right, Cancel leaves nothing behind, and a dying worker is reported in the panel."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from inspector.core.formats import open_checkpoint
+from inspector.ui.tensor import TensorPanel
+from inspector.ui.workers import ProcessJobs
+
+torch = pytest.importorskip("torch")
+
+ROWS, COLS = 131_072, 4_096  # 2 GiB of float32
+MARKS = {(0, 0): 1.5, (65_536, 7): 3.25, (ROWS - 1, COLS - 1): -2.0}
+MAX_GAP_S = 0.100
+WAIT_MS = 300_000
+
+
+@pytest.fixture(scope="module")
+def big_ckpt(tmp_path_factory):
+    """A checkpoint holding one 2 GiB float32 tensor, written without 2 GiB of memory: the
+    tensor is a private mapping of a sparse file (zeros), with a few values set."""
+    folder = tmp_path_factory.mktemp("big")
+    backing = folder / "zeros.bin"
+    with open(backing, "wb") as fh:
+        fh.truncate(ROWS * COLS * 4)
+    t = torch.from_file(str(backing), shared=False, size=ROWS * COLS,
+                        dtype=torch.float32).reshape(ROWS, COLS)
+    for (r, c), v in MARKS.items():
+        t[r, c] = v
+    path = folder / "big.pth"
+    torch.save({"w": t}, path)
+    del t
+    backing.unlink()
+    yield path
+    path.unlink()
+
+
+@pytest.fixture
+def jobs(qapp):
+    runner = ProcessJobs(name="inspector-tensor-test")
+    yield runner
+    runner.shutdown()
+
+
+@pytest.fixture
+def shown(qtbot, jobs, big_ckpt):
+    """A panel showing the big tensor's Values tab (so the worker process is already up)."""
+    panel = TensorPanel(jobs)
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    with open_checkpoint(big_ckpt) as ck:
+        panel.show_tensor(ck, ck.find(("w",)), None)
+        panel.tabs.setCurrentWidget(panel.values_tab)
+        qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)
+        assert panel.values_tab.model.block()[0, 0] == 1.5
+        yield panel
+        qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)
+
+
+def _choose(monkeypatch, target) -> None:
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(target), "NumPy array (*.npy)")))
+
+
+def _leftovers(folder) -> list[str]:
+    return [name for name in os.listdir(folder) if name.startswith(".export-")]
+
+
+def test_exporting_2gb_keeps_the_window_responsive(qtbot, shown, tmp_path, monkeypatch):
+    target = tmp_path / "w.npy"
+    _choose(monkeypatch, target)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    try:
+        ticks.append(time.perf_counter())
+        assert shown.export_npy() == str(target)
+        assert shown.export_bar.isVisibleTo(shown)
+        qtbot.waitUntil(lambda: not shown.is_busy(), timeout=WAIT_MS)
+        ticks.append(time.perf_counter())
+    finally:
+        timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 10
+    worst = int(np.argmax(gaps))
+    assert gaps[worst] < MAX_GAP_S, (
+        f"the event loop stalled for {gaps[worst] * 1000:.0f} ms, "
+        f"{ticks[worst] - ticks[0]:.2f} s into a {ticks[-1] - ticks[0]:.2f} s export")
+    assert shown.export_status.text() == "Exported w.npy."
+    saved = np.load(target, mmap_mode="r")
+    assert saved.shape == (ROWS, COLS) and saved.dtype == np.float32
+    for (r, c), v in MARKS.items():
+        assert saved[r, c] == v
+    assert saved[1, 1] == 0.0 and saved[ROWS // 2, COLS // 2] == 0.0
+    del saved
+    assert _leftovers(tmp_path) == []
+
+
+def test_cancel_mid_export_leaves_no_file(qtbot, shown, tmp_path, monkeypatch):
+    target = tmp_path / "cancelled.npy"
+    _choose(monkeypatch, target)
+    assert shown.export_npy() == str(target)
+    bar = shown.export_bar.bar
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() > 0, timeout=WAIT_MS)
+    assert bar.value() < bar.maximum()
+    shown.export_bar.cancel_button.click()
+    qtbot.waitUntil(lambda: not shown.is_busy(), timeout=WAIT_MS)
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+    assert shown.export_status.text() == "Export cancelled: cancelled.npy was not written."
+    assert shown.values_tab.export_button.isEnabled()
+
+
+def test_a_worker_dying_mid_export_is_reported(qtbot, shown, jobs, tmp_path, monkeypatch):
+    target = tmp_path / "crashed.npy"
+    _choose(monkeypatch, target)
+    assert shown.export_npy() == str(target)
+    bar = shown.export_bar.bar
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() > 0, timeout=WAIT_MS)
+    os.kill(jobs.worker_pid(), signal.SIGKILL)
+    qtbot.waitUntil(lambda: not shown.is_busy(), timeout=WAIT_MS)
+    assert not target.exists()
+    status = shown.export_status.text()
+    assert status.startswith("Export failed: the worker process stopped (signal 9"), status
