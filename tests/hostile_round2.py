@@ -344,6 +344,52 @@ def tar_legacy_polyglot(tmp: Path, marker: Path) -> Path:
     return p
 
 
+# ---- class 2: one file must not change how the next one is read
+def g(module: str, name: str) -> bytes:
+    """GLOBAL module.name (protocol 0/2 opcode)."""
+    return f"c{module}\n{name}\n".encode()
+
+
+def u(text: str) -> bytes:
+    """BINUNICODE text."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return b"X" + len(raw).to_bytes(4, "little") + raw
+
+
+def holding(value: bytes) -> bytes:
+    """A protocol-2 pickle of ``{'x': value}``."""
+    return b"\x80\x02}" + u("x") + value + b"s."
+
+
+def in_torch_zip(tmp: Path, name: str, data_pkl: bytes, extra: list | None = None) -> Path:
+    """A torch.save archive of ``{'w': ones(4)}`` whose data.pkl is ``data_pkl``."""
+    entries = [(n, data_pkl if n.endswith("/data.pkl") else d)
+               for n, d in torch_entries({"w": _torch().ones(4)})]
+    return _write(tmp, name, _plain_zip(entries + (extra or [])))
+
+
+POISONS = {  # BUILD (dict state, or (None, slot state)) into what find_class hands out
+    "storage_type_dict": g("torch", "FloatStorage") + b"}" + u("dtype") + u("int8") + b"sb",
+    "storage_type_slots": g("torch", "FloatStorage") + b"N}" + u("dtype") + u("int8") + b"s\x86b",
+    "dtype_dict": g("torch", "float32") + b"}" + u("name") + u("int8") + b"sb",
+    "layout_dict": g("torch", "strided") + b"}" + u("name") + u("torch.sparse_coo") + b"sb",
+    "tensor_class_slots": g("torch", "Tensor") + b"N}" + u("name") + u("x") + b"s\x86b",
+    "function_defaults": g("torch._utils", "_rebuild_tensor_v2") + b"N}" + u("__defaults__")
+    + b"(\x88NNt" + b"s\x86b",
+    "function_dict": g("collections", "OrderedDict") + b"}" + u("evil") + b"K\x01sb",
+    "numpy_dtype_class": g("numpy", "dtype") + b"N}" + u("byteorder") + u(">") + b"s\x86b",
+}
+
+
+def poison(kind: str) -> Callable[[Path, Path], Path]:
+    def build(tmp: Path, marker: Path) -> Path:
+        return in_torch_zip(tmp, f"poison_{kind}.pth", holding(POISONS[kind]))
+    return build
+
+
+CLASS_2 = [Case(f"poison_{kind}", poison(kind), 2, "tries to change", "unreadable")
+           for kind in POISONS]
+
 AMBIGUOUS = "ambiguous archive"
 CLASS_1 = [
     Case("two_central_directories", two_central_directories, 2, f"{AMBIGUOUS}: .*between the "
@@ -370,5 +416,5 @@ CLASS_1 = [
     Case("tar_legacy_polyglot", tar_legacy_polyglot, 2, f"{AMBIGUOUS}: .*tar", "unsafe"),
 ]
 
-CASES = CLASS_1
+CASES = CLASS_1 + CLASS_2
 

@@ -230,23 +230,23 @@ class TreeBuilder:
                 children.append(("setitems", v.setitems))
             return children
         if isinstance(v, Opaque):
-            node.kind, node.type_name = OBJECT, type(v)._ci_global
+            node.kind, node.type_name = OBJECT, v.global_name
             # Whether a global is a class or a function is unknowable without importing it:
             # with arguments it reads as the call the file asked for.
-            if v._ci_args:
-                node.value = OpaqueCall(type(v)._ci_global, v._ci_args).text()
+            if v.args:
+                node.value = OpaqueCall(v.global_name, v.args).text()
             else:
-                node.value = f"{type(v)._ci_global} object"
+                node.value = f"{v.global_name} object"
             children = []
-            if v._ci_args:
-                children.append(("args", v._ci_args))
-            children.extend(self._state_children(v._ci_state))
-            if v._ci_items:
-                children.append(("items", v._ci_items))
-            children.extend((k, val) for k, val in v._ci_setitems)
+            if v.args:
+                children.append(("args", v.args))
+            children.extend(self._state_children(v.state))
+            if v.items:
+                children.append(("items", v.items))
+            children.extend((k, val) for k, val in v.setitems)
             return children
         if isinstance(v, type) and issubclass(v, Opaque):
-            node.kind, node.type_name, node.value = OBJECT, "class", v._ci_global
+            node.kind, node.type_name, node.value = OBJECT, "class", v.global_name
             return None
         node.kind, node.type_name, node.value = SCALAR, type(v).__name__, describe_value(v)
         return None

@@ -88,14 +88,14 @@ def looks_dcp_metadata(head: bytes) -> bool:
 # Reading the placeholders the metadata pickle builds
 # ---------------------------------------------------------------------------------------
 def _global(v: Any) -> str:
-    return type(v)._ci_global if isinstance(v, Opaque) else ""
+    return v.global_name if isinstance(v, Opaque) else ""
 
 
 def _fields(v: Any) -> dict[str, Any]:
     """The attribute dict a pickled object recorded (dict state or (dict, slots) state)."""
     if not isinstance(v, Opaque):
         return {}
-    state = v._ci_state
+    state = v.state
     out: dict[str, Any] = {}
     if isinstance(state, dict):
         out.update(state)
@@ -117,8 +117,8 @@ def _dtype_of(props: Any) -> str:
     if isinstance(props, Opaque):
         fields = _fields(props)
         dtype = fields.get("dtype")
-        if dtype is None and isinstance(props._ci_state, tuple) and props._ci_state:
-            dtype = props._ci_state[0]  # TensorProperties.__getstate__: (dtype, layout, ...)
+        if dtype is None and isinstance(props.state, tuple) and props.state:
+            dtype = props.state[0]  # TensorProperties.__getstate__: (dtype, layout, ...)
         if isinstance(dtype, DtypeMarker) and dtype.name in DTYPES:
             return dtype.name
     raise ValueError(f"unknown tensor properties {describe_value(props)}")

@@ -36,11 +36,11 @@ CONSTANTS_KEY = "CONSTANTS"
 
 
 def _is_script_object(v: Any) -> bool:
-    return isinstance(v, Opaque) and type(v)._ci_global.startswith(SCRIPT_PREFIX)
+    return isinstance(v, Opaque) and v.global_name.startswith(SCRIPT_PREFIX)
 
 
 def _state(v: Opaque) -> dict[str, Any]:
-    state = v._ci_state
+    state = v.state
     if isinstance(state, dict):
         return {k: val for k, val in state.items() if isinstance(k, str)}
     return {}
@@ -122,7 +122,7 @@ def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
         details["tensor_attributes"] = attrs
         details["script_classes"] = sorted(g for g in globals_seen if g.startswith(SCRIPT_PREFIX))
         content: Any = dict(state)
-        root_name = f"state_dict of {type(obj)._ci_global}"
+        root_name = f"state_dict of {obj.global_name}"
     else:
         warnings.append("data.pkl does not hold a TorchScript module; shown as stored")
         content, root_name = obj, ""
@@ -162,7 +162,7 @@ def _state_dict(obj: Opaque, decls: _ClassDecls, warnings: list[str]
                             "too many modules)")
             continue
         ancestors = (*ancestors, id(module))
-        cls = type(module)._ci_global
+        cls = module.global_name
         module_types[prefix.rstrip(".")] = cls
         attrs = _state(module)
         decl = decls.get(cls)
@@ -182,7 +182,7 @@ def _state_dict(obj: Opaque, decls: _ClassDecls, warnings: list[str]
         children = []
         for name, value in attrs.items():
             if _is_script_object(value):
-                child_decl = decls.get(type(value)._ci_global)
+                child_decl = decls.get(value.global_name)
                 if child_decl is None or child_decl[2]:
                     children.append((prefix + name + ".", value, ancestors))
         stack.extend(reversed(children))

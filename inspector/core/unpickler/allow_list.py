@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from inspector.core.dtypes import DTYPE_ALIASES, DTYPES, STORAGE_TYPES
@@ -12,6 +13,7 @@ from inspector.core.unpickler.standins import (
     MAX_NUMEL,
     DeviceMarker,
     DtypeMarker,
+    Handler,
     InertPickleError,
     LayoutMarker,
     NumpyDType,
@@ -110,8 +112,9 @@ def _rebuild_meta_tensor_no_storage(dtype, size, stride, requires_grad=False):
 
 
 def _rebuild_device_tensor_from_cpu_tensor(data, dtype, device, requires_grad):
-    if isinstance(data, TensorRef) and isinstance(dtype, DtypeMarker):
-        data.dtype = dtype.name
+    # torch converts the stored values (data.to(dtype)); the bytes stay what they are
+    if isinstance(data, TensorRef) and isinstance(dtype, DtypeMarker) and dtype.name != data.dtype:
+        data.note = f"stored as {data.dtype}; torch converts it to {dtype.name} when loading"
     return data
 
 
@@ -225,8 +228,10 @@ def _numpy_scalar(dtype, data=None):
     return arr[0].item()
 
 
-def _build_allow_list() -> dict[str, Any]:
-    allow: dict[str, Any] = {
+def _build_allow_list() -> dict[str, Callable[[], Any]]:
+    """``module.name`` -> a factory of the stand-in a pickle gets for it. Each load makes its
+    own stand-ins (and they are immutable): nothing one file does can reach the next."""
+    functions: dict[str, Callable] = {
         "collections.OrderedDict": _ordered_dict,
         "collections.Counter": _counter,
         "torch._utils._rebuild_tensor": _rebuild_tensor,
@@ -244,8 +249,6 @@ def _build_allow_list() -> dict[str, Any]:
         "torch.serialization._get_layout": _get_layout,
         "torch.Size": _torch_size,
         "torch.device": _device,
-        "torch.Tensor": PlainMarker("torch.Tensor"),
-        "torch.nn.parameter.Parameter": PlainMarker("torch.nn.parameter.Parameter"),
         "_codecs.encode": _codecs_encode,
         "numpy.core.multiarray.scalar": _numpy_scalar,
         "numpy._core.multiarray.scalar": _numpy_scalar,
@@ -253,28 +256,32 @@ def _build_allow_list() -> dict[str, Any]:
     }
     for builtins_name in ("builtins", "__builtin__"):
         for kind in (set, frozenset, complex):
-            allow[f"{builtins_name}.{kind.__name__}"] = _safe_type(kind)
-        allow[f"{builtins_name}.bytes"] = _bytes
-        allow[f"{builtins_name}.bytearray"] = _bytearray
+            functions[f"{builtins_name}.{kind.__name__}"] = _safe_type(kind)
+        functions[f"{builtins_name}.bytes"] = _bytes
+        functions[f"{builtins_name}.bytearray"] = _bytearray
+    allow: dict[str, Callable[[], Any]] = {
+        name: partial(Handler, name, func) for name, func in functions.items()}
+    for name in ("torch.Tensor", "torch.nn.parameter.Parameter"):
+        allow[name] = partial(PlainMarker, name)
     for name in DTYPES:
-        allow[f"torch.{name}"] = DtypeMarker(name)
+        allow[f"torch.{name}"] = partial(DtypeMarker, name)
     for alias, name in DTYPE_ALIASES.items():
-        allow[f"torch.{alias}"] = DtypeMarker(name)
+        allow[f"torch.{alias}"] = partial(DtypeMarker, name)
     for storage_name, dtype in STORAGE_TYPES.items():
-        allow[f"torch.{storage_name}"] = StorageTypeMarker(storage_name, dtype)
-        allow[f"torch.cuda.{storage_name}"] = StorageTypeMarker(storage_name, dtype)
-    allow["torch.storage.UntypedStorage"] = StorageTypeMarker("UntypedStorage", "uint8")
-    allow["torch.UntypedStorage"] = StorageTypeMarker("UntypedStorage", "uint8")
-    allow["torch.storage.TypedStorage"] = StorageTypeMarker("TypedStorage", "uint8")
+        allow[f"torch.{storage_name}"] = partial(StorageTypeMarker, storage_name, dtype)
+        allow[f"torch.cuda.{storage_name}"] = partial(StorageTypeMarker, storage_name, dtype)
+    for name in ("torch.storage.UntypedStorage", "torch.UntypedStorage"):
+        allow[name] = partial(StorageTypeMarker, "UntypedStorage", "uint8")
+    allow["torch.storage.TypedStorage"] = partial(StorageTypeMarker, "TypedStorage", "uint8")
     for layout in ("strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"):
-        allow[f"torch.{layout}"] = LayoutMarker(f"torch.{layout}")
+        allow[f"torch.{layout}"] = partial(LayoutMarker, f"torch.{layout}")
     for qscheme in ("per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
                     "per_channel_symmetric", "per_channel_affine_float_qparams"):
-        allow[f"torch.{qscheme}"] = PlainMarker(f"torch.{qscheme}")
+        allow[f"torch.{qscheme}"] = partial(PlainMarker, f"torch.{qscheme}")
     return allow
 
 
-ALLOW_LIST: dict[str, Any] = _build_allow_list()
+ALLOW_LIST: dict[str, Callable[[], Any]] = _build_allow_list()
 
 
 def is_allowed(global_name: str) -> bool:

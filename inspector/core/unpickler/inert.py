@@ -11,15 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from inspector.core.text import safe_str
 from inspector.core.unpickler.allow_list import ALLOW_LIST
 from inspector.core.unpickler.guard import check_memo_indices, memory_stream
 from inspector.core.unpickler.standins import (
     InertPickleError,
-    Opaque,
     StorageRef,
     StorageTypeMarker,
     checked_int,
     describe_value,
+    placeholder_type,
 )
 
 MAX_GLOBALS = 10_000  # distinct globals one pickle may name
@@ -37,32 +38,34 @@ class InertResult:
 class _InertUnpickler(pickle.Unpickler):
     def __init__(self, stream: io.BufferedReader, persistent_load: Callable[[Any], Any] | None):
         super().__init__(stream, encoding="latin1")
-        self._ci_persistent_load = persistent_load
+        self._storage_loader = persistent_load
         self.seen: dict[str, None] = {}
         self.unsafe: dict[str, None] = {}
-        self.placeholders: dict[str, type] = {}
+        # what this load handed out, by global: stand-ins are never shared between loads
+        self.resolved: dict[str, Any] = {}
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle hook
         full = f"{module}.{name}"
-        if full not in self.seen:
-            if len(self.seen) >= MAX_GLOBALS:
-                raise InertPickleError(f"the pickle names more than {MAX_GLOBALS} globals")
-            self.seen[full] = None
-        handler = ALLOW_LIST.get(full)
-        if handler is not None:
-            return handler
-        self.unsafe[full] = None
-        placeholder = self.placeholders.get(full)
-        if placeholder is None:
-            safe_name = re.sub(r"\W", "_", name)[:100] or "global"
-            placeholder = type(safe_name, (Opaque,), {"_ci_global": full, "__module__": "inert"})
-            self.placeholders[full] = placeholder
-        return placeholder
+        known = self.resolved.get(full)
+        if known is not None:
+            return known
+        if len(self.seen) >= MAX_GLOBALS:
+            raise InertPickleError(f"the pickle names more than {MAX_GLOBALS} globals")
+        shown = full if full.isascii() else safe_str(full)  # lone surrogates become escapes
+        self.seen[shown] = None
+        factory = ALLOW_LIST.get(full)
+        if factory is not None:
+            made = factory()
+        else:
+            self.unsafe[shown] = None
+            made = placeholder_type(shown, re.sub(r"\W", "_", name)[:100] or "global")
+        self.resolved[full] = made
+        return made
 
     def persistent_load(self, pid: Any) -> Any:
-        if self._ci_persistent_load is None:
+        if self._storage_loader is None:
             raise InertPickleError("the pickle refers to external storage records but has none")
-        return self._ci_persistent_load(pid)
+        return self._storage_loader(pid)
 
 
 def load_inert(data: bytes | memoryview,

@@ -26,42 +26,55 @@ class InertPickleError(Exception):
 
 
 class Opaque:
-    """Base of the placeholder types made for globals outside the allow-list."""
+    """Base of the placeholder types made for globals outside the allow-list.
 
-    _ci_global = "?"
+    Each placeholder type (one per global and per load) carries ``global_name``; an instance
+    records the arguments it was created with, the state BUILD gave it and the items
+    APPEND/SETITEM added, and nothing else (no ``__dict__``)."""
+
+    __slots__ = ("args", "items", "setitems", "state")
+    global_name = "?"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
         self = object.__new__(cls)
-        object.__setattr__(self, "_ci_args", args)
-        object.__setattr__(self, "_ci_state", None)
-        object.__setattr__(self, "_ci_items", [])
-        object.__setattr__(self, "_ci_setitems", [])
+        self.args = args
+        self.state = None
+        self.items = []
+        self.setitems = []
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def __setstate__(self, state: Any) -> None:
-        object.__setattr__(self, "_ci_state", state)
+        self.state = state
 
     def __call__(self, *args: Any) -> OpaqueCall:
         return OpaqueCall(describe_value(self), args)
 
     def append(self, item: Any) -> None:
-        self._ci_items.append(item)
+        self.items.append(item)
 
     def extend(self, items: Any) -> None:
-        self._ci_items.extend(list(items) if isinstance(items, (list, tuple)) else [items])
+        self.items.extend(list(items) if isinstance(items, (list, tuple)) else [items])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._ci_setitems.append((key, value))
+        self.setitems.append((key, value))
 
     def __repr__(self) -> str:
-        return f"<{self._ci_global}>"
+        return f"<{self.global_name}>"
+
+
+def placeholder_type(global_name: str, name: str) -> type[Opaque]:
+    """A fresh placeholder type for ``global_name`` (made per load: nothing is shared)."""
+    return type(name, (Opaque,), {"global_name": global_name, "__module__": "inert",
+                                  "__slots__": ()})
 
 
 class OpaqueCall:
     """The record of a call a pickle asked for (REDUCE on a placeholder)."""
+
+    __slots__ = ("args", "func", "items", "setitems", "state")
 
     def __init__(self, func: str, args: tuple):
         self.func = func
@@ -98,17 +111,17 @@ def describe_value(v: Any, limit: int = 80) -> str:
     if isinstance(v, OpaqueCall):
         return v.text(limit)
     if isinstance(v, type) and issubclass(v, Opaque):
-        return v._ci_global
+        return v.global_name
     if isinstance(v, Opaque):
-        if v._ci_args:
-            return OpaqueCall(type(v)._ci_global, v._ci_args).text(limit)
-        return f"<{type(v)._ci_global} object>"
+        if v.args:
+            return OpaqueCall(v.global_name, v.args).text(limit)
+        return f"<{v.global_name} object>"
     if isinstance(v, (str, bytes)):
         r = repr(v[:limit])
         return r if len(v) <= limit else r + "…"
     if isinstance(v, (int, float, bool, complex, type(None))):
         return repr(v)
-    if isinstance(v, (DtypeMarker, StorageTypeMarker, LayoutMarker, DeviceMarker)):
+    if isinstance(v, Constant):
         return str(v)
     if isinstance(v, TensorRef):
         return f"tensor({v.dtype}, {list(v.shape)})"
@@ -121,7 +134,7 @@ class PickledOrderedDict(dict):
     type_name = "OrderedDict"
 
     def __setstate__(self, state: Any) -> None:
-        self._ci_state = state
+        self.state = state
 
 
 class PickledCounter(PickledOrderedDict):
@@ -132,55 +145,93 @@ class TorchSize(tuple):
     """torch.Size as built from a pickle."""
 
 
-@dataclass(frozen=True)
-class DtypeMarker:
-    name: str
+class Constant:
+    """An allow-listed torch constant (a dtype, storage type, layout, device, ``torch.Tensor``):
+    immutable, so a pickle that tries to BUILD into it is refused instead of changing how
+    anything is read after it."""
 
-    def __str__(self) -> str:
-        return f"torch.{self.name}"
+    __slots__ = ("name",)
 
+    def __init__(self, name: str):
+        object.__setattr__(self, "name", name)
 
-@dataclass(frozen=True)
-class StorageTypeMarker:
-    name: str  # e.g. "FloatStorage", "UntypedStorage"
-    dtype: str
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise InertPickleError(f"the pickle tries to change {self}, a constant")
 
-    def __str__(self) -> str:
-        return f"torch.{self.name}"
-
-
-@dataclass(frozen=True)
-class LayoutMarker:
-    name: str
+    def __setstate__(self, state: Any) -> None:
+        raise InertPickleError(f"the pickle tries to change {self}, a constant")
 
     def __str__(self) -> str:
         return self.name
 
 
-@dataclass(frozen=True)
-class DeviceMarker:
-    name: str
+class DtypeMarker(Constant):
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"torch.{self.name}"
+
+
+class StorageTypeMarker(Constant):
+    __slots__ = ("dtype",)
+
+    def __init__(self, name: str, dtype: str):  # name e.g. "FloatStorage", "UntypedStorage"
+        super().__init__(name)
+        object.__setattr__(self, "dtype", dtype)
+
+    def __str__(self) -> str:
+        return f"torch.{self.name}"
+
+
+class LayoutMarker(Constant):
+    __slots__ = ()
+
+
+class DeviceMarker(Constant):
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"device({self.name!r})"
 
 
-class PlainMarker:
+class PlainMarker(Constant):
     """An allow-listed global that is only ever passed around (torch.Tensor, qschemes)."""
 
-    def __init__(self, name: str):
-        self.name = name
-
-    def __str__(self) -> str:
-        return self.name
+    __slots__ = ()
 
     def __call__(self, *args: Any) -> OpaqueCall:
         return OpaqueCall(self.name, args)
 
 
+class Handler:
+    """An allow-listed function as a pickle sees it: callable, and nothing else (BUILD on it
+    is refused, so no file can change how the next one is read)."""
+
+    __slots__ = ("func", "name")
+
+    def __init__(self, name: str, func: Any):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "func", func)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.func(*args)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise InertPickleError(f"the pickle tries to change {self.name}, which it may only call")
+
+    def __setstate__(self, state: Any) -> None:
+        raise InertPickleError(f"the pickle tries to change {self.name}, which it may only call")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 @dataclass(eq=False)
 class StorageRef:
     """A storage named by a persistent id: bytes that live elsewhere in the file."""
+
+    def __setstate__(self, state: Any) -> None:
+        raise InertPickleError("the pickle tries to change a storage record")
 
     key: str
     dtype: str  # the storage's element type; "uint8" for untyped storages
@@ -205,6 +256,16 @@ class TensorRef:
     extra_storages: tuple[StorageRef, ...] = ()
     note: str = ""
     attributes: dict = field(default_factory=dict)
+
+    def __setstate__(self, state: Any) -> None:
+        """BUILD on a tensor sets Python attributes in torch; here they are recorded aside,
+        never over the validated dtype, shape, stride or storage."""
+        if isinstance(state, tuple) and len(state) == 2 and state[0] is None:
+            state = state[1]
+        if not isinstance(state, dict):
+            raise InertPickleError(f"the pickle gives a tensor the state {describe_value(state)}")
+        self.attributes = {**self.attributes, **{k: v for k, v in state.items()
+                                                 if isinstance(k, str)}}
 
 
 class NumpyDType:
