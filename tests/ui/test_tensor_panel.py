@@ -391,3 +391,58 @@ def test_clear(panel, training):
     # stats arriving after clear are ignored
     panel.set_stats(compute_stats(ck, ck.find(("model_state_dict", "0.weight")).tensor))
     assert panel.histogram_tab.histogram.curve.getData()[1] is None or len(panel.histogram_tab.histogram.curve.getData()[1]) == 0
+
+
+def test_a_failed_read_is_shown_in_the_panel(qtbot, panel, training_ckpt, tmp_path):
+    import shutil
+
+    path = tmp_path / "copy.pth"
+    shutil.copy(training_ckpt, path)
+    with open_checkpoint(path) as ck:
+        panel.show_tensor(ck, ck.find(("model_state_dict", "5.weight")), None)
+        path.write_bytes(b"not a checkpoint any more")  # the worker reopens it by path
+        _show_tab(qtbot, panel, panel.values_tab)
+        assert panel.message.isVisibleTo(panel)
+        assert panel.message.text().startswith("The values cannot be read: CheckpointError: ")
+        assert str(path) in panel.message.text()
+        assert panel.values_tab.model.rowCount() == 0
+        assert not panel.read_bar.isVisibleTo(panel)
+
+
+def test_a_failed_export_is_shown_in_the_panel(qtbot, panel, training, tmp_path, monkeypatch):
+    ck, _ = training
+    target = tmp_path / "missing-folder" / "w.npy"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    panel.show_tensor(ck, ck.find(("model_state_dict", "0.weight")), None)
+    assert panel.export_npy() == str(target)
+    _wait(qtbot, panel)
+    assert panel.export_status.text().startswith("Export failed: FileNotFoundError: ")
+    assert not target.exists()
+    assert panel.values_tab.export_button.isEnabled()
+
+
+def test_reading_shows_progress_and_can_be_cancelled(qtbot, panel, training):
+    ck, ref = training
+    panel.show_tensor(ck, ck.find(("model_state_dict", "5.weight")), None)
+    panel.tabs.setCurrentWidget(panel.values_tab)
+    assert panel.read_bar.isVisibleTo(panel) and panel.is_busy()
+    panel.read_bar.cancel_button.click()
+    assert not panel.read_bar.isVisibleTo(panel) and not panel.is_busy()
+    assert panel.values_tab.info.text().startswith("Reading cancelled")
+    qtbot.wait(300)  # whatever the cancelled job still sends is ignored
+    assert panel.values_tab.model.rowCount() == 0
+    panel.tabs.setCurrentWidget(panel.overview_tab)
+    _show_tab(qtbot, panel, panel.values_tab)  # read again
+    assert np.array_equal(panel.values_tab.model.block(),
+                          ref["model_state_dict"]["5.weight"].numpy()[:, :MAX_COLS])
+
+
+def test_a_slice_of_the_previous_selection_is_never_shown(qtbot, panel, training):
+    ck, ref = training
+    panel.show_tensor(ck, ck.find(("model_state_dict", "5.weight")), None)
+    panel.tabs.setCurrentWidget(panel.values_tab)
+    panel.show_tensor(ck, ck.find(("model_state_dict", "0.bias")), None)  # before any answer
+    _wait(qtbot, panel)
+    qtbot.wait(300)
+    expected = ref["model_state_dict"]["0.bias"].numpy().reshape(-1, 1)
+    assert np.array_equal(panel.values_tab.model.block(), expected)

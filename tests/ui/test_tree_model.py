@@ -103,11 +103,13 @@ def test_filter_finds_rows_not_yet_fetched(monkeypatch, make_window, open_file, 
     assert proxy.rowCount(proxy.index(0, 0)) == 2_000
 
 
-def test_substring_regex_and_errors(training):
+def test_substring_regex_and_errors(qtmodeltester, training):
     model = CheckpointTreeModel(training)
     proxy = TensorFilterProxy()
     proxy.setSourceModel(model)
+    qtmodeltester.check(proxy)
     proxy.set_pattern("RUNNING_mean")  # case-insensitive
+    qtmodeltester.check(proxy)
     sd = proxy.index(0, 0)
     assert proxy.data(sd) == "model_state_dict" and proxy.rowCount() == 1
     bn = proxy.index(0, 0, sd)
@@ -122,6 +124,7 @@ def test_substring_regex_and_errors(training):
     proxy.set_pattern("/weight$/")
     assert errors[-1] == ""
     assert proxy.rowCount() == 1  # model_state_dict only: the optimizer labels are off here
+    qtmodeltester.check(proxy)
 
 
 def test_optimizer_state_is_labelled_with_parameter_names(training):
@@ -161,7 +164,7 @@ def test_stats_fill_in_for_one_row(qtbot, training):
     assert "no data" in bias.siblingAtColumn(COL_MEAN).data(Qt.ItemDataRole.ToolTipRole)
 
 
-def test_nan_inf_only_and_sorting(tmp_path, torch_mod):
+def test_nan_inf_only_and_sorting(qtmodeltester, tmp_path, torch_mod):
     torch = torch_mod
     bad = torch.ones(10)
     bad[3] = float("nan")
@@ -178,9 +181,11 @@ def test_nan_inf_only_and_sorting(tmp_path, torch_mod):
         proxy.set_nan_inf_only(True)
         assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["bad"]
         assert proxy.index(0, COL_NANINF).data() == "1 NaN"
+        qtmodeltester.check(proxy)
         proxy.set_nan_inf_only(False)
         proxy.sort(COL_NUMEL, Qt.SortOrder.AscendingOrder)
         assert [proxy.index(r, 0).data() for r in range(3)] == ["bad", "mid", "good"]
+        qtmodeltester.check(proxy)
         proxy.sort(-1)
         assert [proxy.index(r, 0).data() for r in range(3)] == ["good", "bad", "mid"]
 
