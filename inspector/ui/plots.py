@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 HIST_PEN = (70, 130, 210)
@@ -80,6 +80,7 @@ class HistogramView(QWidget):
         self.log_check.setToolTip("Show counts on a logarithmic axis (empty bins disappear)")
         self.log_check.toggled.connect(self.set_log)
         self.caption = QLabel()
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)  # messages may quote a file
         self.caption.setWordWrap(True)
 
         bar = QHBoxLayout()
