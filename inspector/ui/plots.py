@@ -119,9 +119,6 @@ class HistogramView(QWidget):
         self.plot_item.setLabel("left", "count (log scale)" if on else "count")
         self.plot_item.enableAutoRange()
 
-    def is_log(self) -> bool:
-        return self.log_check.isChecked()
-
 
 class HeatmapView(pg.GraphicsLayoutWidget):
     """A matrix as an image with a colour bar; row 0 at the top, like a printed matrix."""
@@ -164,9 +161,6 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def clear_image(self) -> None:
         self.image.clear()
-
-    def has_image(self) -> bool:
-        return self.image.image is not None
 
     # ---- Private API
     def _place(self, data: np.ndarray, rect, lock_aspect: bool) -> None:

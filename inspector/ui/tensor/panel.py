@@ -29,7 +29,7 @@ from inspector.core.tensor_view import (
     ValuesSlice,
     export_refusal,
 )
-from inspector.core.text import path_text
+from inspector.core.text import path_text, safe_str
 from inspector.ui.tensor.details import (
     ItemDetails,
     export_caption,
@@ -243,7 +243,7 @@ class TensorPanel(QWidget):
                 or self._export is not None):
             return None
         info = self._node.tensor
-        default = "_".join(str(k) for k in self._node.path()) or "tensor"
+        default = "_".join(safe_str(k) for k in self._node.path())[:120] or "tensor"
         default = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in default) + ".npy"
         start = os.path.join(os.path.dirname(os.path.abspath(self._ckpt.path)), default)
         target, _ = QFileDialog.getSaveFileName(self, "Export tensor as .npy", start,
