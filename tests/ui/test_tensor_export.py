@@ -99,11 +99,14 @@ def test_exporting_2gb_keeps_the_window_responsive(qtbot, shown, tmp_path, monke
         f"{ticks[worst] - ticks[0]:.2f} s into a {ticks[-1] - ticks[0]:.2f} s export")
     assert shown.export_status.text() == "Exported w.npy."
     saved = np.load(target, mmap_mode="r")
-    assert saved.shape == (ROWS, COLS) and saved.dtype == np.float32
-    for (r, c), v in MARKS.items():
-        assert saved[r, c] == v
-    assert saved[1, 1] == 0.0 and saved[ROWS // 2, COLS // 2] == 0.0
-    del saved
+    try:
+        assert saved.shape == (ROWS, COLS) and saved.dtype == np.float32
+        for (r, c), v in MARKS.items():
+            assert saved[r, c] == v
+        assert saved[1, 1] == 0.0 and saved[ROWS // 2, COLS // 2] == 0.0
+    finally:
+        del saved
+        target.unlink()  # 2 GiB: not left for pytest's kept temporary folders
     assert _leftovers(tmp_path) == []
 
 
