@@ -21,21 +21,9 @@ from inspector.core.diff import diff_checkpoints
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import iter_stats
 from inspector.core.summary import optimizer_param_labels
-from tests.ui.ui_paths import ui_name
-
-_TREE = ("inspector.ui.tree", "inspector.ui.tree_model")
-_COMPARE = ("inspector.ui.compare", "inspector.ui.compare.model", "inspector.ui.diff_model")
-_TENSOR = ("inspector.ui.tensor", "inspector.ui.tensor.values", "inspector.ui.tensor_panel")
-
-CheckpointTreeModel = ui_name("CheckpointTreeModel", *_TREE)
-TensorFilterProxy = ui_name("TensorFilterProxy", *_TREE)
-COL_MEAN = ui_name("COL_MEAN", *_TREE)
-COL_NAME = ui_name("COL_NAME", *_TREE)
-COL_NUMEL = ui_name("COL_NUMEL", *_TREE)
-DiffTableModel = ui_name("DiffTableModel", *_COMPARE)
-DiffFilterProxy = ui_name("DiffFilterProxy", *_COMPARE)
-COL_STATUS = ui_name("COL_STATUS", *_COMPARE)
-ValuesTableModel = ui_name("ValuesTableModel", *_TENSOR)
+from inspector.ui.compare import COL_STATUS, DiffFilterProxy, DiffTableModel
+from inspector.ui.tensor import ValuesTableModel
+from inspector.ui.tree import COL_MEAN, COL_NAME, COL_NUMEL, CheckpointTreeModel, TensorFilterProxy
 
 # Every QAbstractItemModel subclass under inspector/ui must be checked here.
 CHECKED = {CheckpointTreeModel, TensorFilterProxy, DiffTableModel, DiffFilterProxy,
