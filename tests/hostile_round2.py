@@ -15,6 +15,7 @@ reports its exit code, output, peak memory and wall time; nothing a payload woul
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import resource
@@ -390,6 +391,232 @@ def poison(kind: str) -> Callable[[Path, Path], Path]:
 CLASS_2 = [Case(f"poison_{kind}", poison(kind), 2, "tries to change", "unreadable")
            for kind in POISONS]
 
+# ---- class 4: work bounded by the file, not by what it claims
+def hf_index(tmp: Path, weight_map: dict, name: str = "model.safetensors.index.json",
+             shard: bool = True) -> Path:
+    folder = tmp / "hf"
+    folder.mkdir(exist_ok=True)
+    if shard:
+        w = struct.pack("<4f", 1, 2, 3, 4)
+        header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+        (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + w)
+    p = folder / name
+    p.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return p
+
+
+def index_self_reference(tmp: Path, marker: Path) -> Path:
+    return hf_index(tmp, {"w": "model.safetensors", "x": "model.safetensors.index.json"})
+
+
+def index_mutual_reference(tmp: Path, marker: Path) -> Path:
+    hf_index(tmp, {"y": "model.safetensors.index.json"}, name="other.index.json", shard=False)
+    return hf_index(tmp, {"w": "model.safetensors", "x": "other.index.json"})
+
+
+def index_one_shard_aliased(tmp: Path, marker: Path) -> Path:
+    """200,000 names, all in the same shard: it is opened once."""
+    return hf_index(tmp, {"w": "model.safetensors", **{f"n{i}": "model.safetensors"
+                                                       for i in range(200_000)}})
+
+
+def index_many_shards(tmp: Path, marker: Path) -> Path:
+    """100,000 names in 100,000 shard files that do not exist."""
+    return hf_index(tmp, {"w": "model.safetensors", **{f"n{i}": f"shard-{i}.safetensors"
+                                                       for i in range(100_000)}})
+
+
+def folder_symlink_out(tmp: Path, marker: Path) -> Path:
+    """A model folder whose weights and config are symlinks to files outside it."""
+    outside = tmp / "outside"
+    outside.mkdir()
+    w = struct.pack("<4f", 1, 2, 3, 4)
+    header = json.dumps({"secret": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    (outside / "private.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + w)
+    (outside / "private.json").write_text(json.dumps({"token": "s3cret"}))
+    folder = tmp / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").symlink_to(outside / "private.safetensors")
+    (folder / "config.json").symlink_to(outside / "private.json")
+    return folder
+
+
+def _dcp_folder(tmp: Path, sd_meta: dict, storage: dict, files: dict[str, bytes],
+                planner: dict | None = None) -> Path:
+    from torch.distributed.checkpoint.metadata import Metadata
+
+    folder = tmp / "dcp"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    meta = Metadata(state_dict_metadata=sd_meta, planner_data=planner or {}, storage_data=storage)
+    (folder / ".metadata").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder
+
+
+def _dcp_rows(tmp: Path, rows: int, columns: bool = False) -> Path:
+    """One tensor in ``rows`` one-row (or one-column) chunks, each a torch.save archive."""
+    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.metadata import (
+        ChunkStorageMetadata,
+        MetadataIndex,
+        TensorProperties,
+        TensorStorageMetadata,
+    )
+
+    torch = _torch()
+    piece = _saved(torch.ones(4, 1) if columns else torch.ones(1, 4))
+    chunks, storage = [], {}
+    for i in range(rows):
+        offsets = torch.Size((0, i) if columns else (i, 0))
+        chunks.append(ChunkStorageMetadata(offsets=offsets,
+                                           sizes=torch.Size((4, 1) if columns else (1, 4))))
+        storage[MetadataIndex("w", offsets, 0)] = _StorageInfo("__0_0.distcp", i * len(piece),
+                                                               len(piece))
+    shape = torch.Size((4, rows) if columns else (rows, 4))
+    sd_meta = {"w": TensorStorageMetadata(TensorProperties(dtype=torch.float32), shape, chunks)}
+    return _dcp_folder(tmp, sd_meta, storage, {"__0_0.distcp": piece * rows})
+
+
+def dcp_row_chunks(tmp: Path, marker: Path) -> Path:
+    return _dcp_rows(tmp, 10_000)
+
+
+def dcp_column_chunks(tmp: Path, marker: Path) -> Path:
+    return _dcp_rows(tmp, 10_000, columns=True)
+
+
+def dcp_fan_out(tmp: Path, marker: Path) -> Path:
+    """20,000 names sharing one tensor entry of 2,000 chunks: 40 M chunks from a small file."""
+    from torch.distributed.checkpoint.metadata import (
+        ChunkStorageMetadata,
+        TensorProperties,
+        TensorStorageMetadata,
+    )
+
+    torch = _torch()
+    chunks = [ChunkStorageMetadata(offsets=torch.Size((i,)), sizes=torch.Size((1,)))
+              for i in range(2_000)]
+    shared = TensorStorageMetadata(TensorProperties(dtype=torch.float32), torch.Size((2_000,)),
+                                   chunks)
+    return _dcp_folder(tmp, {f"n{i}": shared for i in range(20_000)}, {}, {})
+
+
+def pt2_json_bomb(tmp: Path, marker: Path) -> Path:
+    """A .pt2 whose program JSON inflates from under 100 KB to 30 MB: 10 million tiny objects
+    (several GB once parsed)."""
+    torch = _torch()
+    src = tmp / "src.pt2"
+    model = torch.nn.Linear(2, 2)
+    torch.export.save(torch.export.export(model, (torch.ones(1, 2),)), src)
+    p = tmp / "bomb.pt2"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(p, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("models/model.json"):
+                bomb = (b'{"graph_module": {"graph": {"nodes": [' + b"{}," * 10_000_000
+                        + b'{}]}}, "schema_version": 1}')
+                zi = zipfile.ZipInfo(info.filename)
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                zout.writestr(zi, bomb)
+            else:
+                zout.writestr(zipfile.ZipInfo(info.filename), data)
+    return p
+
+
+def scan_deflate_bomb(tmp: Path, marker: Path) -> Path:
+    """A zip of 4 deflated pickle entries, each 256 MB of opcodes (a few hundred KB stored):
+    ``scan`` reads pickle-like entries statically, up to its caps."""
+    data = zip_entries(io.BytesIO(harmless()))
+    body = b"\x80\x02(" + b"N" * (256 << 20) + b"l."
+    p = tmp / "scanbomb.pth"
+    with zipfile.ZipFile(p, "w") as zf:
+        for name, content in data:
+            zf.writestr(name, content)
+        for i in range(4):
+            zi = zipfile.ZipInfo(f"archive/extra/bomb{i}.pkl")
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, body)
+    return p
+
+
+def scan_globals_bomb(tmp: Path, marker: Path) -> Path:
+    """A pickle naming 2 million distinct globals (the static pass must not keep them all)."""
+    body = b"\x80\x02(" + b"".join(g("m", f"g{i}") + b"0" for i in range(2_000_000)) + b"N."
+    return _write(tmp, "globals.pkl", body)
+
+
+def script_dag(tmp: Path, marker: Path) -> Path:
+    """A TorchScript archive whose modules share children: level i holds level i-1 twice,
+    40 levels deep (2^40 paths if expanded as a tree)."""
+    torch = _torch()
+    src = tmp / "src.pt"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(src))
+    storage = (b"(" + u("storage") + g("torch", "FloatStorage") + u("0") + u("cpu") + b"K\x04tQ")
+    tensor = (g("torch._utils", "_rebuild_tensor_v2") + b"(" + storage + b"K\x00K\x04\x85K\x01\x85"
+              + b"\x89" + g("collections", "OrderedDict") + b")RtR")
+    cls = g("__torch__", "M")
+    body = b"\x80\x02" + cls + b")\x81}" + u("w") + tensor + b"sbq\x00"
+    for level in range(1, 41):
+        body += (cls + b")\x81}(" + u("a") + b"h" + bytes([level - 1]) + u("b") + b"h"
+                 + bytes([level - 1]) + b"ubq" + bytes([level]))
+    body += b"."
+    entries = [(n, d) for n, d in zip_entries(src) if not n.endswith("/data.pkl")]
+    root = entries[0][0].split("/")[0]
+    entries = [(n, d) for n, d in entries if not n.split("/", 1)[1].startswith("data/")]
+    entries += [(f"{root}/data.pkl", body), (f"{root}/data/0", struct.pack("<4f", 1, 2, 3, 4))]
+    return _write(tmp, "dag.pt", _plain_zip(entries))
+
+
+def many_views(tmp: Path, marker: Path) -> Path:
+    """20,000 views of one storage."""
+    torch = _torch()
+    base = torch.arange(40_000, dtype=torch.float32)
+    p = tmp / "views.pth"
+    torch.save({f"v{i}": base[i:i + 2] for i in range(20_000)}, p)
+    return p
+
+
+def legacy_many_globals(tmp: Path, marker: Path) -> Path:
+    """A legacy file whose system-info and object pickles name ~20,000 globals."""
+    torch = _torch()
+    legacy = _saved({"w": torch.ones(4)}, _use_new_zipfile_serialization=False)
+    import pickletools
+
+    ends, pos = [], 0
+    for _ in range(5):
+        pos = max(q for _, _, q in pickletools.genops(legacy[pos:])) + pos + 1
+        ends.append(pos)
+    names = b"".join(g(f"mod{i}", "f") + b"0" for i in range(9_990))
+    sysinfo = b"\x80\x02(" + names + b"0}."
+    obj_start = ends[2]
+    obj = legacy[obj_start:ends[3]]
+    obj = obj[:2] + b"(" + names.replace(b"mod", b"other") + b"1" + obj[2:]
+    return _write(tmp, "legacy_globals.pth", legacy[:ends[1]] + sysinfo + obj + legacy[ends[3]:])
+
+
+CLASS_4 = [
+    Case("index_self_reference", index_self_reference, 2, "refers to itself|another shard index",
+         "unreadable"),
+    Case("index_mutual_reference", index_mutual_reference, 2, "another shard index", "unreadable"),
+    Case("index_one_shard_aliased", index_one_shard_aliased, 0, "", "clean"),
+    Case("index_many_shards", index_many_shards, 2, "more than .* shard files", "unreadable"),
+    Case("folder_symlink_out", folder_symlink_out, 0, "", "clean"),
+    Case("dcp_row_chunks", dcp_row_chunks, 0, "", "clean"),
+    Case("dcp_column_chunks", dcp_column_chunks, 0, "", "clean"),
+    Case("dcp_fan_out", dcp_fan_out, 2, "more than the limit of .* chunks", "unreadable"),
+    Case("pt2_json_bomb", pt2_json_bomb, 0, "more than 8000000 JSON values", "clean"),
+    Case("scan_deflate_bomb", scan_deflate_bomb, 0, "", "unsafe"),
+    Case("scan_globals_bomb", scan_globals_bomb, 2, "more than 10000 globals", "unsafe"),
+    Case("script_dag", script_dag, 0, "", "clean"),
+    Case("many_views", many_views, 0, "", "clean"),
+    Case("legacy_many_globals", legacy_many_globals, 0, "", "unsafe"),
+]
+
 AMBIGUOUS = "ambiguous archive"
 CLASS_1 = [
     Case("two_central_directories", two_central_directories, 2, f"{AMBIGUOUS}: .*between the "
@@ -416,5 +643,5 @@ CLASS_1 = [
     Case("tar_legacy_polyglot", tar_legacy_polyglot, 2, f"{AMBIGUOUS}: .*tar", "unsafe"),
 ]
 
-CASES = CLASS_1 + CLASS_2
+CASES = CLASS_1 + CLASS_2 + CLASS_4
 

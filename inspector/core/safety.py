@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 
 from inspector.core.checkpoint import CheckpointError
 from inspector.core.formats import PROTOCOL_0_STARTS, AmbiguousArchiveError, open_checkpoint
+from inspector.core.formats.dcp import DCP_EXPECTED_GLOBALS, looks_dcp_folder
 from inspector.core.formats.torch_legacy import looks_legacy
+from inspector.core.formats.torchscript import JIT_PICKLE_PREFIX, SCRIPT_PREFIX
 from inspector.core.unpickler import is_allowed
-from inspector.core.unpickler.opcodes import TOO_MANY_GLOBALS, static_globals
+from inspector.core.unpickler.opcodes import MAX_STATIC_OPS, static_globals
 
 MAX_SCAN_ENTRIES = 100_000
-MAX_SCAN_BYTES = 256 << 20  # of one pickle
-MAX_SCAN_TOTAL = 1 << 30  # of all the pickles of one zip together
+MAX_SCAN_BYTES = 64 << 20  # of one pickle
+MAX_SCAN_TOTAL = 256 << 20  # of all the pickles of one zip together
 
 CLEAN, UNSAFE, UNREADABLE = "clean", "unsafe", "unreadable"
 
@@ -99,12 +101,8 @@ def _zip_pickles(fh, skip_data_pkl: bool) -> Iterator[tuple[str, bytes]]:
 def _expected_for(fmt: str | None) -> Callable[[str], bool]:
     """Globals a format always writes and its reader interprets without running them."""
     if fmt == "torchscript":
-        from inspector.core.formats.torchscript import JIT_PICKLE_PREFIX, SCRIPT_PREFIX
-
         return lambda g: g.startswith((SCRIPT_PREFIX, JIT_PICKLE_PREFIX))
     if fmt == "dcp":
-        from inspector.core.formats.dcp import DCP_EXPECTED_GLOBALS
-
         return DCP_EXPECTED_GLOBALS.__contains__
     return lambda g: False
 
@@ -134,17 +132,21 @@ def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
             elif not loaded and (looks_legacy(head) or head[:1] == b"\x80"
                                  or head[:1] in PROTOCOL_0_STARTS):
                 blobs, count = [("file", mm)], 5  # a legacy file is five pickles, then raw bytes
+            ops_left = MAX_STATIC_OPS  # for all the pickles of the file together
             for name, data in blobs:
-                if not data:
-                    notes.append(f"{name}: not scanned (over the {MAX_SCAN_TOTAL}-byte limit of "
-                                 "one scan)")
-                    found[f"<{name} not scanned>"] = None
+                if not data or ops_left <= 0:
+                    notes.append(f"{name}: not scanned (over the limits of one scan: "
+                                 f"{MAX_SCAN_TOTAL} bytes, {MAX_STATIC_OPS} opcodes)")
+                    found[f"<{name} not scanned>"] = None  # never labelled clean
                     continue
                 pos = 0
                 for _ in range(count):
-                    result = static_globals(data, pos)
+                    result = static_globals(data, pos, ops_left)
+                    ops_left -= result.ops
                     found.update(dict.fromkeys(result.globals))
-                    if result.problem and (not result.globals or TOO_MANY_GLOBALS in found):
+                    if not result.complete:
+                        found[f"<{name} not fully scanned>"] = None
+                    if result.problem and (not result.globals or not result.complete):
                         notes.append(f"{name}: {result.problem}")
                     if not result.end or result.end >= len(data):
                         break
@@ -176,7 +178,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
         found, notes = _static_scan(path, loaded=error is None)
     except Exception as e:  # noqa: BLE001 - the static pass is best effort on damaged files
         found, notes = [], [f"static scan stopped: {type(e).__name__}: {str(e)[:200]}"]
-    expected = _expected_for(fmt)
+    expected = _expected_for(fmt or ("dcp" if looks_dcp_folder(path) else None))
     for g in found:
         globals_seen.setdefault(g, None)
         if not is_allowed(g) and not expected(g):

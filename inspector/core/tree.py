@@ -60,6 +60,16 @@ def _key_of(k: Any) -> Any:
     return describe_value(k)
 
 
+class SharedReference:
+    """A value a reader already listed elsewhere: shown as a reference node, never expanded
+    again (``text`` says where it is)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
 def graft(parent: Node, key: Any, built: Node) -> Node:
     """Attach a tree built by :class:`TreeBuilder` under ``parent`` at ``key``."""
     node = parent.add(key, built.kind, type_name=built.type_name, value=built.value,
@@ -97,6 +107,7 @@ class TreeBuilder:
         self.warnings = warnings
         self.nodes = 0
         self._warned_depth = False
+        self._warned_size = False
 
     def build(self, obj: Any, root_name: str = "") -> Node:
         root = Node(None, OBJECT, type_name=root_name)
@@ -117,9 +128,10 @@ class TreeBuilder:
                 continue
             budget = max(MAX_NODES - self.nodes, 0)
             omitted = children.count - budget
-            if omitted > 0:
+            if omitted > 0 and not self._warned_size:
                 self.warnings.append(f"the file has more than {MAX_NODES} items; the rest are "
                                      "not shown")
+                self._warned_size = True
             self.nodes += min(children.count, budget)
             kids = node.children = []
             for k, v in itertools.islice(children.items, budget):
@@ -168,6 +180,9 @@ class TreeBuilder:
 
     def _describe(self, node: Node, v: Any) -> _Children | list[tuple[Any, Any]] | None:
         """Fill in ``node`` for ``v``; return its children (key, value) or None for a leaf."""
+        if isinstance(v, SharedReference):
+            node.kind, node.type_name, node.value = REF, "shared reference", v.text
+            return None
         if isinstance(v, TensorRef):
             node.kind = TENSOR
             node.type_name = "Parameter" if v.is_parameter else "Tensor"
@@ -220,15 +235,7 @@ class TreeBuilder:
             return None
         if isinstance(v, OpaqueCall):
             node.kind, node.type_name, node.value = OBJECT, v.func.split("(")[0], v.text()
-            children: list[tuple[Any, Any]] = []
-            if v.args:
-                children.append(("args", v.args))
-            children.extend(self._state_children(v.state))
-            if v.items:
-                children.append(("items", v.items))
-            if v.setitems:
-                children.append(("setitems", v.setitems))
-            return children
+            return self._object_children(v.args, v.state, v.items, ())
         if isinstance(v, Opaque):
             node.kind, node.type_name = OBJECT, v.global_name
             # Whether a global is a class or a function is unknowable without importing it:
@@ -237,14 +244,7 @@ class TreeBuilder:
                 node.value = OpaqueCall(v.global_name, v.args).text()
             else:
                 node.value = f"{v.global_name} object"
-            children = []
-            if v.args:
-                children.append(("args", v.args))
-            children.extend(self._state_children(v.state))
-            if v.items:
-                children.append(("items", v.items))
-            children.extend((k, val) for k, val in v.setitems)
-            return children
+            return self._object_children(v.args, v.state, v.items, v.setitems)
         if isinstance(v, type) and issubclass(v, Opaque):
             node.kind, node.type_name, node.value = OBJECT, "class", v.global_name
             return None
@@ -252,17 +252,28 @@ class TreeBuilder:
         return None
 
     @staticmethod
-    def _state_children(state: Any) -> list[tuple[Any, Any]]:
-        if state is None:
-            return []
-        if isinstance(state, dict) and not isinstance(state, PickledOrderedDict):
-            return list(state.items())
-        if (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)
-                and (state[0] is None or isinstance(state[0], dict))):
-            # (dict_state, slot_state)
-            items = list((state[0] or {}).items())
-            return items + list(state[1].items())
-        return [("state", state)]
+    def _object_children(args: tuple, state: Any, items: list, setitems: list) -> _Children:
+        """A recorded object's children, counted first and iterated lazily: many objects may
+        share one big state dict, and only the node budget's worth is ever walked."""
+        parts: list[tuple[int, Any]] = []
+        if args:
+            parts.append((1, [("args", args)]))
+        if state is not None:
+            if isinstance(state, dict) and not isinstance(state, PickledOrderedDict):
+                parts.append((len(state), state.items()))
+            elif (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)
+                  and (state[0] is None or isinstance(state[0], dict))):  # (dict, slot state)
+                for part in state:
+                    if part:
+                        parts.append((len(part), part.items()))
+            else:
+                parts.append((1, [("state", state)]))
+        if items:
+            parts.append((1, [("items", items)]))
+        if setitems:
+            parts.append((len(setitems), setitems))
+        return _Children(sum(n for n, _ in parts), itertools.chain.from_iterable(
+            it for _, it in parts))
 
     def _tensor_info(self, t: TensorRef, node: Node) -> TensorInfo:
         storage = self.storage_info(t.storage) if t.storage is not None else None

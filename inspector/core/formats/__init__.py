@@ -10,8 +10,8 @@ import stat
 from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.formats._zip import ZipArchive, verify_zip_records
 from inspector.core.formats.dcp import looks_dcp_folder, looks_dcp_metadata, read_dcp
-from inspector.core.formats.hf_folder import read_hf_folder
-from inspector.core.formats.safetensors import looks_safetensors, read_hf_index, read_safetensors
+from inspector.core.formats.hf_folder import read_hf_folder, read_hf_index
+from inspector.core.formats.safetensors import looks_safetensors, read_safetensors
 from inspector.core.formats.torch_export import read_torch_export
 from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
 from inspector.core.formats.torch_zip import read_torch_zip

@@ -29,6 +29,7 @@ from typing import Any
 
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.dtypes import DTYPES
+from inspector.core.formats._chunks import TooIrregular, first_overlap
 from inspector.core.formats._torch_pickle import read_embedded_torch_save
 from inspector.core.model import (
     DICT,
@@ -57,6 +58,8 @@ from inspector.core.unpickler import (
 METADATA_NAME = ".metadata"
 MAX_METADATA_BYTES = 1 << 30
 MAX_PATH_KEYS = 64
+MAX_ITEMS = 2_000_000  # names in the metadata
+MAX_CHUNKS = 1_000_000  # tensor chunks of all names together
 MAX_DIM = 64
 
 _META = "torch.distributed.checkpoint.metadata."
@@ -308,6 +311,16 @@ def read_dcp(folder: str) -> Checkpoint:
         leaves.add(path)
         return parent, path[-1]
 
+    if len(sd_meta) > MAX_ITEMS:
+        raise CheckpointError(meta_path, f"the metadata lists {len(sd_meta)} items, more than "
+                                         f"the limit of {MAX_ITEMS}")
+    chunk_count = 0
+    for item_meta in sd_meta.values():  # an entry shared by many names counts once per name
+        chunks = _fields(item_meta).get("chunks")
+        chunk_count += len(chunks) if isinstance(chunks, list) else 0
+    if chunk_count > MAX_CHUNKS:
+        raise CheckpointError(meta_path, f"the metadata lists {chunk_count} chunks in all, "
+                                         f"more than the limit of {MAX_CHUNKS} chunks")
     try:
         for fqn, item_meta in sd_meta.items():
             if not isinstance(fqn, str):
@@ -462,7 +475,11 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
         info.note = (f"stored chunks cover {covered} of {numel} elements "
                      f"({len(parsed)} chunk{'s' if len(parsed) != 1 else ''})")
         return node
-    overlap = _overlapping(parsed)
+    try:
+        overlap = first_overlap([(o, s) for o, s, _ in parsed])
+    except TooIrregular as e:
+        info.note = f"{e} (values not assembled)"
+        return node
     if overlap is not None:
         (oa, sa), (ob, sb) = overlap
         info.note = (f"chunks at {list(oa)} size {list(sa)} and at {list(ob)} size {list(sb)} "
@@ -496,21 +513,6 @@ def _view_problem(view: TensorInfo) -> str:
     if lo < 0 or view.storage is None or hi * view.itemsize > view.storage.nbytes:
         return "view exceeds its storage"
     return ""
-
-
-def _overlapping(parsed: list) -> tuple | None:
-    """Two chunks sharing an element, as ((offsets, sizes), (offsets, sizes)), or None.
-
-    Sorted by their start in dimension 0, a chunk can only meet the chunks after it that
-    start before it ends there, so a row- or column-wise split costs about n log n."""
-    boxes = sorted((o, s) for o, s, _ in parsed if all(s))
-    for i, (oa, sa) in enumerate(boxes):
-        for ob, sb in boxes[i + 1:]:
-            if oa and ob[0] >= oa[0] + sa[0]:
-                break
-            if all(b < a + m and a < b + n for a, m, b, n in zip(oa, sa, ob, sb)):
-                return (oa, sa), (ob, sb)
-    return None
 
 
 def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files, note_globals,

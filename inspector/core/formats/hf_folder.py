@@ -5,6 +5,11 @@ Weights are found in this order: a shard index (``model.safetensors.index.json``
 ``*.safetensors`` file, else every ``pytorch_model*.bin`` file. All shards are merged into
 one flat tree keyed by tensor name. ``config.json`` is parsed as JSON (size-capped) into
 ``details["config"]``; it is never executed (``auto_map`` code references are just text).
+
+The work is bounded by the folder, not by what an index claims: every shard file is opened
+once however many names it holds, an index may not name itself or another index, at most
+``MAX_SHARDS`` distinct files are opened, and nothing is read through a symlink that leads
+out of the folder.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from inspector.core.checkpoint import DICT, TENSOR, Checkpoint, CheckpointError, Node
-from inspector.core.formats.safetensors import read_hf_index
-from inspector.core.model import AmbiguousArchiveError
+from inspector.core.checkpoint import Checkpoint
+from inspector.core.model import DICT, TENSOR, AmbiguousArchiveError, CheckpointError, Node
+from inspector.core.text import dotted_path
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 16 << 20
+MAX_INDEX_BYTES = 100_000_000
+MAX_SHARDS = 10_000  # distinct files one index may name
 INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 BIN_PATTERN = re.compile(r"pytorch_model.*\.bin")
+
+OpenFile = Callable[[str], Checkpoint]
 
 
 def _listing(folder: str) -> list[str]:
@@ -50,13 +59,19 @@ def weight_files(folder: str) -> tuple[str, list[str]]:
     return "", []
 
 
-def looks_hf_folder(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, CONFIG_NAME)) or bool(weight_files(folder)[1])
+def _inside(folder: str, name: str) -> bool:
+    """Whether ``folder/name``, symlinks resolved, is still in ``folder``."""
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(os.path.join(folder, name))
+    return os.path.commonpath([real, real_folder]) == real_folder
 
 
 def read_config(folder: str, warnings: list[str]) -> dict[str, Any] | None:
     path = os.path.join(folder, CONFIG_NAME)
     if not os.path.isfile(path):
+        return None
+    if not _inside(folder, CONFIG_NAME):
+        warnings.append(f"{CONFIG_NAME} is a link to a file outside the folder; not read")
         return None
     try:
         size = os.path.getsize(path)
@@ -75,7 +90,107 @@ def read_config(folder: str, warnings: list[str]) -> dict[str, Any] | None:
     return config
 
 
-def read_hf_folder(folder: str, open_file: Callable[[str], Checkpoint]) -> Checkpoint:
+class _Shards:
+    """Shards merged into one flat tree: each file opened once, names checked in sets."""
+
+    def __init__(self, folder: str, open_file: OpenFile, type_name: str):
+        self.folder = folder
+        self.open_file = open_file
+        self.root = Node(None, DICT, type_name=type_name)
+        self.warnings: list[str] = []
+        self.globals: dict[str, None] = {}
+        self.unsafe: dict[str, None] = {}
+        self.names: set[str] = set()
+        self.sizes: dict[str, int] = {}
+        self.repeated: list[str] = []
+        self.misplaced: list[str] = []
+
+    def add(self, name: str, weight_map: dict[str, str] | None = None) -> None:
+        """Open shard ``name`` of the folder and add its tensors (a warning if it cannot be
+        read; an error if it is ambiguous)."""
+        if not _inside(self.folder, name):
+            self.warnings.append(f"shard {name} is a link to a file outside the folder; not read")
+            return
+        try:
+            ck = self.open_file(os.path.join(self.folder, name))
+        except AmbiguousArchiveError:
+            raise  # what torch would load is unclear: never shown as a mere warning
+        except CheckpointError as e:
+            self.warnings.append(f"shard {name}: {e.problem}")
+            return
+        self.sizes[name] = ck.size_bytes
+        self.globals.update(dict.fromkeys(ck.globals))
+        self.unsafe.update(dict.fromkeys(ck.unsafe_globals))
+        self.warnings += [f"shard {name}: {w}" for w in ck.warnings]
+        for node in ck.tensor_nodes():
+            tname = dotted_path(node.path())
+            if weight_map is not None and weight_map.get(tname) != name:
+                self.misplaced.append(f"{tname} (in {name})")
+            if tname in self.names:
+                self.repeated.append(tname)
+                continue
+            self.names.add(tname)
+            self.root.add(tname, TENSOR, type_name=node.type_name, tensor=node.tensor)
+
+    def checkpoint(self, path: str, fmt: str, size: int, details: dict[str, Any]) -> Checkpoint:
+        for found, text in ((self.misplaced, "the index does not place"),
+                            (self.repeated, "more than one shard holds")):
+            if found:
+                self.warnings.append(f"{text} {len(found)} tensor(s), e.g. {found[0]}")
+        return Checkpoint(path=path, format=fmt, size_bytes=size + sum(self.sizes.values()),
+                          root=self.root, globals=list(self.globals),
+                          unsafe_globals=list(self.unsafe), warnings=self.warnings,
+                          details={"shards": self.sizes, **details})
+
+
+def read_hf_index(path: str, open_file: OpenFile) -> Checkpoint:
+    """A ``*.index.json`` with a ``weight_map``: every shard merged into one tree."""
+    size = os.path.getsize(path)
+    if size > MAX_INDEX_BYTES:
+        raise CheckpointError(path, f"index file is {size} bytes, over the {MAX_INDEX_BYTES}-"
+                                    "byte limit")
+    try:
+        with open(path, "rb") as fh:
+            index = json.loads(fh.read().decode("utf-8"))
+        weight_map = index["weight_map"]
+        if not isinstance(weight_map, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+            raise ValueError("weight_map must map tensor names to file names")
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(path, f"not a Hugging Face shard index ({str(e)[:200]})") from e
+    folder = os.path.dirname(os.path.abspath(path))
+    shards = list(dict.fromkeys(weight_map.values()))  # each file once, in first-named order
+    if len(shards) > MAX_SHARDS:
+        raise CheckpointError(path, f"the index names {len(shards)} shard files, more than the "
+                                    f"limit of {MAX_SHARDS} shard files")
+    me = os.path.realpath(path)
+    for shard in shards:
+        if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
+            raise CheckpointError(path, f"shard name {shard!r} points outside the folder")
+        shard_path = os.path.join(folder, shard)
+        if os.path.realpath(shard_path) == me:
+            raise CheckpointError(path, "the index refers to itself as a shard")
+        if _is_json(shard_path):
+            raise CheckpointError(path, f"shard {shard} is another shard index, not a weight file")
+    merged = _Shards(folder, open_file, "sharded state_dict")
+    for shard in shards:
+        merged.add(shard, weight_map)
+    missing = [k for k in weight_map if k not in merged.names]
+    if missing:
+        merged.warnings.append(f"{len(missing)} tensors named in the index were not found, "
+                               f"e.g. {missing[0]}")
+    return merged.checkpoint(path, "hf-sharded", size, {"index_metadata": index.get("metadata")})
+
+
+def _is_json(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64).lstrip()[:1] in (b"{", b"[")
+    except OSError:
+        return False  # reported when the shard is opened
+
+
+def read_hf_folder(folder: str, open_file: OpenFile) -> Checkpoint:
     """Open a model folder: every weight shard merged, config.json in ``details``."""
     folder = os.fspath(folder)
     warnings: list[str] = []
@@ -90,11 +205,16 @@ def read_hf_folder(folder: str, open_file: Callable[[str], Checkpoint]) -> Check
         ck = Checkpoint(path=folder, format="hf-folder", size_bytes=0,
                         root=Node(None, DICT, type_name="model folder"))
     elif kind == "index":
+        if not _inside(folder, names[0]):
+            raise CheckpointError(folder, f"{names[0]} is a link to a file outside the folder")
         ck = read_hf_index(os.path.join(folder, names[0]), open_file)
         ck.details["index"] = names[0]
         ck.path = folder
     else:
-        ck = _merge(folder, names, open_file)
+        merged = _Shards(folder, open_file, "model folder")
+        for name in names:
+            merged.add(name)
+        ck = merged.checkpoint(folder, "hf-folder", 0, {})
     ck.format = "hf-folder"
     ck.warnings = warnings + ck.warnings
     ck.details["config"] = config
@@ -104,36 +224,3 @@ def read_hf_folder(folder: str, open_file: Callable[[str], Checkpoint]) -> Check
             if key in config:
                 ck.details[key] = config[key]
     return ck
-
-
-def _merge(folder: str, names: list[str], open_file: Callable[[str], Checkpoint]) -> Checkpoint:
-    root = Node(None, DICT, type_name="model folder")
-    warnings: list[str] = []
-    globals_seen: dict[str, None] = {}
-    unsafe: dict[str, None] = {}
-    seen: set[str] = set()
-    shard_sizes: dict[str, int] = {}
-    total = 0
-    for name in names:
-        try:
-            ck = open_file(os.path.join(folder, name))
-        except AmbiguousArchiveError:
-            raise  # what torch would load is unclear: never shown as a mere warning
-        except CheckpointError as e:
-            warnings.append(f"shard {name}: {e.problem}")
-            continue
-        total += ck.size_bytes
-        shard_sizes[name] = ck.size_bytes
-        globals_seen.update(dict.fromkeys(ck.globals))
-        unsafe.update(dict.fromkeys(ck.unsafe_globals))
-        warnings += [f"shard {name}: {w}" for w in ck.warnings]
-        for node in ck.tensor_nodes():
-            tname = ".".join(str(k) for k in node.path())
-            if tname in seen:
-                warnings.append(f"tensor {tname} appears in more than one shard")
-                continue
-            seen.add(tname)
-            root.add(tname, TENSOR, type_name=node.type_name, tensor=node.tensor)
-    return Checkpoint(path=folder, format="hf-folder", size_bytes=total, root=root,
-                      globals=list(globals_seen), unsafe_globals=list(unsafe), warnings=warnings,
-                      details={"shards": shard_sizes})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import mmap
-import os
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint
@@ -18,7 +17,6 @@ from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
 from inspector.core.model import (
     DICT,
     TENSOR,
-    AmbiguousArchiveError,
     CheckpointError,
     Node,
     StorageInfo,
@@ -117,62 +115,3 @@ def _validate_with_package(path: str) -> None:
             f.keys()
     except Exception as e:  # noqa: BLE001 - the package raises its own error types
         raise CheckpointError(path, f"safetensors validation failed: {e}") from e
-
-
-def read_hf_index(path: str, open_file) -> Checkpoint:
-    """A ``*.index.json`` with a ``weight_map``: every shard merged into one tree."""
-    size = os.path.getsize(path)
-    if size > MAX_HEADER:
-        raise CheckpointError(path, "index file is too large")
-    try:
-        with open(path, "rb") as fh:
-            index = json.loads(fh.read().decode("utf-8"))
-        weight_map = index["weight_map"]
-        if not isinstance(weight_map, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
-            raise ValueError("weight_map must map tensor names to file names")
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
-        raise CheckpointError(path, f"not a Hugging Face shard index ({e})") from e
-    folder = os.path.dirname(os.path.abspath(path))
-    shards: list[str] = []
-    for shard in weight_map.values():
-        if shard not in shards:
-            shards.append(shard)
-    root = Node(None, DICT, type_name="sharded state_dict")
-    warnings: list[str] = []
-    globals_seen: list[str] = []
-    unsafe: list[str] = []
-    seen_names: set[str] = set()
-    shard_sizes: dict[str, int] = {}
-    total = size
-    for shard in shards:
-        if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
-            raise CheckpointError(path, f"shard name {shard!r} points outside the folder")
-        shard_path = os.path.join(folder, shard)
-        try:
-            ck = open_file(shard_path)
-        except AmbiguousArchiveError:
-            raise  # what torch would load is unclear: never shown as a mere warning
-        except CheckpointError as e:
-            warnings.append(f"shard {shard}: {e.problem}")
-            continue
-        total += ck.size_bytes
-        shard_sizes[shard] = ck.size_bytes
-        globals_seen += [g for g in ck.globals if g not in globals_seen]
-        unsafe += [g for g in ck.unsafe_globals if g not in unsafe]
-        warnings += [f"shard {shard}: {w}" for w in ck.warnings]
-        for node in ck.tensor_nodes():
-            name = ".".join(str(k) for k in node.path())
-            if weight_map.get(name) != shard:
-                warnings.append(f"tensor {name} is in {shard} but the index does not say so")
-            if name in seen_names:
-                warnings.append(f"tensor {name} appears in more than one shard")
-                continue
-            seen_names.add(name)
-            root.add(name, TENSOR, type_name=node.type_name, tensor=node.tensor)
-    missing = [k for k in weight_map if k not in seen_names]
-    if missing:
-        warnings.append(f"{len(missing)} tensors named in the index were not found, e.g. {missing[0]}")
-    return Checkpoint(path=path, format="hf-sharded", size_bytes=total, root=root,
-                      globals=globals_seen, unsafe_globals=unsafe, warnings=warnings,
-                      details={"shards": shard_sizes, "index_metadata": index.get("metadata")})

@@ -14,6 +14,7 @@ constants under ``CONSTANTS``; when the archive holds several models, each gets 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -34,7 +35,8 @@ from inspector.core.model import (
 from inspector.core.tree import TreeBuilder, graft
 from inspector.core.unpickler import InertPickleError, describe_value, load_inert
 
-MAX_JSON = 256 << 20
+MAX_JSON = 64 << 20  # bytes of one JSON record, inflated
+MAX_JSON_VALUES = 8_000_000  # values in one JSON record (each costs ~50-100 bytes parsed)
 MAX_GRAPH_LINES = 200_000
 MAX_LINE = 300
 CONSTANTS_KEY = "CONSTANTS"
@@ -51,13 +53,35 @@ STRIDED = 7  # schema.Layout.Strided
 
 
 def _json(archive: ZipArchive, name: str) -> Any:
-    text, size = archive.entry_text(name, MAX_JSON)
-    if size > MAX_JSON:
-        raise CheckpointError(archive.path, f"{name} is {size} bytes, over the {MAX_JSON}-byte limit")
+    """A JSON record, parsed only when its size and its number of values are under the caps
+    (a few hundred KB can inflate to hundreds of MB of tiny objects)."""
+    data = archive.content(name, MAX_JSON + 1)
+    if len(data) > MAX_JSON or archive.infos[name].file_size > MAX_JSON:
+        raise CheckpointError(archive.path, f"{name} is over the {MAX_JSON}-byte limit of a JSON "
+                                            "record")
+    if _json_values(data) > MAX_JSON_VALUES:
+        raise CheckpointError(archive.path, f"{name} holds more than {MAX_JSON_VALUES} JSON "
+                                            "values, over the limit")
     try:
-        return json.loads(text)
+        return json.loads(data.decode("utf-8", "replace"))
     except (ValueError, RecursionError) as e:
         raise CheckpointError(archive.path, f"{name} is not valid JSON ({str(e)[:200]})") from None
+
+
+def _json_values(data: bytes) -> int:
+    """An upper bound on the values of a JSON text: its separators and openers (exact once
+    the strings are blanked out, which is only done when the quick bound is over the cap)."""
+    def count(b: bytes) -> int:
+        return b.count(b",") + b.count(b":") + b.count(b"[") + b.count(b"{") + 1
+
+    quick = count(data)
+    if quick <= MAX_JSON_VALUES:
+        return quick
+    return count(re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', data))
+
+
+def _dtype_name(code: Any) -> str | None:
+    return SCALAR_TYPES.get(code) if type(code) is int else None
 
 
 def _int_of(v: Any) -> int | None:
@@ -99,7 +123,7 @@ def _tensor_meta(meta: Any) -> tuple[str, tuple[int, ...], tuple[int, ...], int,
     """(dtype, shape, stride, storage offset, requires_grad, note) from a TensorMeta dict."""
     if not isinstance(meta, dict):
         raise ValueError("no tensor metadata")
-    dtype = SCALAR_TYPES.get(meta.get("dtype"))
+    dtype = _dtype_name(meta.get("dtype"))
     if dtype is None:
         raise ValueError(f"unknown dtype code {meta.get('dtype')!r}")
     sizes = [_int_of(s) for s in meta.get("sizes") or []]
@@ -247,7 +271,11 @@ def read_torch_export(path: str, archive: ZipArchive, size: int) -> Checkpoint:
 
 def _read_model(r: _Reader, parent: Node, model: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    program = _json(r.archive, f"{r.root}/models/{model}.json")
+    try:
+        program = _json(r.archive, f"{r.root}/models/{model}.json")
+    except CheckpointError as e:
+        r.warnings.append(f"{e.problem}; the program is not shown")
+        program = None
     legacy = f"{r.root}/data/weights/{model}.pt"
     if legacy in r.archive.infos:
         offset, length = r.archive.data_range(legacy)
@@ -322,6 +350,6 @@ def _spec(spec: dict, tensor_values: dict) -> dict[str, Any]:
             out["target" if key.endswith("_name") else key] = value
     meta = tensor_values.get(name) if isinstance(name, str) else None
     if isinstance(meta, dict):
-        out["dtype"] = SCALAR_TYPES.get(meta.get("dtype"), "?")
+        out["dtype"] = _dtype_name(meta.get("dtype")) or "?"
         out["shape"] = [_sym_text(s) for s in meta.get("sizes") or []]
     return out

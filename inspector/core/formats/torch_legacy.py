@@ -32,20 +32,16 @@ def looks_legacy(head: bytes) -> bool:
 
 def read_torch_legacy(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     data = mm  # the inert unpickler reads from a BytesIO over this buffer
-    globals_seen: list[str] = []
-    unsafe: list[str] = []
+    globals_seen: dict[str, None] = {}
+    unsafe: dict[str, None] = {}
 
     def load(start: int, what: str, persistent_load=None):
         try:
             res = load_inert(data, persistent_load, start=start)
         except InertPickleError as e:
             raise CheckpointError(path, f"legacy torch file, {what}: {e}") from e
-        for g in res.globals:
-            if g not in globals_seen:
-                globals_seen.append(g)
-        for g in res.unsafe_globals:
-            if g not in unsafe:
-                unsafe.append(g)
+        globals_seen.update(dict.fromkeys(res.globals))
+        unsafe.update(dict.fromkeys(res.unsafe_globals))
         return res
 
     magic = load(0, "magic number")
@@ -110,6 +106,6 @@ def read_torch_legacy(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         warnings.append(f"{size - pos} unexpected bytes after the last storage")
     tree = TreeBuilder(storage_info, warnings).build(body.obj)
     return Checkpoint(path=path, format="torch-legacy", size_bytes=size, root=tree,
-                      globals=globals_seen, unsafe_globals=unsafe, warnings=warnings,
+                      globals=list(globals_seen), unsafe_globals=list(unsafe), warnings=warnings,
                       details={"pickle_bytes": body.end - sysinfo.end,
                                "byteorder": "little" if little else "big"})

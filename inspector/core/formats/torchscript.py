@@ -21,7 +21,7 @@ from inspector.core.checkpoint import Checkpoint
 from inspector.core.formats._torch_pickle import TorchPickles
 from inspector.core.formats._zip import ZipArchive
 from inspector.core.model import CheckpointError
-from inspector.core.tree import TreeBuilder
+from inspector.core.tree import SharedReference, TreeBuilder
 from inspector.core.unpickler import Opaque, TensorRef
 
 SCRIPT_PREFIX = "__torch__."
@@ -30,8 +30,9 @@ JIT_PICKLE_PREFIX = "torch.jit._pickle."
 MAX_PICKLE = 1 << 30
 MAX_CODE_PARSE = 4 << 20  # bytes of one class file read to find parameter declarations
 MAX_CODE_VIEW = 1 << 20  # bytes of a code file returned for display
-MAX_MODULES = 100_000  # module visits (a shared submodule is listed under every path)
+MAX_MODULES = 100_000  # modules listed (each once: a shared one becomes a reference)
 MAX_MODULE_DEPTH = 200
+MAX_PATH_CHARS = 10_000  # characters of one module's dotted path
 CONSTANTS_KEY = "CONSTANTS"
 
 
@@ -147,23 +148,32 @@ def read_torchscript(path: str, archive: ZipArchive, size: int) -> Checkpoint:
 
 def _state_dict(obj: Opaque, decls: _ClassDecls, warnings: list[str]
                 ) -> tuple[list[tuple[str, Any]], dict[str, str], list[str]]:
-    """Parameters and buffers by dotted module path, in the order TorchScript lists them."""
+    """Parameters and buffers by dotted module path, in the order TorchScript lists them.
+
+    A module reached a second time (shared, or a cycle) — or one sharing another's attribute
+    dict — is listed once, at its first path; later paths get a reference to it, so shared
+    structure never expands into a tree (2^depth paths)."""
     out: list[tuple[str, Any]] = []
     module_types: dict[str, str] = {}
     tensor_attrs: list[str] = []
-    stack: list[tuple[str, Opaque, tuple[int, ...]]] = [("", obj, ())]
+    first: dict[int, str] = {}  # id of a module or of its attribute dict -> where it is listed
+    stack: list[tuple[str, Opaque, int]] = [("", obj, 0)]
     unknown: set[str] = set()
-    visits = 0
+    skipped = 0
     while stack:
-        prefix, module, ancestors = stack.pop()
-        visits += 1
-        if visits > MAX_MODULES or len(ancestors) > MAX_MODULE_DEPTH or id(module) in ancestors:
-            warnings.append(f"module {prefix.rstrip('.')!r} is not listed (cycle, too deep or "
-                            "too many modules)")
+        prefix, module, depth = stack.pop()
+        path = prefix.rstrip(".")
+        ids = (id(module), id(module.state)) if isinstance(module.state, dict) else (id(module),)
+        prior = next((first[i] for i in ids if i in first), None)
+        if prior is not None:
+            out.append((path, SharedReference(f"the module at {prior or '(root)'}")))
             continue
-        ancestors = (*ancestors, id(module))
+        if len(first) >= MAX_MODULES or depth > MAX_MODULE_DEPTH or len(prefix) > MAX_PATH_CHARS:
+            skipped += 1
+            continue
+        first.update(dict.fromkeys(ids, path))
         cls = module.global_name
-        module_types[prefix.rstrip(".")] = cls
+        module_types[path] = cls
         attrs = _state(module)
         decl = decls.get(cls)
         if decl is None:
@@ -184,8 +194,11 @@ def _state_dict(obj: Opaque, decls: _ClassDecls, warnings: list[str]
             if _is_script_object(value):
                 child_decl = decls.get(value.global_name)
                 if child_decl is None or child_decl[2]:
-                    children.append((prefix + name + ".", value, ancestors))
+                    children.append((prefix + name + ".", value, depth + 1))
         stack.extend(reversed(children))
+    if skipped:
+        warnings.append(f"{skipped} module(s) are not listed (over the limits of {MAX_MODULES} "
+                        f"modules, {MAX_MODULE_DEPTH} levels or {MAX_PATH_CHARS}-character paths)")
     if unknown:
         warnings.append(f"no TorchScript source found for {len(unknown)} class(es), e.g. "
                         f"{sorted(unknown)[0]}; their tensor attributes are listed as parameters")

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-MAX_STATIC_OPS = 20_000_000
+MAX_STATIC_OPS = 10_000_000
 MAX_STATIC_GLOBALS = 10_000  # distinct globals reported; more is itself a finding
 MAX_MEMO_STRINGS = 100_000  # memoized strings remembered for STACK_GLOBAL
 MAX_NAME = 4096  # bytes of a string kept as a possible module or attribute name
@@ -50,16 +50,18 @@ class StaticScan:
     globals: list[str]
     end: int  # offset just past STOP (0 when the walk did not reach one)
     problem: str | None = None
+    ops: int = 0  # opcodes walked
+    complete: bool = True  # False when a cap stopped the walk
 
 
 def _text(raw: Any) -> str:
     return bytes(raw).decode("utf-8", "backslashreplace")
 
 
-def static_globals(data: Any, start: int = 0) -> StaticScan:
+def static_globals(data: Any, start: int = 0, max_ops: int = MAX_STATIC_OPS) -> StaticScan:
     """Globals named by the pickle at ``data[start:]`` (bytes, mmap or memoryview), from its
-    opcodes alone. STACK_GLOBAL is resolved from the strings pushed (or fetched from the
-    memo) just before it."""
+    opcodes alone, walking at most ``max_ops`` opcodes. STACK_GLOBAL is resolved from the
+    strings pushed (or fetched from the memo) just before it."""
     if not isinstance(data, (bytes, bytearray)) and not hasattr(data, "find"):
         data = bytes(data)
     lengths = ARG_LENGTHS
@@ -80,10 +82,10 @@ def static_globals(data: Any, start: int = 0) -> StaticScan:
             ops += 1
             if k is None:
                 return StaticScan(list(found), 0, f"opcode scan stopped: unknown opcode "
-                                                  f"{op:#04x} at byte {i - 1}")
-            if ops > MAX_STATIC_OPS:
-                return StaticScan(list(found), 0, f"opcode scan stopped after "
-                                                  f"{MAX_STATIC_OPS} opcodes")
+                                                  f"{op:#04x} at byte {i - 1}", ops)
+            if ops > max_ops:
+                return StaticScan(list(found), 0, f"opcode scan stopped after {max_ops} "
+                                                  "opcodes, the limit", ops, complete=False)
             pushed: str | None = None
             if op in _STRINGS:
                 if k == -2:
@@ -95,18 +97,19 @@ def static_globals(data: Any, start: int = 0) -> StaticScan:
                 else:
                     size, i = _U64(data, i)[0], i + 8
                 if i + size > n:
-                    return StaticScan(list(found), 0, "opcode scan stopped: truncated string")
+                    return StaticScan(list(found), 0, "opcode scan stopped: truncated string", ops)
                 if size <= MAX_NAME:
                     pushed = _text(data[i:i + size])
                 i += size
             elif k == -1:  # text arguments up to a newline
                 j = find(b"\n", i, n)
                 if j < 0:
-                    return StaticScan(list(found), 0, "opcode scan stopped: truncated line")
+                    return StaticScan(list(found), 0, "opcode scan stopped: truncated line", ops)
                 if op in (_GLOBAL, _INST):
                     j2 = find(b"\n", j + 1, n)
                     if j2 < 0:
-                        return StaticScan(list(found), 0, "opcode scan stopped: truncated line")
+                        return StaticScan(list(found), 0, "opcode scan stopped: truncated line",
+                                          ops)
                     found[f"{_text(data[i:j])}.{_text(data[j + 1:j2])}"] = None
                     j = j2
                 elif op == _PUT:
@@ -140,15 +143,15 @@ def static_globals(data: Any, start: int = 0) -> StaticScan:
                 elif op in (_BINGET, _LONG_BINGET):
                     pushed = memo.get(data[i] if op == _BINGET else _U32(data, i)[0])
                 elif op == _STOP:
-                    return StaticScan(list(found), i)
+                    return StaticScan(list(found), i, None, ops)
                 i += k
             if len(found) > MAX_STATIC_GLOBALS:
                 del found[next(reversed(found))]
                 found[TOO_MANY_GLOBALS] = None
                 return StaticScan(list(found), 0, f"the pickle names more than "
-                                                  f"{MAX_STATIC_GLOBALS} globals")
+                                                  f"{MAX_STATIC_GLOBALS} globals", ops, False)
             if op not in _NO_PUSH:
                 prev2, prev1 = prev1, pushed
     except (struct.error, IndexError, ValueError) as e:
-        return StaticScan(list(found), 0, f"opcode scan stopped: {type(e).__name__}")
-    return StaticScan(list(found), 0, "opcode scan stopped: no STOP opcode")
+        return StaticScan(list(found), 0, f"opcode scan stopped: {type(e).__name__}", ops)
+    return StaticScan(list(found), 0, "opcode scan stopped: no STOP opcode", ops)
