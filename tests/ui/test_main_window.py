@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
 
+from inspector.core.text import format_value
 from inspector.ui.settings import Settings
 from inspector.ui.tree import COL_MEAN
 
@@ -31,7 +32,7 @@ def test_open_shows_tree_summary_and_records_recent(make_window, open_file, trai
     assert view.proxy.rowCount() == 4
     assert view.view_names() == ["Tensors", "Inference"]  # Inference: issue #5
     assert settings.recent_files() == [str(training_ckpt)]
-    assert "torch-zip" in w._file_label.text() or w._file_label.text()
+    assert "torch-zip" in w._file_label.text()
     # opening the same file again switches to its tab instead of a second copy
     assert w.open_path(training_ckpt) is view and w.tabs.count() == 1
 
@@ -92,7 +93,7 @@ def test_statistics_arrive_in_the_background(qtbot, make_window, open_file, trai
     assert view.model.stats_count() == view.ckpt.totals()["num_tensors"]
     cell = view.model.index_for_path(path).siblingAtColumn(COL_MEAN)
     assert cell.data() == f"{stats.mean:.4g}"
-    assert getattr(view.tensor_panel, "_stats", stats) == stats
+    assert view.tensor_panel.overview_tab.stat_labels["mean"].text() == format_value(stats.mean)
     assert w._stats_label.text() == "Statistics complete"
     assert w.progress.isHidden()
 
@@ -104,13 +105,11 @@ def test_cancel_stops_statistics(qtbot, make_window, open_file, tmp_path, torch_
     qtbot.waitUntil(lambda: view.stats_done > 0, timeout=STATS_TIMEOUT)
     with qtbot.waitSignal(w.sig_stats_finished, timeout=30_000) as blocker:
         w.cancel_button.click()
-    state = blocker.args[1]
-    assert state in ("cancelled", "done")  # "done" only if it finished before the click landed
-    if state == "cancelled":
-        assert view.stats_done < 3000
-        assert w._stats_label.text() == "Statistics cancelled"
-        missing = view.model.index_for_path(("block299.layer9.weight",))
-        assert missing.siblingAtColumn(COL_MEAN).data() == ""  # no longer "…"
+    assert blocker.args[1] == "cancelled"  # 3000 tensors: far more work than a click's delay
+    assert 0 < view.stats_done < 3000
+    assert w._stats_label.text() == "Statistics cancelled"
+    missing = view.model.index_for_path(("block299.layer9.weight",))
+    assert missing.siblingAtColumn(COL_MEAN).data() == ""  # no longer "…"
     # the service takes new work afterwards
     with qtbot.waitSignal(w.sig_stats_finished, timeout=STATS_TIMEOUT) as blocker:
         w.recompute_stats()
