@@ -617,6 +617,142 @@ CLASS_4 = [
     Case("legacy_many_globals", legacy_many_globals, 0, "", "unsafe"),
 ]
 
+# ---- class 5: clear messages, not internal errors
+def _long(n: int) -> bytes:
+    """LONG4: a binary int of any size (past Python's int -> str limit when large)."""
+    raw = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + len(raw).to_bytes(4, "little") + raw
+
+
+def _tensor_record(size: bytes, stride: bytes = b"(K\x01t", offset: bytes = b"K\x00",
+                   numel: int = 4, rebuild: bytes | None = None) -> bytes:
+    storage = (b"(" + u("storage") + g("torch", "FloatStorage") + u("0") + u("cpu")
+               + b"K" + bytes([numel]) + b"tQ")
+    call = rebuild or (g("torch._utils", "_rebuild_tensor_v2") + b"(" + storage + offset + size
+                       + stride + b"\x89" + g("collections", "OrderedDict") + b")RtR")
+    return call
+
+
+def pickled(name: str, body: bytes) -> Callable[[Path, Path], Path]:
+    def build(tmp: Path, marker: Path) -> Path:
+        return in_torch_zip(tmp, name, body)
+    return build
+
+
+SURROGATE = "k\udc80ey"
+HUGE = 10 ** 5000
+
+
+def _safetensors(tmp: Path, name: str, header: dict, data: bytes) -> Path:
+    raw = json.dumps(header).encode().replace(b"424242", b"9" * 5000)  # a 5000-digit size
+    return _write(tmp, name, len(raw).to_bytes(8, "little") + raw + data)
+
+
+def safetensors_case(name: str, header: dict, data: bytes = b"\0" * 16):
+    def build(tmp: Path, marker: Path) -> Path:
+        return _safetensors(tmp, name, header, data)
+    return build
+
+
+def pt2_case(name: str, edit: Callable[[dict], None]):
+    """A .pt2 whose weights config is edited by ``edit``."""
+    def build(tmp: Path, marker: Path) -> Path:
+        torch = _torch()
+        src = tmp / "src.pt2"
+        torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),)), src)
+        out = []
+        for n, d in zip_entries(src):
+            if n.endswith("weights_config.json"):
+                config = json.loads(d)
+                edit(config["config"]["weight"]["tensor_meta"])
+                d = json.dumps(config).encode()
+            out.append((n, d))
+        return _write(tmp, name, _plain_zip(out))
+    return build
+
+
+def _set(key: str, value) -> Callable[[dict], None]:
+    return lambda meta: meta.__setitem__(key, value)
+
+
+def dcp_case(name: str, size, dtype_global: bytes | None = None, offset: int = 0):
+    """A DCP folder whose one tensor entry has the given size / dtype / storage offset."""
+    def build(tmp: Path, marker: Path) -> Path:
+        from torch.distributed.checkpoint.filesystem import _StorageInfo
+        from torch.distributed.checkpoint.metadata import (
+            ChunkStorageMetadata,
+            MetadataIndex,
+            TensorProperties,
+            TensorStorageMetadata,
+        )
+
+        torch = _torch()
+        piece = _saved(torch.ones(4))
+        chunk = ChunkStorageMetadata(offsets=torch.Size((0,)), sizes=torch.Size((4,)))
+        meta = TensorStorageMetadata(TensorProperties(dtype=torch.float32), torch.Size((4,)), [chunk])
+        meta.size = size
+        storage = {MetadataIndex("w", torch.Size((0,)), 0): _StorageInfo("__0_0.distcp", offset,
+                                                                          len(piece))}
+        folder = _dcp_folder(tmp, {"w": meta}, storage, {"__0_0.distcp": piece})
+        if dtype_global is not None:  # the dtype in TensorProperties' state, swapped by bytes
+            data = (folder / ".metadata").read_bytes()
+            data = data.replace(g("torch", "float32"), dtype_global, 1)
+            (folder / ".metadata").write_bytes(data)
+        return folder
+    return build
+
+
+CLASS_5 = [
+    Case("float_shape", pickled("fshape.pth", holding(_tensor_record(b"(G?\xf8\0\0\0\0\0\0t"))),
+         2, "invalid tensor shape: 1.5", "unreadable"),
+    Case("list_dtype", pickled("ldtype.pth", holding(g("torch._utils", "_rebuild_tensor_v3") + b"("
+                                                    + b"(" + u("storage") + g("torch", "FloatStorage")
+                                                    + u("0") + u("cpu") + b"K\x04tQ"
+                                                    + b"K\x00(K\x04t(K\x01t\x89" + b"}]K\x01atR")),
+         2, "tensor dtype is", "unreadable"),
+    Case("negative_storage_offset", pickled("negoff.pth", holding(_tensor_record(
+        b"(K\x02t", offset=b"J\xfc\xff\xff\xff"))), 2, "invalid storage offset: -4", "unreadable"),
+    Case("huge_shape", pickled("hshape.pth", holding(_tensor_record(b"(" + _long(HUGE) + b"t"))),
+         2, "invalid tensor shape: <int of \\d+ bits>", "unreadable"),
+    Case("fields_changed_by_build", pickled("build.pth", holding(
+        _tensor_record(b"(K\x04t") + b"}(" + u("storage") + b"K\x05" + u("shape") + b"G?\xf8\0\0\0\0\0\0"
+        + u("dtype") + b"]K\x01a" + b"ub")), 0, "", "clean"),
+    Case("huge_int_key_and_value", pickled("hugeint.pth", b"\x80\x02}(" + _long(HUGE) + _long(-HUGE)
+                                           + u("w") + _tensor_record(b"(K\x04t") + b"u."), 0, "", "clean"),
+    Case("huge_int_in_size", pickled("hugesize.pth", holding(g("torch", "Size") + b"((" + _long(HUGE)
+                                                             + b"ttR")), 0, "", "clean"),
+    Case("lone_surrogates", pickled("surrogate.pth", b"\x80\x02}(" + u(SURROGATE) + u("v\udc80")
+                                    + u("w") + _tensor_record(b"(K\x04t") + b"u."), 0, "", "clean"),
+    Case("surrogate_global", pickled("sglobal.pth", b"\x80\x04" + holding(
+        u("os\udc80") + u("sys\ud800tem") + b"\x93" + u("x") + b"\x85R")[2:]), 0, "", "unsafe"),
+    Case("safetensors_float_shape", safetensors_case("f.safetensors", {
+        "w": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 16]}}), 2, "bad shape", "unreadable"),
+    Case("safetensors_list_dtype", safetensors_case("d.safetensors", {
+        "w": {"dtype": ["F32"], "shape": [4], "data_offsets": [0, 16]}}), 2, "malformed", "unreadable"),
+    Case("safetensors_negative_offset", safetensors_case("n.safetensors", {
+        "w": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}), 2, "outside the file",
+        "unreadable"),
+    Case("safetensors_surrogate_name", safetensors_case("s.safetensors", {
+        SURROGATE: {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}), 2, "safetensors",
+        "unreadable"),
+    Case("safetensors_huge_dim", safetensors_case("h.safetensors", {
+        "w": {"dtype": "F32", "shape": [424242], "data_offsets": [0, 16]}}), 2, "safetensors",
+        "unreadable"),
+    Case("pt2_list_dtype", pt2_case("ldtype.pt2", _set("dtype", [7])), 0, "unknown dtype", "clean"),
+    Case("pt2_float_sizes", pt2_case("fsizes.pt2", _set("sizes", [{"as_int": 1.5}, {"as_int": 2}])),
+         0, "symbolic", "clean"),
+    Case("pt2_negative_offset", pt2_case("noff.pt2", _set("storage_offset", {"as_int": -4})), 0,
+         "malformed", "clean"),
+    Case("pt2_huge_size", pt2_case("hsize.pt2", _set("sizes", [{"as_int": 10 ** 100},
+                                                               {"as_int": 2}])),
+         0, "view exceeds|needs bytes past", "clean"),
+    Case("dcp_float_size", dcp_case("fsize", (4.5,)), 0, "invalid tensor size", "clean"),
+    Case("dcp_list_dtype", dcp_case("ldtype", (4,), dtype_global=b"]K\x01a"), 0,
+         "unknown tensor properties", "clean"),
+    Case("dcp_negative_offset", dcp_case("noff", (4,), offset=-8), 0, "malformed", "clean"),
+]
+
+
 AMBIGUOUS = "ambiguous archive"
 CLASS_1 = [
     Case("two_central_directories", two_central_directories, 2, f"{AMBIGUOUS}: .*between the "
@@ -643,5 +779,5 @@ CLASS_1 = [
     Case("tar_legacy_polyglot", tar_legacy_polyglot, 2, f"{AMBIGUOUS}: .*tar", "unsafe"),
 ]
 
-CASES = CLASS_1 + CLASS_2 + CLASS_4
+CASES = CLASS_1 + CLASS_2 + CLASS_4 + CLASS_5
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inspector.core.dtypes import dtype_info
+from inspector.core.text import safe_str
 
 Key = Any  # a container key exactly as stored: str, int, or another hashable scalar
 
@@ -130,6 +131,20 @@ CONTAINER_KINDS = frozenset({DICT, LIST, TUPLE, SET, OBJECT})
 
 
 _NO_CHILDREN: tuple = ()
+MAX_INT_BITS = 13_000  # past ~4300 decimal digits Python refuses to print an int
+
+
+def printable_scalar(v: Any) -> Any:
+    """``v`` unless it cannot be shown as text: strings with lone surrogates get escapes and
+    ints too long to print become a description (keys and values from a file go in a tree
+    that every front end prints)."""
+    t = type(v)
+    if t is str:
+        return v if v.isascii() else safe_str(v)
+    if t is int and v.bit_length() > MAX_INT_BITS:
+        return safe_str(v)
+    return v
+
 
 
 class Node:
@@ -145,10 +160,10 @@ class Node:
 
     def __init__(self, key: Key, kind: str, type_name: str = "", value: Any = None,
                  tensor: TensorInfo | None = None, parent: Node | None = None, row: int = 0):
-        self.key = key
+        self.key = printable_scalar(key)
         self.kind = kind
         self.type_name = type_name
-        self.value = value
+        self.value = printable_scalar(value)
         self.tensor = tensor
         # leaves share one empty tuple (millions of items stay small); add() makes a list
         self.children: list[Node] = _NO_CHILDREN  # type: ignore[assignment]

@@ -29,8 +29,9 @@ from inspector.core.model import (
     Node,
     StorageInfo,
     TensorInfo,
+    printable_scalar,
 )
-from inspector.core.text import dotted_path
+from inspector.core.text import dotted_path, safe_str
 from inspector.core.unpickler import (
     DeviceMarker,
     DtypeMarker,
@@ -195,7 +196,8 @@ class TreeBuilder:
             node.kind, node.type_name = DICT, "dict"
             return _Children(len(v), v.items())
         if isinstance(v, TorchSize):
-            node.kind, node.type_name, node.value = SCALAR, "torch.Size", f"torch.Size({list(v)})"
+            node.kind, node.type_name = SCALAR, "torch.Size"
+            node.value = f"torch.Size([{', '.join(safe_str(d) for d in v)}])"
             return None
         if isinstance(v, list):
             node.kind, node.type_name = LIST, "list"
@@ -211,14 +213,14 @@ class TreeBuilder:
                 items = list(v)
             return _Children(len(items), enumerate(items))
         if isinstance(v, bool) or isinstance(v, (int, float, complex)):
-            node.kind, node.type_name, node.value = SCALAR, type(v).__name__, v
+            node.kind, node.type_name, node.value = SCALAR, type(v).__name__, printable_scalar(v)
             return None
         if v is None:
             node.kind, node.type_name = NONE, "None"
             return None
         if isinstance(v, str):
             node.kind, node.type_name = STRING, "str"
-            node.value = v if len(v) <= MAX_TEXT else v[:MAX_TEXT] + "…"
+            node.value = printable_scalar(v if len(v) <= MAX_TEXT else v[:MAX_TEXT] + "…")
             return None
         if isinstance(v, (bytes, bytearray)):
             node.kind, node.type_name, node.value = BYTES, type(v).__name__, bytes(v[:64])
@@ -228,10 +230,12 @@ class TreeBuilder:
             return None
         if isinstance(v, StorageRef):
             node.kind, node.type_name = SCALAR, "storage"
-            node.value = f"storage {v.key} ({v.dtype}, {v.numel} elements, {v.location})"
+            node.value = printable_scalar(f"storage {v.key} ({v.dtype}, {v.numel} elements, "
+                                          f"{v.location})")
             return None
         if isinstance(v, NumpyDType):
-            node.kind, node.type_name, node.value = SCALAR, "numpy.dtype", str(v.spec)
+            node.kind, node.type_name = SCALAR, "numpy.dtype"
+            node.value = printable_scalar(str(v.spec))
             return None
         if isinstance(v, OpaqueCall):
             node.kind, node.type_name, node.value = OBJECT, v.func.split("(")[0], v.text()

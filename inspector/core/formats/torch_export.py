@@ -234,7 +234,24 @@ class _Reader:
         graft(parent, fqn, TreeBuilder(lambda ref: None, self.warnings).build(res.obj))
 
 
+def _check_nested_archives(archive: ZipArchive) -> None:
+    """torch.export.load reads the torch.save archives stored in records (sample inputs,
+    pickled weights) with torch's zip reader: each must have one reading too, even the ones
+    this reader does not list."""
+    for name, info in archive.infos.items():
+        if info.compress_type == 0 and info.file_size >= 4 and \
+                archive.content(name, 4) == b"PK\x03\x04":
+            offset, length = archive.data_range(name)
+            try:
+                ZipArchive(archive.path, memoryview(archive.mm)[offset:offset + length])
+            except AmbiguousArchiveError as e:
+                raise AmbiguousArchiveError(archive.path, f"record {name!r}: {e.what}") from e
+            except CheckpointError:
+                pass  # damaged: reported where the record is read, if it is
+
+
 def read_torch_export(path: str, archive: ZipArchive, size: int) -> Checkpoint:
+    _check_nested_archives(archive)
     r = _Reader(path, archive)
     root_name = archive.root
     fmt_name = f"{root_name}/archive_format"

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.text import safe_str
+
 MAX_DIM = 64
 MAX_NUMEL = 1 << 62
 
@@ -119,7 +121,9 @@ def describe_value(v: Any, limit: int = 80) -> str:
     if isinstance(v, (str, bytes)):
         r = repr(v[:limit])
         return r if len(v) <= limit else r + "…"
-    if isinstance(v, (int, float, bool, complex, type(None))):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return safe_str(v)  # ints too long to print are described
+    if isinstance(v, (float, bool, complex, type(None))):
         return repr(v)
     if isinstance(v, Constant):
         return str(v)
