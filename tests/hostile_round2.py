@@ -753,6 +753,23 @@ CLASS_5 = [
 ]
 
 
+# ---- class 6: every dtype the formats define
+def safetensors_dtype(code: str, shape: list[int], nbytes: int):
+    def build(tmp: Path, marker: Path) -> Path:
+        return _safetensors(tmp, f"{code}.safetensors", {
+            "w": {"dtype": code, "shape": shape, "data_offsets": [0, nbytes]}},
+            bytes(range(1, nbytes + 1)))
+    return build
+
+
+SAFETENSORS_CODES = {  # code -> (shape, bytes)
+    "F8_E5M2FNUZ": ([4], 4), "F8_E4M3FNUZ": ([4], 4), "F8_E8M0": ([4], 4), "F8_E4M3": ([4], 4),
+    "F8_E5M2": ([4], 4), "F4": ([2, 4], 4), "F6_E2M3": ([4], 3), "F6_E3M2": ([4], 3),
+    "U16": ([2], 4), "U32": ([2], 8), "U64": ([2], 16), "C64": ([2], 16), "BOOL": ([4], 4),
+}
+CLASS_6 = [Case(f"safetensors_{code}", safetensors_dtype(code, *spec), 0, "", "clean")
+           for code, spec in SAFETENSORS_CODES.items()]
+
 AMBIGUOUS = "ambiguous archive"
 CLASS_1 = [
     Case("two_central_directories", two_central_directories, 2, f"{AMBIGUOUS}: .*between the "
@@ -779,5 +796,5 @@ CLASS_1 = [
     Case("tar_legacy_polyglot", tar_legacy_polyglot, 2, f"{AMBIGUOUS}: .*tar", "unsafe"),
 ]
 
-CASES = CLASS_1 + CLASS_2 + CLASS_4 + CLASS_5
+CASES = CLASS_1 + CLASS_2 + CLASS_4 + CLASS_5 + CLASS_6
 

@@ -99,6 +99,8 @@ SAFETENSORS_DTYPES: dict[str, str] = {
     "BF16": "bfloat16",
     "F8_E4M3": "float8_e4m3fn",
     "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz",
+    "F8_E5M2FNUZ": "float8_e5m2fnuz",
     "F8_E8M0": "float8_e8m0fnu",
     "C64": "complex64",
     "C128": "complex128",
@@ -111,6 +113,16 @@ SAFETENSORS_DTYPES: dict[str, str] = {
     "U16": "uint16",
     "U8": "uint8",
     "BOOL": "bool",
+}
+
+
+# safetensors dtypes narrower than a byte: code -> (torch dtype holding them, bits each).
+# F4 pairs fill torch's float4_e2m1fn_x2 (the last dimension halves, as safetensors.torch
+# loads them); torch has no 6-bit dtype, so F6 data is shown as its raw bytes.
+SAFETENSORS_SUBBYTE: dict[str, tuple[str | None, int]] = {
+    "F4": ("float4_e2m1fn_x2", 4),
+    "F6_E2M3": (None, 6),
+    "F6_E3M2": (None, 6),
 }
 
 

@@ -13,7 +13,7 @@ import mmap
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint
-from inspector.core.dtypes import SAFETENSORS_DTYPES, dtype_info
+from inspector.core.dtypes import SAFETENSORS_DTYPES, SAFETENSORS_SUBBYTE, dtype_info
 from inspector.core.model import (
     DICT,
     TENSOR,
@@ -25,6 +25,7 @@ from inspector.core.model import (
 )
 
 MAX_HEADER = 100_000_000
+MAX_DIM = 64
 
 
 def looks_safetensors(head: bytes, size: int) -> bool:
@@ -51,8 +52,8 @@ def read_safetensors(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         raise CheckpointError(path, "safetensors file is truncated (header runs past the end)")
     try:
         header = json.loads(bytes(mm[8:8 + n]).decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(path, f"safetensors header is not valid JSON ({e})") from e
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(path, f"safetensors header is not valid JSON ({str(e)[:200]})") from e
     if not isinstance(header, dict):
         raise CheckpointError(path, "safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -63,25 +64,28 @@ def read_safetensors(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     entries = []
     for name, spec in header.items():
         try:
-            dtype = SAFETENSORS_DTYPES[spec["dtype"]]
+            code = spec["dtype"]
             shape = tuple(spec["shape"])
             begin, end = spec["data_offsets"]
+            if not isinstance(code, str) or (code not in SAFETENSORS_DTYPES
+                                             and code not in SAFETENSORS_SUBBYTE):
+                raise ValueError(f"unknown dtype {code!r}")
         except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(path, f"safetensors entry {name!r} is malformed") from e
-        if not all(type(d) is int and d >= 0 for d in shape) or not all(
+            raise CheckpointError(path, f"safetensors entry {name!r} is malformed ({e})") from e
+        if len(shape) > MAX_DIM or not all(type(d) is int and d >= 0 for d in shape) or not all(
                 type(x) is int for x in (begin, end)):
             raise CheckpointError(path, f"safetensors entry {name!r} has a bad shape or offsets")
         if not 0 <= begin <= end <= data_len:
             raise CheckpointError(path, f"safetensors entry {name!r} points outside the file "
                                         f"(bytes {begin}..{end}, data has {data_len}): truncated?")
-        need = math.prod(shape) * dtype_info(dtype).itemsize
+        dtype, stored_shape, need, note = _layout(path, name, code, shape)
         if end - begin != need:
             raise CheckpointError(path, f"safetensors entry {name!r} has {end - begin} bytes but "
-                                        f"{list(shape)} {dtype} needs {need}")
-        entries.append((begin, end, name, dtype, shape))
+                                        f"{list(shape)} {code} needs {need}")
+        entries.append((begin, end, name, dtype, stored_shape, note))
     entries.sort()
     covered = 0
-    for begin, end, name, _, _ in entries:
+    for begin, end, name, *_ in entries:
         if begin != covered:
             problem = "overlaps another" if begin < covered else "leaves a gap before it"
             raise CheckpointError(path, f"safetensors entry {name!r} {problem}")
@@ -94,15 +98,37 @@ def read_safetensors(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     root = Node(None, DICT, type_name="safetensors")
     # keep the header's order for display (it is the writer's order)
     order = {name: i for i, name in enumerate(header)}
-    for begin, end, name, dtype, shape in sorted(entries, key=lambda e: order[e[2]]):
+    for begin, end, name, dtype, shape, note in sorted(entries, key=lambda e: order[e[2]]):
         storage = StorageInfo(key=name, dtype=dtype, numel=math.prod(shape), location="cpu",
                               file=path, file_offset=data_start + begin, nbytes=end - begin)
         stride = contiguous_stride(shape)
         root.add(name, TENSOR, type_name="Tensor",
                  tensor=TensorInfo(dtype=dtype, shape=shape, stride=stride, storage_offset=0,
-                                   storage=storage))
+                                   storage=storage, note=note))
     return Checkpoint(path=path, format="safetensors", size_bytes=size, root=root,
                       details={"metadata": dict(metadata), "header_bytes": n})
+
+
+def _layout(path: str, name: str, code: str, shape: tuple[int, ...]
+            ) -> tuple[str, tuple[int, ...], int, str]:
+    """(torch dtype, shape as stored in that dtype, bytes, note) of a safetensors entry."""
+    if code not in SAFETENSORS_SUBBYTE:
+        dtype = SAFETENSORS_DTYPES[code]
+        return dtype, shape, math.prod(shape) * dtype_info(dtype).itemsize, ""
+    torch_dtype, bits = SAFETENSORS_SUBBYTE[code]
+    total = math.prod(shape) * bits
+    if total % 8:
+        raise CheckpointError(path, f"safetensors entry {name!r}: {list(shape)} {code} is not a "
+                                    "whole number of bytes")
+    if torch_dtype is None:
+        return "uint8", (total // 8,), total // 8, (f"{code} values ({bits}-bit, shape "
+                                                    f"{list(shape)}) shown as raw bytes: torch "
+                                                    "has no such dtype")
+    per_byte = 8 // bits
+    if not shape or shape[-1] % per_byte:
+        raise CheckpointError(path, f"safetensors entry {name!r}: {code} needs a last dimension "
+                                    f"divisible by {per_byte}, not {list(shape)}")
+    return torch_dtype, (*shape[:-1], shape[-1] // per_byte), total // 8, ""
 
 
 def _validate_with_package(path: str) -> None:
