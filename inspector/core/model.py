@@ -131,6 +131,7 @@ CONTAINER_KINDS = frozenset({DICT, LIST, TUPLE, SET, OBJECT})
 
 
 _NO_CHILDREN: tuple = ()
+MAX_DIM = 64  # dimensions of one tensor
 MAX_INT_BITS = 13_000  # past ~4300 decimal digits Python refuses to print an int
 
 

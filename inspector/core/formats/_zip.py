@@ -87,10 +87,6 @@ class ZipArchive:
         self.root = roots.pop() if len(roots) == 1 else None
 
     # ---- Public API
-    def data_start(self, name: str) -> int:
-        """Where an entry's (possibly compressed) bytes start: after its local header."""
-        return self.infos[name].data_offset
-
     def data_range(self, name: str) -> tuple[int, int]:
         """(offset, size) of a stored entry's bytes in the file."""
         info = self.infos[name]

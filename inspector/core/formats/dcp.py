@@ -34,6 +34,7 @@ from inspector.core.formats._torch_pickle import read_embedded_torch_save
 from inspector.core.model import (
     DICT,
     LIST,
+    MAX_DIM,
     STRING,
     TENSOR,
     AmbiguousArchiveError,
@@ -60,7 +61,6 @@ MAX_METADATA_BYTES = 1 << 30
 MAX_PATH_KEYS = 64
 MAX_ITEMS = 2_000_000  # names in the metadata
 MAX_CHUNKS = 1_000_000  # tensor chunks of all names together
-MAX_DIM = 64
 
 _META = "torch.distributed.checkpoint.metadata."
 # Globals that torch itself writes into a DCP .metadata. They are never resolved or called;

@@ -16,6 +16,7 @@ from inspector.core.checkpoint import Checkpoint
 from inspector.core.dtypes import SAFETENSORS_DTYPES, SAFETENSORS_SUBBYTE, dtype_info
 from inspector.core.model import (
     DICT,
+    MAX_DIM,
     TENSOR,
     CheckpointError,
     Node,
@@ -25,7 +26,6 @@ from inspector.core.model import (
 )
 
 MAX_HEADER = 100_000_000
-MAX_DIM = 64
 
 
 def looks_safetensors(head: bytes, size: int) -> bool:

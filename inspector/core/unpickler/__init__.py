@@ -9,18 +9,14 @@ recorded as text (``posix.system('…')``). So ``__reduce__`` payloads, ``getatt
 globals the file referenced.
 """
 
-from inspector.core.unpickler.allow_list import ALLOW_LIST, is_allowed
-from inspector.core.unpickler.guard import check_memo_indices, memory_stream
+from inspector.core.unpickler.allow_list import is_allowed
 from inspector.core.unpickler.inert import (
-    MAX_GLOBALS,
     MAX_PICKLE_BYTES,
     InertResult,
     load_inert,
     storage_ref_from_pid,
 )
 from inspector.core.unpickler.standins import (
-    MAX_DIM,
-    MAX_NUMEL,
     DeviceMarker,
     DtypeMarker,
     InertPickleError,
@@ -28,7 +24,6 @@ from inspector.core.unpickler.standins import (
     NumpyDType,
     Opaque,
     OpaqueCall,
-    PickledCounter,
     PickledOrderedDict,
     PlainMarker,
     StorageRef,
@@ -39,9 +34,8 @@ from inspector.core.unpickler.standins import (
 )
 
 __all__ = [
-    "ALLOW_LIST", "MAX_DIM", "MAX_GLOBALS", "MAX_NUMEL", "MAX_PICKLE_BYTES", "DeviceMarker",
-    "DtypeMarker", "InertPickleError", "InertResult", "LayoutMarker", "NumpyDType", "Opaque",
-    "OpaqueCall", "PickledCounter", "PickledOrderedDict", "PlainMarker", "StorageRef",
-    "StorageTypeMarker", "TensorRef", "TorchSize", "check_memo_indices", "describe_value",
-    "is_allowed", "load_inert", "memory_stream", "storage_ref_from_pid",
+    "MAX_PICKLE_BYTES", "DeviceMarker", "DtypeMarker", "InertPickleError",
+    "InertResult", "LayoutMarker", "NumpyDType", "Opaque", "OpaqueCall", "PickledOrderedDict",
+    "PlainMarker", "StorageRef", "StorageTypeMarker", "TensorRef", "TorchSize", "describe_value",
+    "is_allowed", "load_inert", "storage_ref_from_pid",
 ]

@@ -14,6 +14,7 @@ import re
 import struct
 from typing import Any
 
+from inspector.core.unpickler.opcodes import ARG_LENGTHS
 from inspector.core.unpickler.standins import InertPickleError
 
 
@@ -51,19 +52,6 @@ class _MemoryStream(io.RawIOBase):
         super().close()
 
 
-def _opcode_arg_lengths() -> list[int | None]:
-    """Opcode byte -> its argument's size (>= 0), or pickletools' negative length codes."""
-    import pickletools
-
-    lengths: list[int | None] = [None] * 256
-    for op in pickletools.opcodes:
-        lengths[op.code.encode("latin1")[0]] = 0 if op.arg is None else op.arg.n
-    return lengths
-
-
-_ARG_LENGTHS: list[int | None] | None = None
-
-
 _U32 = struct.Struct("<I").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
@@ -74,10 +62,7 @@ def _memo_index_over(data: Any, i: int, n: int, limit: int) -> int | None:
     ``data[i:n]`` names, or None. An exact opcode walk that only skips arguments (several
     times faster than pickletools.genops); it stops quietly at a malformed opcode, which the
     unpickler will report."""
-    global _ARG_LENGTHS
-    if _ARG_LENGTHS is None:
-        _ARG_LENGTHS = _opcode_arg_lengths()
-    lengths = _ARG_LENGTHS
+    lengths = ARG_LENGTHS
     find = data.find
     try:
         while i < n:

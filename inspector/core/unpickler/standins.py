@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.model import MAX_DIM
 from inspector.core.text import safe_str
 
-MAX_DIM = 64
 MAX_NUMEL = 1 << 62
 
 
