@@ -161,10 +161,10 @@ class Node:
 
     def __init__(self, key: Key, kind: str, type_name: str = "", value: Any = None,
                  tensor: TensorInfo | None = None, parent: Node | None = None, row: int = 0):
-        self.key = printable_scalar(key)
+        self.key = key
         self.kind = kind
         self.type_name = type_name
-        self.value = printable_scalar(value)
+        self.value = value
         self.tensor = tensor
         # leaves share one empty tuple (millions of items stay small); add() makes a list
         self.children: list[Node] = _NO_CHILDREN  # type: ignore[assignment]
@@ -175,7 +175,9 @@ class Node:
     def add(self, key: Key, kind: str, **kwargs: Any) -> Node:
         if self.children is _NO_CHILDREN:
             self.children = []
-        child = Node(key, kind, parent=self, row=len(self.children), **kwargs)
+        if "value" in kwargs:
+            kwargs["value"] = printable_scalar(kwargs["value"])
+        child = Node(printable_scalar(key), kind, parent=self, row=len(self.children), **kwargs)
         self.children.append(child)
         self._index = None
         return child

@@ -17,6 +17,7 @@ from inspector.core.model import (
     BYTES,
     DICT,
     LIST,
+    MAX_INT_BITS,
     NONE,
     OBJECT,
     REF,
@@ -136,14 +137,23 @@ class TreeBuilder:
             self.nodes += min(children.count, budget)
             kids = node.children = []
             for k, v in itertools.islice(children.items, budget):
-                key = k if type(k) in _PLAIN_KEYS else _key_of(k)
+                tk = type(k)
+                if tk is str:
+                    key = k if k.isascii() else printable_scalar(k)
+                else:
+                    key = printable_scalar(k) if tk in _PLAIN_KEYS else _key_of(k)
                 t = type(v)
                 leaf = _LEAVES.get(t)
                 if leaf is not None:
-                    if t is str and len(v) > MAX_TEXT:
-                        v = v[:MAX_TEXT] + "…"
+                    if t is str:
+                        if len(v) > MAX_TEXT:
+                            v = v[:MAX_TEXT] + "…"
+                        if not v.isascii():
+                            v = printable_scalar(v)
                     elif t is bytes:
                         v = v[:64]
+                    elif t is int and v.bit_length() > MAX_INT_BITS:
+                        v = printable_scalar(v)
                     kids.append(Node(key, leaf[0], leaf[1], v, None, node, len(kids)))
                     continue
                 if t in _EMPTY_KINDS and not v:
