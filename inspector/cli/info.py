@@ -40,17 +40,16 @@ def register(sub) -> None:
 
 def info_json(ck: Checkpoint) -> dict:
     """The stable ``info --json`` document."""
-    shared = {}
-    for paths in ck.shared_groups().values():
-        for p in paths:
-            shared[p] = [path_to_json(q) for q in paths if q != p]
     shards = ck.details.get("tensor_shards", {}) if ck.format == "dcp" else {}
     tensors = []
     for path, t in ck.tensors():
         entry = {"path": path_to_json(path), "dtype": t.dtype, "shape": list(t.shape),
                  "numel": t.numel, "nbytes": t.nbytes}
-        if path in shared:
-            entry["shared_with"] = shared[path]
+        others, count = ck.shared_with(path)
+        if others:
+            entry["shared_with"] = [path_to_json(q) for q in others]
+            if count > len(others):
+                entry["shared_with_more"] = count - len(others)
         if path in shards:
             entry["shards"] = shards[path]
         tensors.append(entry)
@@ -80,10 +79,6 @@ def _is_leafy(node: Node) -> bool:
 
 
 def tree_lines(ck: Checkpoint) -> list[str]:
-    shared = {}
-    for paths in ck.shared_groups().values():
-        for p in paths:
-            shared[p] = [q for q in paths if q != p]
     lines: list[str] = []
     stack: list[tuple[Node, str, bool]] = [(c, "", i == len(ck.root.children) - 1)
                                            for i, c in enumerate(ck.root.children)][::-1]
@@ -102,8 +97,10 @@ def tree_lines(ck: Checkpoint) -> list[str]:
             if t.note and t.note not in t.layout:
                 text += f"  ({t.note})"
             path = node.path()
-            if path in shared:
-                text += "  shared with " + ", ".join(path_text(q) for q in shared[path][:3])
+            others, count = ck.shared_with(path, limit=3)
+            if others:
+                more = f" and {count - len(others)} more" if count > len(others) else ""
+                text += "  shared with " + ", ".join(path_text(q) for q in others) + more
             lines.append(text)
             continue
         if not node.children:

@@ -35,6 +35,8 @@ from inspector.core.model import (
     TensorInfo,
 )
 
+MAX_SHARED_LISTED = 64  # other views of one storage listed per tensor (display, JSON)
+
 
 @dataclass
 class Checkpoint:
@@ -55,6 +57,7 @@ class Checkpoint:
         self._tensors: list[tuple[tuple[Key, ...], TensorInfo]] | None = None
         self._tensor_nodes: list[Node] | None = None
         self._shared: dict[tuple[str, str], list[tuple[Key, ...]]] | None = None
+        self._shared_by_path: dict[tuple[Key, ...], list[tuple[Key, ...]]] | None = None
         self._totals: dict[str, int] | None = None
 
     # ---- Public API: metadata
@@ -86,6 +89,23 @@ class Checkpoint:
                 groups.setdefault(info.storage.ident, []).append(path)
         self._shared = {k: v for k, v in groups.items() if len(v) > 1}
         return {k: list(v) for k, v in self._shared.items()}
+
+    def shared_with(self, path: tuple[Key, ...], limit: int = MAX_SHARED_LISTED
+                    ) -> tuple[list[tuple[Key, ...]], int]:
+        """The other tensors viewing the storage of the tensor at ``path``: at most ``limit``
+        of their paths, and how many there are in all.
+
+        Bounded on purpose: a file can hold tens of thousands of views of one storage, and
+        listing every other view for every view would take memory quadratic in their number.
+        """
+        if self._shared_by_path is None:
+            self.shared_groups()
+            self._shared_by_path = {p: group for group in self._shared.values() for p in group}
+        group = self._shared_by_path.get(tuple(path))
+        if group is None:
+            return [], 0
+        others = [q for q in group[:limit + 1] if q != path][:limit]
+        return others, len(group) - 1
 
     def totals(self) -> dict[str, int]:
         if self._totals is not None:

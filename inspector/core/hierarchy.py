@@ -14,23 +14,35 @@ from inspector.core.checkpoint import DICT, TENSOR, Node
 from inspector.core.text import safe_str
 
 MIN_DOTTED_KEYS = 1  # a dict needs at least this many dotted keys to count as a state_dict
+MAX_GROUP_DEPTH = 32  # module levels made from one key; deeper segments stay in one group name
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ModuleGroup:
     """One module of a state_dict: the tensors and submodules under a dotted prefix.
 
     ``name`` is what the tree shows (``"0"``, or ``"encoder.layer"`` when single-child chains
-    are collapsed); ``prefix`` the full dotted prefix (``"features.0"``). ``numel``,
+    are collapsed); :attr:`prefix` the full dotted prefix (``"features.0"``), built from the
+    parents on demand so that a hierarchy costs memory proportional to its keys' length (a
+    key of many dots would otherwise store one long prefix string per segment). ``numel``,
     ``nbytes`` and ``num_tensors`` count every tensor below, however deep.
     """
 
     name: str
-    prefix: str
+    parent: ModuleGroup | None = None
     children: list[ModuleGroup | Node] = field(default_factory=list)
     numel: int = 0
     nbytes: int = 0
     num_tensors: int = 0
+
+    @property
+    def prefix(self) -> str:
+        names = []
+        group: ModuleGroup | None = self
+        while group is not None and group.parent is not None:
+            names.append(group.name)
+            group = group.parent
+        return ".".join(reversed(names))
 
 
 def is_state_dict_like(node: Node) -> bool:
@@ -54,35 +66,36 @@ def leaf_name(node: Node) -> str:
 def group_dotted_keys(children: list[Node], collapse: bool = True) -> list[ModuleGroup | Node]:
     """The module hierarchy spelled by the children's dotted keys, in first-seen order.
 
-    Each tensor becomes a leaf under the groups named by its key's segments; a key without a
-    dot stays at the top. With ``collapse``, a group whose only child is another group is
+    Each tensor becomes a leaf under the groups named by its key's segments (at most
+    :data:`MAX_GROUP_DEPTH` levels: the deeper segments of a hostile key of thousands of dots
+    stay together in the last group's name, so memory is bounded by the number of keys); a
+    key without a dot stays at the top. With ``collapse``, a group whose only child is another group is
     merged with it (``model ▸ encoder`` becomes ``model.encoder``), so deep single-module
     wrappers do not cost a click each. The Nodes themselves are returned, not copies.
     """
-    top = ModuleGroup(name="", prefix="")
-    # Groups by their full dotted prefix: siblings ("h.0.attn.weight", "h.0.attn.bias") find
-    # their group with one lookup instead of one per segment. Segments never contain a dot,
-    # so a prefix names exactly one chain of segments. The top group is not in the dict:
-    # the key ".x" has the prefix "" and belongs to a group named "".
-    groups: dict[str, ModuleGroup] = {}
+    top = ModuleGroup(name="")
+    # Groups by (parent, segment): memory stays proportional to the keys' total length
+    # whatever their depth. Siblings ("h.0.attn.weight", "h.0.attn.bias") find their group
+    # with one lookup of the whole prefix first. The key ".x" belongs to a group named "".
+    groups: dict[tuple[ModuleGroup, str], ModuleGroup] = {}
+    last_prefix: str | None = None
+    last_group = top
     for node in children:
         prefix, dot, _leaf = safe_str(node.key).rpartition(".")
         if not dot:
             top.children.append(node)
             continue
-        parent = groups.get(prefix)
-        if parent is None:
+        if prefix != last_prefix:
             parent = top
-            acc: str | None = None
-            for part in prefix.split("."):
-                acc = part if acc is None else f"{acc}.{part}"
-                group = groups.get(acc)
+            for part in prefix.split(".", MAX_GROUP_DEPTH - 1):
+                group = groups.get((parent, part))
                 if group is None:
-                    group = ModuleGroup(name=part, prefix=acc)
-                    groups[acc] = group
+                    group = ModuleGroup(name=part, parent=parent)
+                    groups[(parent, part)] = group
                     parent.children.append(group)
                 parent = group
-        parent.children.append(node)
+            last_prefix, last_group = prefix, parent
+        last_group.children.append(node)
     _count(top)
     if collapse:
         top.children = [_collapse(c) if isinstance(c, ModuleGroup) else c for c in top.children]
@@ -132,7 +145,9 @@ def _collapse(group: ModuleGroup) -> ModuleGroup:
         while len(g.children) == 1 and isinstance(g.children[0], ModuleGroup):
             only = g.children[0]
             g.name = f"{g.name}.{only.name}"
-            g.prefix = only.prefix
             g.children = only.children
+            for c in g.children:
+                if isinstance(c, ModuleGroup):
+                    c.parent = g
         stack.extend(c for c in g.children if isinstance(c, ModuleGroup))
     return group

@@ -59,10 +59,6 @@ class ItemDetails:
     def __init__(self, ckpt: Checkpoint):
         self.ckpt = ckpt
         self._labels = optimizer_param_labels(ckpt)
-        self._shared: dict[tuple, list[tuple]] = {}
-        for paths in ckpt.shared_groups().values():
-            for p in paths:
-                self._shared[p] = [q for q in paths if q != p]
 
     def tensor_fields(self, node: Node, info: TensorInfo) -> dict[str, str]:
         """Text per :data:`TENSOR_FIELDS` key ("" hides the row)."""
@@ -155,18 +151,18 @@ class ItemDetails:
         return sub, rows, text
 
     def _sharing_text(self, node: Node, info: TensorInfo) -> str:
-        others = self._shared.get(node.path(), [])
+        others, count = self.ckpt.shared_with(node.path(), limit=6)
         if not others:
             return "own storage" if info.storage is not None else ""
         parts = []
-        for p in others[:6]:
+        for p in others:
             other = self.ckpt.find(p)
             same = (other is not None and other.tensor is not None
                     and other.tensor.storage_offset == info.storage_offset
                     and tuple(other.tensor.shape) == tuple(info.shape)
                     and tuple(other.tensor.stride) == tuple(info.stride))
             parts.append(path_text(p) + ("" if same else " (a different view)"))
-        more = f" and {len(others) - 6} more" if len(others) > 6 else ""
+        more = f" and {count - 6} more" if count > 6 else ""
         return "shares storage with " + ", ".join(parts) + more + " (stored once)"
 
     def _optimizer_text(self, node: Node) -> str:

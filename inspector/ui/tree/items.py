@@ -104,7 +104,6 @@ class TreeData:
         self.labels = dict(labels or {})
         self.items_by_path: dict[tuple, TreeItem] = {}
         self.all_fetched = False
-        self.shared = _shared_paths(ckpt)
         self.unsafe = set(ckpt.unsafe_globals)
         self.root = TreeItem(None, None, None, 0, "", ())
         root = ckpt.root
@@ -170,15 +169,6 @@ def prepare_tree(ckpt: Checkpoint, labels: dict[tuple, str] | None = None) -> Tr
     Qt-free: call it in the thread that opened the file (20 000 tensors: ~0.1 s).
     """
     return TreeData(ckpt, labels, FETCH_BATCH)
-
-
-def _shared_paths(ckpt: Checkpoint) -> dict[tuple, list[tuple]]:
-    """Tensor path -> the other paths viewing the same storage (from the core's cached groups)."""
-    shared: dict[tuple, list[tuple]] = {}
-    for paths in ckpt.shared_groups().values():
-        for p in paths:
-            shared[p] = [q for q in paths if q != p]
-    return shared
 
 
 def _count_nodes(root: Node, limit: int) -> int:

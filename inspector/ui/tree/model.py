@@ -94,7 +94,6 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._errors: dict[tuple, str] = {}
         self._items_by_path = prepared.items_by_path
         self._stats_pending = False
-        self._shared = prepared.shared
         self._unsafe = prepared.unsafe
         self._root = prepared.root
         bold = QFont()
@@ -257,7 +256,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._stats_pending = pending
 
     def shared_with(self, path: tuple) -> list[tuple]:
-        return self._shared.get(path, [])
+        return self._ckpt.shared_with(path)[0]
 
     def is_unsafe(self, node: Node | None) -> bool:
         return (node is not None and node.kind == OBJECT
@@ -394,7 +393,7 @@ class CheckpointTreeModel(QAbstractItemModel):
         if node is None:
             return None
         if node.kind == TENSOR:
-            if item.path in self._shared:
+            if self._ckpt.shared_with(item.path, limit=0)[1]:
                 return icon("link")
             if node.tensor.note:
                 return icon("warning")
@@ -420,10 +419,10 @@ class CheckpointTreeModel(QAbstractItemModel):
             t = node.tensor
             if t.note:
                 lines.append(f"⚠ {t.note}")
-            shared = self._shared.get(item.path)
+            shared, count = self._ckpt.shared_with(item.path, limit=5)
             if shared:
-                names = ", ".join(dotted_path(p) for p in shared[:5])
-                more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+                names = ", ".join(dotted_path(p) for p in shared)
+                more = f" and {count - 5} more" if count > 5 else ""
                 lines.append(f"shares its storage with {names}{more} (tied weights)")
             error = self._errors.get(item.path)
             if error and col in STATS_COLUMNS:
