@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint
+from inspector.core.text import dotted_path, safe_str
 
 MAX_JSON_TEXT = 2 << 20  # characters of a pretty-printed JSON section
 
@@ -28,7 +29,8 @@ class DetailSection:
 
 
 def _json_text(value: Any) -> str:
-    text = json.dumps(value, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+    text = safe_str(json.dumps(value, indent=2, sort_keys=False, default=safe_str,
+                               ensure_ascii=False))  # lone surrogates become escapes
     return text if len(text) <= MAX_JSON_TEXT else text[:MAX_JSON_TEXT] + "\n… (cut)"
 
 
@@ -86,7 +88,7 @@ def detail_sections(ckpt: Checkpoint) -> list[DetailSection]:
             def shards_text() -> str:
                 lines = []
                 for path, chunks in d["tensor_shards"].items():
-                    lines.append(".".join(str(k) for k in path))
+                    lines.append(dotted_path(path))
                     lines.extend(f"    {c.get('file')}  offsets {c.get('offsets')}  sizes {c.get('sizes')}"
                                  for c in chunks)
                 return "\n".join(lines)

@@ -25,6 +25,7 @@ from inspector.core.unpickler.opcodes import MAX_STATIC_OPS, static_globals
 MAX_SCAN_ENTRIES = 100_000
 MAX_SCAN_BYTES = 64 << 20  # of one pickle
 MAX_SCAN_TOTAL = 256 << 20  # of all the pickles of one zip together
+MAX_SNIFF = 1 << 20  # an entry not named like a pickle is scanned if it is at most this long
 
 CLEAN, UNSAFE, UNREADABLE = "clean", "unsafe", "unreadable"
 
@@ -53,26 +54,17 @@ class ScanResult:
         return out
 
 
-def _is_record(name: str) -> bool:
-    """A raw storage record (``<root>/data/<key>``, ``<root>/constants/<key>``): bytes that
-    torch never unpickles, so content that merely starts like a pickle is not one."""
-    parts = name.split("/")
-    return len(parts) == 3 and parts[1] in ("data", "constants")
+def _named_pickle(name: str) -> bool:
+    """A zip entry named like a pickle torch reads, in any case (torch finds ``DATA.PKL``
+    when asked for ``data.pkl``)."""
+    return name.lower().endswith((".pkl", "_pkl", "/.metadata"))
 
 
-def _looks_pickle(name: str, head: bytes) -> bool:
-    """Whether a zip entry may be a pickle torch reads: by name (any case: torch finds
-    ``DATA.PKL`` when asked for ``data.pkl``) or by its first bytes."""
-    lower = name.lower()
-    if lower.endswith((".pkl", "_pkl", "/.metadata")):
-        return True
-    return not _is_record(name) and len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def _zip_pickles(fh, skip_data_pkl: bool) -> Iterator[tuple[str, bytes]]:
-    """Every pickle-like entry of a zip, read even from archives the reader refuses (duplicate
-    names are exactly where a payload hides); compressed entries are read up to a cap, and
-    all entries together up to another."""
+def _zip_pickles(fh, skip_data_pkl: bool) -> Iterator[tuple[str, bytes, bool]]:
+    """Every pickle-like entry of a zip as (name, bytes, named like a pickle), read even from
+    archives the reader refuses (duplicate names are exactly where a payload hides). Entries
+    named like pickles are read up to a cap each and another for all; any other entry that
+    starts like a pickle (protocol 2-5) is sniffed too, up to ``MAX_SNIFF`` bytes."""
     try:
         zf = zipfile.ZipFile(fh)
     except Exception:  # noqa: BLE001 - a damaged archive just has nothing to scan statically
@@ -82,20 +74,25 @@ def _zip_pickles(fh, skip_data_pkl: bool) -> Iterator[tuple[str, bytes]]:
         name = info.filename
         if skip_data_pkl and name.endswith("/data.pkl") and name.count("/") == 1:
             continue
+        named = _named_pickle(name)
         try:
             with zf.open(info) as entry:
-                head = entry.read(2)
-                if not _looks_pickle(name, head):
-                    continue
-                if budget <= 0:
-                    yield name, b""  # reported as not scanned
-                    continue
-                data = head + entry.read(min(MAX_SCAN_BYTES, budget) - len(head))
+                if named:
+                    if budget <= 0:
+                        yield name, b"", True  # reported as not scanned
+                        continue
+                    data = entry.read(min(MAX_SCAN_BYTES, budget))
+                    budget -= len(data)
+                else:
+                    head = entry.read(2)
+                    if info.file_size > MAX_SNIFF or len(head) < 2 or head[0] != 0x80 \
+                            or not 2 <= head[1] <= 5:
+                        continue
+                    data = head + entry.read(MAX_SNIFF)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
                 zlib.error):
             continue
-        budget -= len(data)
-        yield name, data
+        yield name, data, named
 
 
 def _expected_for(fmt: str | None) -> Callable[[str], bool]:
@@ -125,15 +122,21 @@ def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
             return [], []
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             head = mm[:64]
-            blobs: Iterable[tuple[str, bytes | mmap.mmap]] = ()
+            blobs: Iterable[tuple[str, bytes | mmap.mmap, bool]] = ()
             count = 1
             if head.startswith(b"PK\x03\x04"):
                 blobs = _zip_pickles(fh, skip_data_pkl=loaded)
             elif not loaded and (looks_legacy(head) or head[:1] == b"\x80"
                                  or head[:1] in PROTOCOL_0_STARTS):
-                blobs, count = [("file", mm)], 5  # a legacy file is five pickles, then raw bytes
+                blobs, count = [("file", mm, True)], 5  # a legacy file: five pickles, then bytes
             ops_left = MAX_STATIC_OPS  # for all the pickles of the file together
-            for name, data in blobs:
+            for name, data, named in blobs:
+                if not named:  # sniffed: a pickle only if it is one, whole, to its last byte
+                    result = static_globals(data, 0, ops_left)
+                    ops_left -= result.ops
+                    if result.complete and result.end == len(data):
+                        found.update(dict.fromkeys(result.globals))
+                    continue
                 if not data or ops_left <= 0:
                     notes.append(f"{name}: not scanned (over the limits of one scan: "
                                  f"{MAX_SCAN_TOTAL} bytes, {MAX_STATIC_OPS} opcodes)")

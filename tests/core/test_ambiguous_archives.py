@@ -166,3 +166,38 @@ def test_more_than_65535_entries_use_zip64_end_records_and_open(tmp_path):
     assert b"PK\x06\x06" in p.read_bytes()[-200:]
     with open_checkpoint(p) as ck:
         assert ck.details["entries"] == 70_000 + len(zipfile.ZipFile(src).namelist())
+
+
+def test_scan_reads_pickles_whatever_their_name(tmp_path, marker):
+    """torch finds ``DATA.PKL`` when asked for ``data.pkl``; scan reads every entry that is a
+    pickle by name (any case) or by its first bytes, except raw storage records."""
+    import os
+    import pickle
+
+    from inspector.core.safety import scan
+    from tests.ckpt_factory import Payload
+    from tests.hostile_round2 import harmless
+
+    payload = pickle.dumps(Payload(os.system, f"touch {marker}"), protocol=2)
+    entries = [(n, d) for n, d in zip_entries_of(harmless())]
+    p = tmp_path / "named.pth"
+    with zipfile.ZipFile(p, "w") as zf:
+        for name, data in entries + [("archive/extra/blob.bin", payload)]:
+            zf.writestr(name, data)
+    result = scan(p)
+    assert result.verdict == "unsafe" and "posix.system" in result.unsafe_globals
+    assert not marker.exists()
+
+
+def zip_entries_of(data: bytes):
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def test_records_that_merely_start_like_a_pickle_scan_clean(tmp_path):
+    from inspector.core.safety import scan
+
+    p = tmp_path / "bytes.pth"
+    # storage bytes starting 0x80 0x02 'c': PROTO 2, then a GLOBAL with no newline
+    torch.save({"w": torch.tensor(list(b"\x80\x02cposix system"), dtype=torch.uint8)}, p)
+    assert scan(p).verdict == "clean"

@@ -49,14 +49,6 @@ def _check_child(run, marker) -> None:
     assert not marker.exists()
 
 
-# info's tree and --json list, for every tensor, all the others sharing its storage: quadratic
-# in the views of one storage (cli/info.py); the core stays linear (test_class_4_many_views)
-CLI_GAPS = {"many_views": "cli/info.py expands shared-storage groups quadratically"}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=CLI_GAPS[c.name]))
-    if c.name in CLI_GAPS else c for c in CASES], ids=[c.name for c in CASES])
 def test_cli_info(case, tmp_path, marker):
     path = case.build(tmp_path, marker)
     run = run_cli(tmp_path, "info", str(path))
