@@ -32,7 +32,7 @@ from pathlib import Path
 from tests.ckpt_factory import Payload, zip_entries
 
 REPO = Path(__file__).resolve().parents[1]
-MEMORY_LIMIT = 3 << 30  # address space of the child (torch's import alone maps ~1 GiB)
+MEMORY_LIMIT = 2 << 30  # address space of the child
 PEAK_RSS_LIMIT = 1 << 30  # stated bound: resident memory of one command on these files
 HANG_TIMEOUT = 120  # a hang detector: the cases are small, so seconds are expected
 
