@@ -1,17 +1,20 @@
-"""Worker-process side of the generic process job service (no Qt here).
+"""The job protocol between the GUI and its worker processes, and the worker side (no Qt).
 
-The GUI's :class:`inspector.ui.workers.ProcessJobs` sends ``(job_id, target, kwargs)``
-requests to :func:`worker_main`, running in a long-lived ``spawn`` process. ``target`` is
-``"package.module:function"``; the function returns an iterator of picklable items, which
-stream back in batches. A job stops early when the shared ``cancel`` value reaches its id
-(the GUI raises it), so cancelling means "stop pulling the iterator".
+A job target is a ``"package.module:function"`` generator. It may yield :class:`JobProgress`
+items (for progress bars) and any other picklable, torch-free dataclass as results, and it
+checks :func:`cancel_requested` in long loops. The GUI's
+:class:`inspector.ui.workers.ProcessJobs` runs targets in a long-lived ``spawn`` process
+whose loop is :func:`worker_main`.
 
-Messages to the GUI, each a tuple:
+Everything that crosses the process boundary is a frozen dataclass defined here:
 
-- ``("items", job_id, payload)``: ``payload`` is a pickled list of items. Items are pickled
-  here, not in the queue's feeder thread, so an unpicklable item ends its job with an error
-  instead of vanishing into a background thread.
-- ``("done", job_id, cancelled, error)``: error is ``""`` or ``"Type: message\\ntraceback"``.
+- GUI → worker: :class:`JobRequest` (``None`` asks the worker to exit);
+- worker → GUI: :class:`ItemBatch` (a pickled list of yielded items) and :class:`JobDone`
+  (cancelled or not, and a :class:`JobFailure` when the target raised).
+
+Items are pickled here, not in the queue's feeder thread, so an unpicklable item ends its job
+with a failure instead of vanishing in a background thread. A worker exits on its own when
+the process that started it is gone (killed, crashed): it never outlives the app.
 """
 
 from __future__ import annotations
@@ -20,13 +23,70 @@ import importlib
 import os
 import pickle
 import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 BATCH_ITEMS = 256  # items per queue message...
 BATCH_SECONDS = 0.05  # ...or sooner when this much time has passed
+PARENT_POLL_S = 0.5  # how often a worker checks that the process that started it lives
+EXIT_ORPHANED = 3  # the exit code of a worker whose parent has gone
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a job is: ``done`` of ``total`` units, with an optional line of text."""
+
+    done: int
+    total: int
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """Why a job ended early: the exception's type name, its message and the traceback."""
+
+    type: str
+    message: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> JobFailure:
+        return cls(type(error).__name__, str(error),
+                   "".join(traceback.format_exception(error)))
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Run ``target(**kwargs)`` as job ``job_id``; ``kwargs_payload`` is the pickled kwargs."""
+
+    job_id: int
+    target: str
+    kwargs_payload: bytes
+
+
+@dataclass(frozen=True)
+class ItemBatch:
+    """Items a job yielded, in order: ``payload`` is a pickled list."""
+
+    job_id: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """A job ended: cancelled or not, and the failure when it raised."""
+
+    job_id: int
+    cancelled: bool
+    failure: JobFailure | None
+
 
 _current_cancelled: Callable[[], bool] | None = None
 
@@ -53,9 +113,14 @@ def resolve_target(target: str) -> Callable[..., Any]:
     return obj
 
 
-def worker_main(jobs, results, cancel) -> None:
-    """The worker process loop: run each job, stream its items, until a ``None`` request."""
+def worker_main(jobs, results, cancel, parent_pid: int) -> None:
+    """The worker process loop: run each request, stream its items, until a ``None`` request.
+
+    ``cancel`` is a shared integer: a job stops once it reaches the job's id. The worker
+    exits when its parent process (``parent_pid``) is gone.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the app's to handle
+    watch_parent(parent_pid)
     try:
         import torch
 
@@ -66,25 +131,36 @@ def worker_main(jobs, results, cancel) -> None:
         request = jobs.get()
         if request is None:
             return
-        job_id, target, kwargs_payload = request
-        run_job(results, lambda jid=job_id: cancel.value >= jid, job_id, target, kwargs_payload)
+        run_job(results, lambda jid=request.job_id: cancel.value >= jid, request)
 
 
-def run_job(results, cancelled: Callable[[], bool], job_id: int, target: str,
-            kwargs_payload: bytes) -> None:
-    """Run one job: call the target, batch its items onto ``results``, end with ``done``."""
+def watch_parent(parent_pid: int, interval: float = PARENT_POLL_S) -> threading.Thread:
+    """Exit this process (code :data:`EXIT_ORPHANED`) soon after ``parent_pid`` stops being
+    its parent: when the GUI is killed, the worker is re-parented and notices."""
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(EXIT_ORPHANED)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=watch, name="inspector-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_job(results, cancelled: Callable[[], bool], request: JobRequest) -> None:
+    """Run one job: call the target, send its items in batches, end with :class:`JobDone`."""
     global _current_cancelled
     _current_cancelled = cancelled
     was_cancelled = False
-    error = ""
+    failure: JobFailure | None = None
     iterator = None
-    batch: list[Any] = []
+    sender = _Sender(results, request.job_id)
     try:
-        kwargs = pickle.loads(kwargs_payload)
-        func = resolve_target(target)
+        kwargs = pickle.loads(request.kwargs_payload)
+        func = resolve_target(request.target)
         iterator = iter(func(**kwargs))
-        last = time.monotonic()
-        while True:
+        while sender.failure is None:
             if cancelled():
                 was_cancelled = True
                 break
@@ -92,55 +168,67 @@ def run_job(results, cancelled: Callable[[], bool], job_id: int, target: str,
                 item = next(iterator)
             except StopIteration:
                 break
-            batch.append(item)
-            now = time.monotonic()
-            if len(batch) >= BATCH_ITEMS or now - last >= BATCH_SECONDS:
-                results.put(("items", job_id, pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)))
-                batch, last = [], now
-        if not was_cancelled and cancelled():
-            was_cancelled = True
+            sender.add(item)
     except Exception as e:  # noqa: BLE001 - reported to the GUI, the process lives on
-        error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-    if batch:  # what was yielded before an error still arrives, in order
+        failure = JobFailure.from_exception(e)
+    # what was yielded before an error still arrives, in order; an unpicklable item ends
+    # the job with a failure
+    failure = sender.close() or failure
+    if isinstance(iterator, Generator):
         try:
-            results.put(("items", job_id, pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)))
-        except Exception as e:  # noqa: BLE001 - an unpicklable item ends the job with a message
-            error = error or f"{type(e).__name__}: cannot send an item ({e})"
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        try:
-            close()  # run the generator's finally blocks (closing files) now
+            iterator.close()  # run the generator's finally blocks (closing files) now
         except Exception:  # noqa: BLE001 - the job's outcome is already decided
             pass
     _current_cancelled = None
     if not was_cancelled and cancelled():
         was_cancelled = True  # the target noticed cancel_requested() and stopped early
-    results.put(("done", job_id, was_cancelled, error))
+    results.put(JobDone(request.job_id, was_cancelled, failure))
 
 
-# ---- Test targets (used by tests/ui/test_process_jobs.py; harmless elsewhere)
-def count_for_tests(n: int, delay: float = 0.0) -> Any:
-    """Yield ``0..n-1``, sleeping ``delay`` seconds before each: a cancellable test job."""
-    for i in range(n):
-        if delay:
-            time.sleep(delay)
-        yield i
+class _Sender:
+    """Sends one job's items to the GUI in batches: at once when :data:`BATCH_ITEMS` wait,
+    otherwise within :data:`BATCH_SECONDS` of their arrival (a thread sends them while the
+    target works on, so a slow next item never holds back the ones before it)."""
 
+    def __init__(self, results, job_id: int):
+        self._results = results
+        self._job_id = job_id
+        self._items: list[Any] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.failure: JobFailure | None = None
+        self._thread = threading.Thread(target=self._run, name="inspector-job-sender",
+                                        daemon=True)
+        self._thread.start()
 
-def fail_for_tests(after: int, message: str) -> Any:
-    """Yield ``after`` items, then raise ``RuntimeError(message)``."""
-    yield from range(after)
-    raise RuntimeError(message)
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            if len(self._items) >= BATCH_ITEMS:
+                self._send()
 
+    def close(self) -> JobFailure | None:
+        """Send what is left and stop the thread; returns the failure to send, if any."""
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            self._send()
+        return self.failure
 
-def die_for_tests(after: int) -> Any:
-    """Yield ``after`` items, then kill the worker process with SIGKILL (a crash test)."""
-    yield from range(after)
-    time.sleep(0.2)  # let the queue's feeder thread flush the items first
-    os.kill(os.getpid(), signal.SIGKILL)
-    yield -1  # not reached
+    def _run(self) -> None:
+        while not self._stop.wait(BATCH_SECONDS):
+            with self._lock:
+                self._send()
 
-
-def unpicklable_for_tests() -> Any:
-    """Yield an item that cannot be pickled (a generator)."""
-    yield (i for i in range(3))
+    def _send(self) -> None:  # with the lock held
+        if not self._items or self.failure is not None:
+            self._items.clear()
+            return
+        batch, self._items = self._items, []
+        try:
+            payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # noqa: BLE001 - the job ends with this failure
+            self.failure = JobFailure(type(e).__name__, f"cannot send an item ({e})",
+                                      traceback.format_exc())
+            return
+        self._results.put(ItemBatch(self._job_id, payload))

@@ -42,7 +42,7 @@ def make_window(qtbot, settings):
     yield make
     for w in windows:
         w.shutdown()
-        assert w.stats_service.worker_pid() is None
+        assert all(jobs.worker_pid() is None for jobs in w.runners.all())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ def test_inference_view_is_built_when_first_shown(make_window, open_file, traini
     w = make_window()
     w.show()
     view = open_file(w, training_ckpt)
-    lazy = view._inference_view
+    lazy = view.inference_view
     assert "Inference" in view.view_names()
     assert not lazy.is_built()
     assert view.select_view("Inference")

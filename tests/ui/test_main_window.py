@@ -48,7 +48,7 @@ def test_filter_box_is_debounced_and_expands_matches(qtbot, make_window, open_fi
     assert view.tree.isExpanded(sd)
     bn = view.proxy.index(0, 0, sd)
     assert view.proxy.index(0, 0, bn).data() == "running_var"
-    assert view._match_label.text() == "1 match"
+    assert view.filter_bar.match_label.text() == "1 match"
     view.set_filter("/^(epoch|loss)$")
     assert view.proxy.rowCount() == 2
     view.set_filter("")
@@ -117,25 +117,32 @@ def test_cancel_stops_statistics(qtbot, make_window, open_file, tmp_path, torch_
 
 
 def test_worker_crash_is_reported_and_the_window_survives(qtbot, make_window, open_file,
-                                                          training_ckpt, state_dict_ckpt):
+                                                          training_ckpt, state_dict_ckpt,
+                                                          monkeypatch):
+    from inspector.core import stats_job
+
     w = make_window(compute_stats=True)
     other = open_file(w, state_dict_ckpt)
     view = open_file(w, training_ckpt)
     qtbot.waitUntil(lambda: not w.is_busy(), timeout=STATS_TIMEOUT)
-    pid = w.stats_service.worker_pid()
+    pid = w.runners.stats.worker_pid()
+    # the statistics job, as a test target that SIGKILLs its worker after one result
+    monkeypatch.setattr(stats_job, "TARGET", "tests.job_targets:stats_then_die")
     with qtbot.waitSignal(w.sig_stats_finished, timeout=STATS_TIMEOUT) as blocker:
-        w.recompute_stats(_crash_after=1)  # a test hook: the worker SIGKILLs itself
+        w.recompute_stats()
     assert blocker.args == [str(training_ckpt), "failed"]
     message = w.message_text()
-    assert (f"statistics worker stopped (signal {int(signal.SIGKILL)}, SIGKILL) while reading "
-            f"{training_ckpt}") in message
+    assert message.startswith(f"Statistics for {training_ckpt} stopped: ")
+    assert f"(signal {int(signal.SIGKILL)}, SIGKILL)" in message
     assert view.stats_state == "failed" and not view.stats_running
+    assert view.stats_done >= 1  # what arrived before the crash stays
     assert other.is_loaded and other.proxy.rowCount() == 2  # the other tab is untouched
     # the next job gets a fresh worker process
+    monkeypatch.undo()
     with qtbot.waitSignal(w.sig_stats_finished, timeout=STATS_TIMEOUT) as blocker:
         w.recompute_stats()
     assert blocker.args[1] == "done"
-    assert w.stats_service.worker_pid() not in (None, pid)
+    assert w.runners.stats.worker_pid() not in (None, pid)
 
 
 def test_bad_file_gets_a_message_and_the_app_keeps_working(qtbot, make_window, open_file,
@@ -241,7 +248,7 @@ def test_views_can_be_added_and_selected_by_name(make_window, open_file, state_d
 
 def test_about_box_lists_versions():
     from inspector import __version__
-    from inspector.ui.main_window import about_html
+    from inspector.ui.about import about_html
 
     html = about_html()
     for word in ("Python", "PySide6", "PyTorch", "pyqtgraph", __version__):

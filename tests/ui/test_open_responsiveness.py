@@ -15,8 +15,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from inspector.ui import main_window as mw
-from inspector.ui import workers
+from inspector.core.stats_job import TensorStatsResult
+from inspector.ui import checkpoint_view as cv
+from inspector.ui import tree_pane, workers
+from inspector.ui.first_paint import after_first_paint
 from inspector.ui.tree import COL_NANINF, CheckpointTreeModel, prepare_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +75,7 @@ def test_failed_statistics_show_in_the_tensor_panel(qtbot, make_window, open_fil
     view = open_file(w, training_ckpt)
     path = ("model_state_dict", "0.weight")
     view.select_path(path)
-    view.add_stats([(path, None, "the file was truncated")])
+    view.add_stats([TensorStatsResult(path, None, "the file was truncated")])
     assert "the file was truncated" in view.tensor_panel.stats_status.text()
     # selecting it again shows the stored error, not blank statistics
     view.select_path(("model_state_dict", "5.weight"))
@@ -93,7 +95,7 @@ def test_columns_fit_the_default_window(qtbot, make_window, open_file, training_
     qtbot.waitUntil(lambda: view.tree.viewport().width() > 0)
     right = header.sectionViewportPosition(COL_NANINF) + header.sectionSize(COL_NANINF)
     assert 0 < right <= view.tree.viewport().width()
-    assert header.sectionSize(0) >= mw.MIN_NAME_WIDTH  # the name column takes the rest
+    assert header.sectionSize(0) >= tree_pane.MIN_NAME_WIDTH  # the name column takes the rest
 
 
 def test_summary_height_fits_its_content_once_painted(qtbot, make_window, open_file,
@@ -102,7 +104,7 @@ def test_summary_height_fits_its_content_once_painted(qtbot, make_window, open_f
     w.show()
     qtbot.waitExposed(w)
     view = open_file(w, training_ckpt)
-    want = lambda: min(view.summary_panel.sizeHint().height(), mw.MAX_SUMMARY_HEIGHT)  # noqa: E731
+    want = lambda: min(view.summary_panel.sizeHint().height(), cv.MAX_SUMMARY_HEIGHT)  # noqa: E731
     qtbot.waitUntil(lambda: view._vsplit.sizes()[0] == want(), timeout=3000)
 
 
@@ -153,7 +155,7 @@ def test_after_first_paint_waits_for_the_paint(qtbot):
     w = QWidget()
     qtbot.addWidget(w)
     fired = []
-    mw.after_first_paint(w, lambda: fired.append(True))
+    after_first_paint(w, lambda: fired.append(True))
     QApplication.processEvents()
     assert not fired  # not shown, not painted
     w.show()
@@ -172,7 +174,7 @@ def test_plot_colours_follow_the_palette_when_pyqtgraph_is_imported_late(tmp_pat
         "from PySide6.QtWidgets import QApplication\n"
         "from PySide6.QtGui import QPalette\n"
         "app = QApplication([])\n"
-        "from inspector.ui.app import apply_theme\n"
+        "from inspector.ui.theme import apply_theme\n"
         "apply_theme(app)\n"
         "assert 'pyqtgraph' not in sys.modules\n"
         "import pyqtgraph as pg\n"

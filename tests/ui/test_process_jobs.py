@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.ui.workers import ProcessJobs
+from inspector.core.jobs import JobFailure
+from inspector.ui.workers import ProcessJobs, Runners
 
-COUNT = "inspector.core.jobs:count_for_tests"
-FAIL = "inspector.core.jobs:fail_for_tests"
-DIE = "inspector.core.jobs:die_for_tests"
+COUNT = "tests.job_targets:count"
+FAIL = "tests.job_targets:fail_after"
+DIE = "tests.job_targets:die_after"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_items_arrive_in_order_and_jobs_run_one_after_another(qtbot, jobs):
         assert jobs.is_busy()
     assert got[first] == list(range(600))
     assert got[second] == list(range(5))
-    assert ends == {first: ("finished", False, ""), second: ("finished", False, "")}
+    assert ends == {first: ("finished", False, None), second: ("finished", False, None)}
     assert not jobs.is_busy()
 
 
@@ -47,7 +48,7 @@ def test_cancel_stops_a_running_job_early(qtbot, jobs):
         job = jobs.submit(COUNT, {"n": 1000, "delay": 0.01})
     with qtbot.waitSignal(jobs.sig_finished, timeout=10_000):
         jobs.cancel(job)
-    assert ends[job] == ("finished", True, "")
+    assert ends[job] == ("finished", True, None)
     assert 0 < len(got[job]) < 1000
     assert got[job] == list(range(len(got[job])))
 
@@ -57,7 +58,7 @@ def test_cancel_of_a_queued_job_ends_it_at_once(qtbot, jobs):
     running = jobs.submit(COUNT, {"n": 3})
     queued = jobs.submit(COUNT, {"n": 3})
     jobs.cancel(queued)
-    assert ends[queued] == ("finished", True, "")
+    assert ends[queued] == ("finished", True, None)
     qtbot.waitUntil(lambda: running in ends, timeout=30_000)
     assert queued not in got
 
@@ -66,21 +67,23 @@ def test_an_exception_ends_the_job_with_its_message(qtbot, jobs):
     got, ends = _collect(jobs)
     with qtbot.waitSignal(jobs.sig_finished, timeout=30_000):
         job = jobs.submit(FAIL, {"after": 3, "message": "no such tensor"})
-    cancelled, error = ends[job][1:]
+    cancelled, failure = ends[job][1:]
     assert not cancelled
-    assert error.splitlines()[0] == "RuntimeError: no such tensor"
-    assert "Traceback" in error
+    assert isinstance(failure, JobFailure)
+    assert (failure.type, failure.message) == ("RuntimeError", "no such tensor")
+    assert str(failure) == "RuntimeError: no such tensor"
+    assert failure.traceback.startswith("Traceback") and "fail_after" in failure.traceback
     assert got[job] == [0, 1, 2]
 
 
 def test_bad_targets_and_arguments_are_reported(qtbot, jobs):
     _got, ends = _collect(jobs)
     with qtbot.waitSignal(jobs.sig_finished, timeout=30_000):
-        job = jobs.submit("inspector.core.jobs:no_such_function", {})
-    assert ends[job][2].startswith("AttributeError:")
+        job = jobs.submit("tests.job_targets:no_such_function", {})
+    assert ends[job][2].type == "AttributeError"
     with qtbot.waitSignal(jobs.sig_finished, timeout=30_000):
         job = jobs.submit(COUNT, {"wrong": 1})
-    assert ends[job][2].startswith("TypeError:")
+    assert ends[job][2].type == "TypeError"
     with pytest.raises(ValueError, match="package.module:function"):
         jobs.submit("no colon", {})
     with pytest.raises((TypeError, AttributeError)):
@@ -96,7 +99,7 @@ def test_a_worker_that_dies_is_reported_and_the_next_job_works(qtbot, jobs):
     assert kind == "crashed"
     assert "SIGKILL" in message and DIE in message
     qtbot.waitUntil(lambda: after in ends, timeout=30_000)
-    assert ends[after] == ("finished", False, "")
+    assert ends[after] == ("finished", False, None)
     assert got[after] == [0, 1, 2, 3]
 
 
@@ -110,8 +113,24 @@ def test_submit_after_shutdown_is_refused(jobs):
 def test_an_unpicklable_item_ends_the_job_with_a_message(qtbot, jobs):
     _got, ends = _collect(jobs)
     with qtbot.waitSignal(jobs.sig_finished, timeout=30_000):
-        job = jobs.submit("inspector.core.jobs:unpicklable_for_tests", {})
-    assert "pickle" in ends[job][2].splitlines()[0].lower()
+        job = jobs.submit("tests.job_targets:unpicklable", {})
+    assert "pickle" in str(ends[job][2]).lower()
     with qtbot.waitSignal(jobs.sig_finished, timeout=30_000):
         job = jobs.submit(COUNT, {"n": 2})
-    assert ends[job] == ("finished", False, "")
+    assert ends[job] == ("finished", False, None)
+
+
+def test_runners_start_workers_lazily_and_stop_them_all(qtbot, qapp):
+    runners = Runners()
+    every = [runners.stats, runners.compare, runners.compare_detail, runners.inference,
+             runners.tensor]
+    assert len({id(j) for j in every}) == 5
+    assert all(j.worker_pid() is None for j in every)
+    with qtbot.waitSignal(runners.tensor.sig_finished, timeout=30_000):
+        runners.tensor.submit(COUNT, {"n": 1})
+    assert runners.tensor.worker_pid() is not None
+    assert all(j.worker_pid() is None for j in every if j is not runners.tensor)
+    runners.shutdown()
+    assert all(j.worker_pid() is None for j in every)
+    with pytest.raises(RuntimeError):
+        runners.stats.submit(COUNT, {"n": 1})
