@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.details import DetailSection
+from inspector.core.text import html_text
 
 
 def _monospace_font() -> QFont:
@@ -50,6 +51,7 @@ class DetailsView(QWidget):
             item = QTreeWidgetItem(group, [section.title])
             item.setData(0, Qt.ItemDataRole.UserRole, i)
         self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
@@ -90,7 +92,8 @@ class DetailsView(QWidget):
         if index is None:
             return
         section = self._sections[index]
-        self.title.setText(f"<b>{section.group}</b> ▸ {section.title}")
+        # titles name code files of the checkpoint: escaped, never rendered
+        self.title.setText(f"<b>{html_text(section.group)}</b> ▸ {html_text(section.title)}")
         # a style sheet, not setFont: the application's style sheet re-resolves fonts on polish
         family = QFontInfo(_monospace_font()).family() if section.monospace else ""
         self.text.setStyleSheet(f"QPlainTextEdit {{ font-family: '{family}'; }}" if family else "")

@@ -8,7 +8,6 @@ pickled model) sit in a red banner at the top. Scrolls when it gets long.
 
 from __future__ import annotations
 
-import html
 import re
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
@@ -33,9 +32,20 @@ from inspector.core.summary import (
     WARNING,
     CheckpointSummary,
 )
-from inspector.core.text import format_bytes, format_count, format_value
+from inspector.core.text import (
+    MAX_VALUE_TEXT,
+    format_bytes,
+    format_count,
+    format_value,
+    html_text,
+    path_text,
+    printable,
+    shorten,
+)
+from inspector.ui.tree.columns import plain_tooltip
 
 MAX_HEIGHT = 380
+MAX_TOOLTIP_VALUE = 2_000  # characters of a scalar in its chip's tooltip
 FORMAT_COLORS = {
     "torch-zip": "#2f6db5", "torch-legacy": "#7a5cb8", "safetensors": "#2e8b57",
     "hf-sharded": "#2e8b57", "hf-folder": "#2e8b57", "pickle": "#b5472f",
@@ -60,16 +70,30 @@ def _label(text: str = "", selectable: bool = True) -> QLabel:
     return lab
 
 
-def _rich(text: str) -> str:
-    """Hint text as rich text: `code` spans become <code>."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
-
-
-def _chip(text: str, tooltip: str = "") -> QLabel:
+def _plain_label(text: str = "") -> QLabel:
+    """A label for text that may come from the file: shown as typed, never rendered."""
     lab = QLabel(text)
-    lab.setStyleSheet(CHIP_STYLE)
-    lab.setToolTip(tooltip)
+    lab.setTextFormat(Qt.TextFormat.PlainText)
     return lab
+
+
+def _rich(text: str) -> str:
+    """Hint text as rich text: escaped (it quotes the file), then `code` spans become <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_text(text))
+
+
+def _chip(text: str, tooltip: str = "", rich: bool = False) -> QLabel:
+    """A rounded chip; ``text`` is plain unless ``rich`` (then the caller has escaped it)."""
+    lab = QLabel(text)
+    lab.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    lab.setStyleSheet(CHIP_STYLE)
+    lab.setToolTip(plain_tooltip(tooltip) if tooltip else "")
+    return lab
+
+
+def _short(text: object) -> str:
+    """A key or name from the file, printable and cut to a summary's width."""
+    return shorten(printable(text), MAX_VALUE_TEXT)
 
 
 def _clear_layout(layout) -> None:
@@ -148,7 +172,7 @@ class _FlowRow(QWidget):
         super().__init__(parent)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self._title_label = QLabel(f"<b>{html.escape(title)}</b>")
+        self._title_label = QLabel(f"<b>{html_text(title)}</b>")
         self._title_label.setMinimumWidth(92)
         self._title_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._title_label.setContentsMargins(0, 1, 0, 0)
@@ -199,16 +223,16 @@ class SummaryPanel(QWidget):
         # identity row
         row = QHBoxLayout()
         row.setSpacing(8)
-        self.file_label = QLabel()
+        self.file_label = _plain_label()
         f = self.file_label.font()
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 1.3)
         self.file_label.setFont(f)
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.format_badge = QLabel()
-        self.extra_badge = QLabel()
-        self.size_label = QLabel()
+        self.format_badge = _plain_label()
+        self.extra_badge = _plain_label()  # a Lightning version is text from the file
+        self.size_label = _plain_label()
         row.addWidget(self.file_label, 1)
         row.addWidget(self.format_badge)
         row.addWidget(self.extra_badge)
@@ -291,7 +315,7 @@ class SummaryPanel(QWidget):
         """Show ``summary`` (computed by inspector.core.summary.summarize(ckpt))."""
         s = summary
         self.file_label.setText(s.file_name)
-        self.file_label.setToolTip(s.path)
+        self.file_label.setToolTip(plain_tooltip(s.path))
         self.format_badge.setText(s.format)
         self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(s.format, "#666")))
         self.format_badge.setVisible(True)
@@ -312,7 +336,7 @@ class SummaryPanel(QWidget):
             counts.append(params)
             if s.num_buffer_elements:
                 counts.append(f"{format_count(s.num_buffer_elements)} buffer values")
-            counts.append(f"weights in <i>{html.escape(s.weights_label)}</i>")
+            counts.append(f"weights in <i>{html_text(_short(s.weights_label))}</i>")
         else:
             counts.append(f"{format_count(s.total_numel)} elements")
         counts.append(f"{format_bytes(s.unique_storage_bytes)} of tensor data")
@@ -321,17 +345,17 @@ class SummaryPanel(QWidget):
         self.dtype_row.set_chips([
             _chip(f"{d.dtype} ×{d.count} · {format_bytes(d.nbytes)}",
                   f"{d.count} tensors of {d.dtype}, {d.nbytes:,} bytes") for d in s.dtypes])
-        self.scalar_row.set_chips([_chip(f"{k} <b>{html.escape(format_value(v))}</b>", str(v))
-                                   for k, v in s.scalars])
-        for chip in self.scalar_row.chips:
-            chip.setTextFormat(Qt.TextFormat.RichText)
+        self.scalar_row.set_chips([
+            _chip(f"{html_text(_short(k))} <b>{html_text(format_value(v))}</b>",
+                  printable(format_value(v, limit=MAX_TOOLTIP_VALUE)), rich=True)
+            for k, v in s.scalars])
 
-        opt_text = "<br>".join(html.escape(o.describe()) + f" <span style='color:gray'>"
-                               f"({html.escape(' / '.join(str(k) for k in o.path))})</span>"
+        opt_text = "<br>".join(html_text(o.describe()) + " <span style='color:gray'>"
+                               f"({html_text(path_text(o.path))})</span>"
                                for o in s.optimizers)
         self.optimizer_label.setText(opt_text)
         self._set_form_row(self._optimizer_title, self.optimizer_label, bool(opt_text))
-        sched_text = "<br>".join(html.escape(x.describe()) for x in s.schedulers)
+        sched_text = "<br>".join(html_text(x.describe()) for x in s.schedulers)
         self.scheduler_label.setText(sched_text)
         self._set_form_row(self._scheduler_title, self.scheduler_label, bool(sched_text))
 
@@ -382,9 +406,9 @@ class SummaryPanel(QWidget):
         while self._hparams_form.rowCount():
             self._hparams_form.removeRow(0)
         for name, value in s.hyper_parameters:
-            key = QLabel(html.escape(name))
+            key = _plain_label(_short(name))
             key.setStyleSheet("QLabel { color: gray; }")
-            val = QLabel(html.escape(format_value(value)))
+            val = _plain_label(printable(format_value(value)))
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._hparams_form.addRow(key, val)
         if s.hyper_parameters_truncated:
