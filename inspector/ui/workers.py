@@ -93,11 +93,6 @@ class ProcessJobs(QObject):
         self._closed = False
 
     # ---- Public API
-    @property
-    def name(self) -> str:
-        """The worker process's name (``ps`` shows it)."""
-        return self._name
-
     def submit(self, target: str, kwargs: dict) -> int:
         """Queue ``target(**kwargs)``; returns the job id.
 
@@ -282,10 +277,8 @@ class Runners(QObject):
         """Tensor slices (values, heatmaps, kernels) and exports."""
 
     def all(self) -> list[ProcessJobs]:
+        """Every runner of the window."""
         return [self.stats, self.compare, self.compare_detail, self.inference, self.tensor]
-
-    def is_busy(self) -> bool:
-        return any(jobs.is_busy() for jobs in self.all())
 
     def shutdown(self) -> None:
         """Stop every worker process (idempotent)."""
