@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 from inspector.core.text import format_value
 from inspector.ui.settings import Settings
 from inspector.ui.tree import COL_MEAN
+from tests.ui.paused_jobs import pause_runner
 
 STATS_TIMEOUT = 90_000  # the worker process imports torch first; the machine may be busy
 
@@ -98,14 +99,17 @@ def test_statistics_arrive_in_the_background(qtbot, make_window, open_file, trai
     assert w.progress.isHidden()
 
 
-def test_cancel_stops_statistics(qtbot, make_window, open_file, tmp_path, torch_mod):
+def test_cancel_stops_statistics(qtbot, make_window, open_file, tmp_path, torch_mod,
+                                monkeypatch):
     path = _tensor_ckpt(torch_mod, tmp_path / "many.pth", 3000, size=2048)
     w = make_window(compute_stats=True)
-    view = open_file(w, path)
-    qtbot.waitUntil(lambda: view.stats_done > 0, timeout=STATS_TIMEOUT)
-    with qtbot.waitSignal(w.sig_stats_finished, timeout=30_000) as blocker:
-        w.cancel_button.click()
-    assert blocker.args[1] == "cancelled"  # 3000 tensors: far more work than a click's delay
+    with monkeypatch.context() as patch:
+        pause_runner(patch, w.runners.stats, after=20)  # the job holds until it is cancelled
+        view = open_file(w, path)
+        qtbot.waitUntil(lambda: view.stats_done > 0, timeout=STATS_TIMEOUT)
+        with qtbot.waitSignal(w.sig_stats_finished, timeout=30_000) as blocker:
+            w.cancel_button.click()
+    assert blocker.args[1] == "cancelled"
     assert 0 < view.stats_done < 3000
     assert w._stats_label.text() == "Statistics cancelled"
     missing = view.model.index_for_path(("block299.layer9.weight",))
