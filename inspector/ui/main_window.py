@@ -586,9 +586,13 @@ def _has_index(folder: str) -> bool:
 
 
 def _checkpoint_files(folder: str) -> list[str]:
+    """The checkpoint files of a dropped folder; symlinks out of the folder are not followed."""
+    from inspector.core.formats.hf_folder import inside_folder
+
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
     return [os.path.join(folder, n) for n in names
-            if n.lower().endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(folder, n))]
+            if n.lower().endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(folder, n))
+            and inside_folder(folder, n)]

@@ -59,7 +59,7 @@ def weight_files(folder: str) -> tuple[str, list[str]]:
     return "", []
 
 
-def _inside(folder: str, name: str) -> bool:
+def inside_folder(folder: str, name: str) -> bool:
     """Whether ``folder/name``, symlinks resolved, is still in ``folder``."""
     real_folder = os.path.realpath(folder)
     real = os.path.realpath(os.path.join(folder, name))
@@ -70,7 +70,7 @@ def read_config(folder: str, warnings: list[str]) -> dict[str, Any] | None:
     path = os.path.join(folder, CONFIG_NAME)
     if not os.path.isfile(path):
         return None
-    if not _inside(folder, CONFIG_NAME):
+    if not inside_folder(folder, CONFIG_NAME):
         warnings.append(f"{CONFIG_NAME} is a link to a file outside the folder; not read")
         return None
     try:
@@ -108,7 +108,7 @@ class _Shards:
     def add(self, name: str, weight_map: dict[str, str] | None = None) -> None:
         """Open shard ``name`` of the folder and add its tensors (a warning if it cannot be
         read; an error if it is ambiguous)."""
-        if not _inside(self.folder, name):
+        if not inside_folder(self.folder, name):
             self.warnings.append(f"shard {name} is a link to a file outside the folder; not read")
             return
         try:
@@ -205,7 +205,7 @@ def read_hf_folder(folder: str, open_file: OpenFile) -> Checkpoint:
         ck = Checkpoint(path=folder, format="hf-folder", size_bytes=0,
                         root=Node(None, DICT, type_name="model folder"))
     elif kind == "index":
-        if not _inside(folder, names[0]):
+        if not inside_folder(folder, names[0]):
             raise CheckpointError(folder, f"{names[0]} is a link to a file outside the folder")
         ck = read_hf_index(os.path.join(folder, names[0]), open_file)
         ck.details["index"] = names[0]
