@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from inspector.cli import main
-from tests.hostile_round2 import CASES, PEAK_RSS_LIMIT, run_cli, two_central_directories
+from tests.hostile_round2 import CLASS_1, PEAK_RSS_LIMIT, run_cli, two_central_directories
 from tests.inference_corpus import HUGE, OVER_CAP, write_meta_mlp, write_stride0_mlp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +168,7 @@ def test_run_refuses_what_a_file_only_claims_in_a_child_process(tmp_path, write,
 
 
 # ---- --trust never runs what we did not show (issue 18, class 1)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", CLASS_1, ids=lambda c: c.name)
 def test_run_trust_refuses_ambiguous_archives_in_a_child_process(case, tmp_path, marker):
     path = case.build(tmp_path, marker)
     run = run_cli(tmp_path, "run", str(path), "--trust", "--runs", "2")
