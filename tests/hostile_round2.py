@@ -36,6 +36,8 @@ MEMORY_LIMIT = 2 << 30  # address space of the child
 PEAK_RSS_LIMIT = 1 << 30  # stated bound: resident memory of one command on these files
 HANG_TIMEOUT = 120  # a hang detector: the cases are small, so seconds are expected
 
+# Peak memory is the child's VmHWM, not ru_maxrss: ru_maxrss survives fork + exec, so a child
+# of a big pytest process would report the parent's peak.
 CHILD = r"""
 import resource, sys
 rss_file = sys.argv[1]
@@ -45,7 +47,7 @@ try:
     code = main(sys.argv[2:])
 finally:
     with open(rss_file, "w") as fh:
-        fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        fh.write(str(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])))
 sys.exit(code)
 """
 

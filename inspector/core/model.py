@@ -136,13 +136,11 @@ MAX_INT_BITS = 13_000  # past ~4300 decimal digits Python refuses to print an in
 
 
 def printable_scalar(v: Any) -> Any:
-    """``v`` unless it cannot be shown as text: strings with lone surrogates get escapes and
-    ints too long to print become a description (keys and values from a file go in a tree
-    that every front end prints)."""
-    t = type(v)
-    if t is str:
-        return v if v.isascii() else safe_str(v)
-    if t is int and v.bit_length() > MAX_INT_BITS:
+    """A container key as the tree keeps it: ints too long to print become a description
+    (a key is part of every path every front end prints). Values and strings stay exact, lone
+    surrogates and huge ints included, so a diff still sees two different values; the front
+    ends escape them where they print (:func:`~inspector.core.text.safe_str`, ``json_value``)."""
+    if type(v) is int and v.bit_length() > MAX_INT_BITS:
         return safe_str(v)
     return v
 
@@ -175,8 +173,6 @@ class Node:
     def add(self, key: Key, kind: str, **kwargs: Any) -> Node:
         if self.children is _NO_CHILDREN:
             self.children = []
-        if "value" in kwargs:
-            kwargs["value"] = printable_scalar(kwargs["value"])
         child = Node(printable_scalar(key), kind, parent=self, row=len(self.children), **kwargs)
         self.children.append(child)
         self._index = None

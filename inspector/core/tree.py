@@ -17,7 +17,6 @@ from inspector.core.model import (
     BYTES,
     DICT,
     LIST,
-    MAX_INT_BITS,
     NONE,
     OBJECT,
     REF,
@@ -148,12 +147,8 @@ class TreeBuilder:
                     if t is str:
                         if len(v) > MAX_TEXT:
                             v = v[:MAX_TEXT] + "…"
-                        if not v.isascii():
-                            v = printable_scalar(v)
                     elif t is bytes:
                         v = v[:64]
-                    elif t is int and v.bit_length() > MAX_INT_BITS:
-                        v = printable_scalar(v)
                     kids.append(Node(key, leaf[0], leaf[1], v, None, node, len(kids)))
                     continue
                 if t in _EMPTY_KINDS and not v:
@@ -223,7 +218,7 @@ class TreeBuilder:
                 items = list(v)
             return _Children(len(items), enumerate(items))
         if isinstance(v, bool) or isinstance(v, (int, float, complex)):
-            node.kind, node.type_name, node.value = SCALAR, type(v).__name__, printable_scalar(v)
+            node.kind, node.type_name, node.value = SCALAR, type(v).__name__, v
             return None
         if v is None:
             node.kind, node.type_name = NONE, "None"

@@ -145,7 +145,7 @@ from inspector.cli import main
 code = main(sys.argv[2:])
 sys.stderr.flush()
 with open(sys.argv[1], "w") as fh:
-    fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+    fh.write(str(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024))
 sys.exit(code)
 """
 

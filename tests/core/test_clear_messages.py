@@ -10,6 +10,7 @@ import pytest
 
 from inspector.core.formats import open_checkpoint
 from inspector.core.safety import scan
+from inspector.core.text import format_value, path_text  # noqa: E402
 from tests.hostile_round2 import CLASS_5, run_cli
 
 torch = pytest.importorskip("torch")
@@ -30,7 +31,11 @@ def test_build_after_the_rebuild_never_changes_the_tensor(tmp_path, marker):
 def test_ints_too_long_to_print_are_described(tmp_path, marker):
     with _open("huge_int_key_and_value", tmp_path, marker) as ck:
         first = ck.root.children[0]
-        assert first.key == "<int of 16610 bits>" and first.value == "<int of 16610 bits>"
+        # the key is part of every printed path: described; the value stays exact (a diff
+        # must still see two different values) and is described where it is printed
+        assert first.key == "<int of 16610 bits>"
+        assert isinstance(first.value, int) and first.value.bit_length() == 16610
+        assert format_value(first.value) == "<int of 16610 bits>"
         assert [p for p, _ in ck.tensors()] == [("w",)]
 
 
@@ -39,11 +44,13 @@ def test_an_int_too_long_to_print_inside_a_size(tmp_path, marker):
         assert ck.root.children[0].value == "torch.Size([<int of 16610 bits>])"
 
 
-def test_lone_surrogates_become_escapes(tmp_path, marker):
+def test_lone_surrogates_stay_exact_and_print_as_escapes(tmp_path, marker):
     with _open("lone_surrogates", tmp_path, marker) as ck:
         first = ck.root.children[0]
-        assert first.key == "k\\udc80ey" and first.value == "v\\udc80"
-        first.key.encode("utf-8")  # printable anywhere
+        assert first.key == "k\udc80ey" and first.value == "v\udc80"  # what torch loads
+        assert path_text(ck.find([first.key]).path()) == "k\\udc80ey"
+        assert format_value(first.value) == "v\\udc80"
+        format_value(first.value).encode("utf-8")  # printable anywhere
 
 
 def test_surrogates_in_a_global_name_are_escaped_and_unsafe(tmp_path, marker):

@@ -78,7 +78,7 @@ print(json.dumps(results))
 window.shutdown()
 sys.stdout.flush()
 with open(sys.argv[1], "w") as fh:
-    fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    fh.write(str(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])))
 """
 
 
