@@ -26,9 +26,11 @@ def _sha(path: str) -> str:
 
 
 def _checkpoint() -> str:
-    from inspector.core.demo import bundled_demo_dir, make_demo
+    from inspector.core.demo import make_demo
+    from inspector.core.resources import demo_checkpoint
 
-    folder = bundled_demo_dir()
+    demo = demo_checkpoint()
+    folder = str(demo.parent) if demo is not None else None
     if folder and os.path.isfile(os.path.join(folder, "demo_epoch_3.pth")):
         return os.path.join(folder, "demo_epoch_3.pth")
     return make_demo(tempfile.mkdtemp(prefix="gpu_check_"), epochs=1, samples=64)[0].path

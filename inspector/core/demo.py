@@ -83,14 +83,3 @@ def make_demo(outdir: str | os.PathLike, epochs: int = 3, seed: int = 0,
               samples: int = 256) -> list[DemoEpoch]:
     """Blocking form of :func:`iter_make_demo`; returns every saved epoch."""
     return list(iter_make_demo(outdir, epochs=epochs, seed=seed, samples=samples))
-
-
-def bundled_demo_dir() -> str | None:
-    """The folder holding the demo checkpoints shipped with the app (None if missing)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "..", "_resources", "demo"),
-                      os.path.join(here, "..", "..", "resources", "demo")):
-        candidate = os.path.normpath(candidate)
-        if os.path.isdir(candidate):
-            return candidate
-    return None

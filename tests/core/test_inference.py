@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from inspector.core.demo import bundled_demo_dir, make_demo
+from inspector.core.demo import make_demo
 from inspector.core.devices import DeviceError, check_device, list_devices
 from inspector.core.inference import (
     HINT_ARCHITECTURE,
@@ -32,6 +32,7 @@ from inspector.core.inference import (
     sample_input,
 )
 from inspector.core.jobs import JobProgress
+from inspector.core.resources import demo_checkpoint
 
 RUNS = 4
 JSON_KEYS = {"device", "dtype", "architecture", "load", "mode_sensitive_layers", "input_shape",
@@ -325,7 +326,8 @@ def test_make_demo_saves_recommended_checkpoints(tmp_path):
 
 
 def test_bundled_demo_is_small_and_runs():
-    folder = bundled_demo_dir()
+    demo = demo_checkpoint()
+    folder = str(demo.parent) if demo is not None else None
     assert folder is not None
     files = sorted(os.listdir(folder))
     assert {"demo_epoch_1.pth", "demo_epoch_3.pth"} <= set(files)

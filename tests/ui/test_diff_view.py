@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -166,7 +167,7 @@ def test_shape_change_shows_both_sides_without_delta(qtbot, make_compare, every_
 
 def test_export_json_and_csv_equal_a_direct_diff(qtbot, make_compare, every_status_pair,
                                                  tmp_path):
-    from inspector.core.diff import report_to_csv_text
+    from inspector.core.diff import report_to_csv
 
     view = make_compare(*every_status_pair)
     _wait_done(qtbot, view)
@@ -177,7 +178,7 @@ def test_export_json_and_csv_equal_a_direct_diff(qtbot, make_compare, every_stat
     csv_out = tmp_path / "report.csv"
     view.export_report(str(csv_out))
     assert csv_out.read_text(encoding="utf-8").replace("\r\n", "\n") == \
-        report_to_csv_text(direct).replace("\r\n", "\n")
+        _csv_text(direct, report_to_csv).replace("\r\n", "\n")
     with pytest.raises(ValueError, match="will not write over"):
         view.export_report(every_status_pair[0])
 
@@ -429,3 +430,9 @@ def test_screenshot_of_the_compare_view(tmp_path, every_status_pair):
 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 800)
+
+
+def _csv_text(report, write) -> str:
+    buf = io.StringIO()
+    write(report, buf)
+    return buf.getvalue()

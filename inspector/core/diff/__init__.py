@@ -20,7 +20,6 @@ The result types live in ``results``. torch is imported only when tensor bytes a
 from inspector.core.diff.align import Alignment, AlignRule, TensorPair, align
 from inspector.core.diff.export import (
     report_to_csv,
-    report_to_csv_text,
     report_to_json,
 )
 from inspector.core.diff.histograms import PairHistograms, SideHistogram, pair_histograms
@@ -64,5 +63,5 @@ __all__ = [
     "DiffSummary", "PairHistograms", "PairMetrics", "ScalarDiff", "SideHistogram",
     "TensorComparison", "TensorPair", "align", "compare_tensors", "diff_checkpoints",
     "diff_scalars", "iter_diff", "make_report", "pair_histograms", "report_from_stream",
-    "report_to_csv", "report_to_csv_text", "report_to_json", "stream_diff", "summarize",
+    "report_to_csv", "report_to_json", "stream_diff", "summarize",
 ]

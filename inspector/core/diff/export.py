@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from typing import IO, Any
@@ -85,9 +84,3 @@ def _write_csv(report: DiffReport, fh: IO[str]) -> None:
                 v = getattr(e, col)
                 row.append("" if v is None else repr(v) if isinstance(v, float) else str(v))
         writer.writerow(row)
-
-
-def report_to_csv_text(report: DiffReport) -> str:
-    buf = io.StringIO()
-    _write_csv(report, buf)
-    return buf.getvalue()
