@@ -11,8 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -79,7 +86,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         geometry = self.settings.window_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1400, 900)
+            self.resize(_first_size())
         self._update_actions()
 
     # ---- Public API: documents
@@ -596,3 +603,12 @@ def _checkpoint_files(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in names
             if n.lower().endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(folder, n))
             and inside_folder(folder, n)]
+
+
+def _first_size() -> QSize:
+    """1400×900, or what fits the screen (a 1024×700 display must not lose the status bar)."""
+    size = QSize(1400, 900)
+    screen = QGuiApplication.primaryScreen()
+    if screen is not None:
+        size = size.boundedTo(screen.availableGeometry().size() * 0.95)
+    return size
