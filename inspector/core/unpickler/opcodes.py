@@ -9,6 +9,7 @@ bytes and bounded memory.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,8 @@ def static_globals(data: Any, start: int = 0, max_ops: int = MAX_STATIC_OPS) -> 
     """Globals named by the pickle at ``data[start:]`` (bytes, mmap or memoryview), from its
     opcodes alone, walking at most ``max_ops`` opcodes. STACK_GLOBAL is resolved from the
     strings pushed (or fetched from the memo) just before it."""
-    if not isinstance(data, (bytes, bytearray)) and not hasattr(data, "find"):
-        data = bytes(data)
+    if not isinstance(data, (bytes, bytearray, mmap.mmap)):
+        data = bytes(data)  # a memoryview: no find()
     lengths = ARG_LENGTHS
     find = data.find
     n = len(data)
