@@ -113,6 +113,9 @@ def resolve_target(target: str) -> Callable[..., Any]:
     return obj
 
 
+WORKER_NICENESS = 10  # added to the worker's nice value: the GUI process wins the CPU
+
+
 def worker_main(jobs, results, cancel, parent_pid: int) -> None:
     """The worker process loop: run each request, stream its items, until a ``None`` request.
 
@@ -121,6 +124,10 @@ def worker_main(jobs, results, cancel, parent_pid: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the app's to handle
     watch_parent(parent_pid)
+    try:  # background work yields the CPU to the window (on 2 cores they compete)
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # no nice() on this platform, or not permitted
+        pass
     try:
         import torch
 
