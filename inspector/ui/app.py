@@ -58,6 +58,9 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    from inspector.ui.collector import collect_from_event_loop
+
+    collect_from_event_loop(app)  # no garbage collection inside Qt's destructors
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)

@@ -8,6 +8,17 @@ from PySide6.QtCore import QSettings, QThreadPool
 from inspector.ui.settings import Settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collect_from_event_loop(qapp):
+    """As in the app: Python's garbage collector runs between events, never inside a Qt
+    destructor (a collection there deadlocked the suite once)."""
+    from inspector.ui.collector import collect_from_event_loop
+
+    collector = collect_from_event_loop(qapp)
+    yield
+    collector.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_workers(qapp):
     """Every test must leave the global thread pool idle (napari's guard)."""
