@@ -25,6 +25,7 @@ ROWS, COLS = 131_072, 4_096  # 2 GiB of float32
 MARKS = {(0, 0): 1.5, (65_536, 7): 3.25, (ROWS - 1, COLS - 1): -2.0}
 MAX_GAP_S = 0.100
 WAIT_MS = 300_000
+ATTEMPTS = 3  # a stall of our own repeats on every attempt; one of a busy machine does not
 
 
 @pytest.fixture(scope="module")
@@ -108,28 +109,38 @@ with open_checkpoint(source) as ck:
     panel.show_tensor(ck, ck.find(("w",)), None)
     panel.tabs.setCurrentWidget(panel.values_tab)
     wait_until(lambda: not panel.is_busy())  # the worker process is up, the values shown
-    ticks = []
+    ticks, cpu = [], []
+    def tick():
+        ticks.append(time.perf_counter())
+        cpu.append(time.thread_time())  # what the GUI thread itself computed
+    def io():  # bytes the GUI thread read or wrote through system calls
+        try:
+            with open("/proc/thread-self/io") as fh:
+                fields = dict(line.split(":") for line in fh)
+            return int(fields["rchar"]) + int(fields["wchar"])
+        except OSError:
+            return None
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(tick)
     timer.start()
-    ticks.append(time.perf_counter())
+    tick()
+    io_before = io()
     started = panel.export_npy()
     bar_shown = panel.export_bar.isVisibleTo(panel)
     wait_until(lambda: not panel.is_busy())
-    ticks.append(time.perf_counter())
+    tick()
+    io_after = io()
     timer.stop()
     status = panel.export_status.text()
 jobs.shutdown()
-print(json.dumps({"ticks": ticks, "started": started, "bar_shown": bar_shown,
-                  "status": status}))
+gui_io = None if io_before is None or io_after is None else io_after - io_before
+print(json.dumps({"ticks": ticks, "cpu": cpu, "gui_io": gui_io, "started": started,
+                  "bar_shown": bar_shown, "status": status}))
 """
 
 
-def test_exporting_2gb_keeps_the_window_responsive(big_ckpt, tmp_path):
-    """Measured in a fresh app process (a panel and its runner, as in the window), so what
-    earlier tests left in the test process cannot stall the event loop for the export."""
-    target = tmp_path / "w.npy"
+def _export_in_fresh_app(big_ckpt, target) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-c", RESPONSIVE_CHILD, str(big_ckpt), str(target)],
                           capture_output=True, text=True, env=env, timeout=WAIT_MS / 1000)
@@ -139,13 +150,39 @@ def test_exporting_2gb_keeps_the_window_responsive(big_ckpt, tmp_path):
     # from the first event-loop turn after the click: the click's own turn (showing the
     # progress row the first time) is one ~30 ms repaint here, once 186 ms on a busy CI
     # machine; what must never stall is the window during the seconds the export runs
-    ticks = doc["ticks"][1:]
-    gaps = np.diff(ticks)
+    ticks, cpu = np.array(doc["ticks"][1:]), np.array(doc["cpu"][1:])
     assert len(ticks) > 10
-    worst = int(np.argmax(gaps))
-    assert gaps[worst] < MAX_GAP_S, (
-        f"the event loop stalled for {gaps[worst] * 1000:.0f} ms, "
-        f"{ticks[worst] - ticks[0]:.2f} s into a {ticks[-1] - ticks[0]:.2f} s export")
+    doc["gaps"], doc["cpu_gaps"] = np.diff(ticks), np.diff(cpu)
+    doc["at"] = ticks[int(np.argmax(doc["gaps"]))] - ticks[0]
+    doc["duration"] = ticks[-1] - ticks[0]
+    return doc
+
+
+def test_exporting_2gb_keeps_the_window_responsive(big_ckpt, tmp_path):
+    """Measured in a fresh app process (a panel and its runner, as in the window), so what
+    earlier tests left in the test process cannot stall the event loop for the export.
+
+    Every attempt must show that the GUI thread did no tensor I/O and never computed for
+    100 ms in a row (a stall of our code); the wall-clock gap must stay under 100 ms in at
+    least one of three attempts: a stall of our own repeats on every attempt, while a busy CI
+    machine once descheduled the whole process for 368 ms during one run (memory reclaim
+    while 2 GB were written)."""
+    target = tmp_path / "w.npy"
+    seen = []
+    for _attempt in range(ATTEMPTS):
+        doc = _export_in_fresh_app(big_ckpt, target)
+        assert doc["status"] == "Exported w.npy."
+        if doc["gui_io"] is not None:  # the 2 GiB went through the worker, not the GUI thread
+            assert doc["gui_io"] < 16 * 2**20, doc["gui_io"]
+        worst_cpu = float(doc["cpu_gaps"].max())
+        assert worst_cpu < MAX_GAP_S, f"the GUI thread computed for {worst_cpu * 1000:.0f} ms"
+        worst = float(doc["gaps"].max())
+        seen.append(f"{worst * 1000:.0f} ms at {doc['at']:.2f} s of {doc['duration']:.2f} s")
+        if worst < MAX_GAP_S:
+            break
+        target.unlink()
+    else:
+        pytest.fail("the event loop stalled in every attempt: " + "; ".join(seen))
     assert doc["status"] == "Exported w.npy."
     saved = np.load(target, mmap_mode="r")
     try:
