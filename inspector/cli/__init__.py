@@ -21,6 +21,9 @@ COMMANDS = {
     "stats": "inspector.cli.stats",
     "diff": "inspector.cli.diff",
     "run": "inspector.cli.run",
+    "convert": "inspector.cli.convert",
+    "timeline": "inspector.cli.timeline",
+    "health": "inspector.cli.health",
     "devices": "inspector.cli.devices",
     "demo": "inspector.cli.demo",
 }

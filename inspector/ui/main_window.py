@@ -36,6 +36,7 @@ from inspector.ui import dialogs, resources
 from inspector.ui.about import APP_NAME, show_about
 from inspector.ui.banner import MessageBanner
 from inspector.ui.checkpoint_view import CheckpointView, LoadedCheckpoint, load_checkpoint
+from inspector.ui.features import install_features
 from inspector.ui.settings import Settings
 from inspector.ui.tree.columns import plain_tooltip
 from inspector.ui.welcome import WelcomePage
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_actions()
         self._build_menus()
+        install_features(self)
         self._build_status_bar()
         geometry = self.settings.window_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
@@ -341,7 +343,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        self.file_menu = file_menu = bar.addMenu("&File")
         file_menu.addAction(self.act_open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
@@ -352,15 +354,15 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_close)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
-        view_menu = bar.addMenu("&View")
+        self.view_menu = view_menu = bar.addMenu("&View")
         view_menu.addAction(self.act_find)
         view_menu.addSeparator()
         view_menu.addAction(self.act_expand)
         view_menu.addAction(self.act_collapse)
-        stats_menu = bar.addMenu("&Statistics")
+        self.stats_menu = stats_menu = bar.addMenu("&Statistics")
         stats_menu.addAction(self.act_recompute)
         stats_menu.addAction(self.act_cancel)
-        help_menu = bar.addMenu("&Help")
+        self.help_menu = help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_about)
         self._rebuild_recent_menu()
 
