@@ -8,7 +8,7 @@ import os
 from typing import IO, Any
 
 from inspector.core.diff.results import DiffEntry, DiffReport, Path, ScalarDiff
-from inspector.core.text import json_value, path_to_json
+from inspector.core.text import dotted_path, json_value, path_to_json
 
 ENTRY_FIELDS = ("status", "dtype_a", "dtype_b", "shape_a", "shape_b", "max_abs_diff",
                 "mean_abs_diff", "rel_l2", "cosine", "num_diff", "nan_a", "nan_b")
@@ -59,8 +59,9 @@ CSV_COLUMNS = ("path", "path_a", *ENTRY_FIELDS, "close", "note")
 
 
 def report_to_csv(report: DiffReport, file: str | os.PathLike | IO[str]) -> None:
-    """Write one row per tensor entry. Paths and shapes are JSON lists; empty cells mean
-    "not applicable"; inf/nan are written as text."""
+    """Write one row per tensor entry. Paths are dotted (``model.features.0.weight``, as the
+    app shows them; the JSON report keeps them as exact lists), shapes are JSON lists; empty
+    cells mean "not applicable"; inf/nan are written as text."""
     if isinstance(file, (str, os.PathLike)):
         with open(file, "w", newline="", encoding="utf-8") as fh:
             _write_csv(report, fh)
@@ -76,7 +77,7 @@ def _write_csv(report: DiffReport, fh: IO[str]) -> None:
         for col in CSV_COLUMNS:
             if col in ("path", "path_a"):
                 v = getattr(e, col)
-                row.append("" if v is None else json.dumps(_json_path(v)))
+                row.append("" if v is None else dotted_path(v))
             elif col.startswith("shape"):
                 v = getattr(e, col)
                 row.append("" if v is None else json.dumps(list(v)))
