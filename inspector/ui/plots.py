@@ -58,6 +58,20 @@ def kernel_mosaic(kernels: np.ndarray, columns: int | None = None, gap: int = 1)
     return out
 
 
+def real_value_axes(plot_item: pg.PlotItem) -> pg.PlotItem:
+    """Ticks in real values on every axis of ``plot_item``.
+
+    pyqtgraph rescales an axis by an SI prefix on its own: values 0.80-0.97 read
+    "value (x0.001)" with ticks 800-950. Every plot of the app calls this on each PlotItem
+    it makes; tiny or huge values still read right (pyqtgraph writes them as 1e-05).
+    """
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot_item.getAxis(name)
+        if axis is not None:
+            axis.enableAutoSIPrefix(False)
+    return plot_item
+
+
 # ---- Views
 class HistogramView(QWidget):
     """A step histogram (``stepMode="center"``) with labelled axes and a log-count toggle."""
@@ -65,7 +79,7 @@ class HistogramView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget()
-        self.plot_item = self.plot_widget.getPlotItem()
+        self.plot_item = real_value_axes(self.plot_widget.getPlotItem())
         self.plot_item.setLabel("bottom", "value")
         self.plot_item.setLabel("left", "count")
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
@@ -126,7 +140,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def __init__(self, x_label: str = "column", y_label: str = "row",
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_item = self.addPlot()
+        self.plot_item = real_value_axes(self.addPlot())
         self.plot_item.setMenuEnabled(False)
         self.plot_item.invertY(True)
         self.plot_item.setLabel("bottom", x_label)
@@ -135,6 +149,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.plot_item.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=pg.colormap.get(DIVERGING),
                                         interactive=False, width=14)
+        real_value_axes(self.colorbar)  # a PlotItem too: its tick labels are values
         self.colorbar.setImageItem(self.image, insert_in=self.plot_item)
 
     # ---- Public API

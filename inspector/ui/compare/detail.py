@@ -41,6 +41,8 @@ class PairDetail(QWidget):
     def __init__(self, parent=None):
         import pyqtgraph as pg  # with the first compare tab: the package imports without it
 
+        from inspector.ui.plots import real_value_axes
+
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 4, 0, 0)
@@ -55,7 +57,7 @@ class PairDetail(QWidget):
 
         self.overlay_plot = pg.PlotWidget()
         self.overlay_plot.setMinimumHeight(160)
-        p = self.overlay_plot.getPlotItem()
+        p = real_value_axes(self.overlay_plot.getPlotItem())
         p.setMenuEnabled(False)
         p.setTitle(OVERLAY_TITLE)
         p.setLabel("bottom", "value")
@@ -71,7 +73,7 @@ class PairDetail(QWidget):
 
         self.delta_plot = pg.PlotWidget()
         self.delta_plot.setMinimumHeight(160)
-        d = self.delta_plot.getPlotItem()
+        d = real_value_axes(self.delta_plot.getPlotItem())
         d.setMenuEnabled(False)
         d.setTitle(DELTA_TITLE)
         d.setLabel("bottom", "difference")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from inspector.core.stats import TensorStats
 
 NAN_STYLE = "QLabel { color: #d03030; font-weight: bold; }"
+MAX_STAT_COLUMNS = 3
+STAT_SAMPLE = "-0.000123456 (100.00 %)"  # about the widest value text a statistic takes
 
 
 class OverviewPage(QWidget):
@@ -48,17 +50,17 @@ class OverviewPage(QWidget):
             self.field_labels[key].setFont(monospace())
 
         self.stats_box = QGroupBox("Statistics")
-        grid = QGridLayout(self.stats_box)
+        self._stats_grid = QGridLayout(self.stats_box)
         self.stat_labels: dict[str, QLabel] = {}
-        for i, (key, title) in enumerate(STAT_FIELDS):
-            r, c = divmod(i, 3)
-            lab = plain_label(selectable=True)
-            self.stat_labels[key] = lab
-            grid.addWidget(plain_label(title, wrap=False), r, 2 * c)
-            grid.addWidget(lab, r, 2 * c + 1)
-            grid.setColumnStretch(2 * c + 1, 1)
+        self._stat_names: list[QLabel] = []
+        for key, title in STAT_FIELDS:
+            # one line each: a number is never wrapped or clipped (the grid reflows instead)
+            self.stat_labels[key] = plain_label(wrap=False, selectable=True)
+            self._stat_names.append(plain_label(title, wrap=False))
         self.stats_status = plain_label()
-        grid.addWidget(self.stats_status, 3, 0, 1, 6)
+        self.stat_columns = 0
+        """How many (name, value) pairs the Statistics box shows side by side (1 to 3)."""
+        self._place_stats(MAX_STAT_COLUMNS)
 
         self.node_box = QGroupBox("Item")
         node_layout = QVBoxLayout(self.node_box)
@@ -132,6 +134,7 @@ class OverviewPage(QWidget):
         status = f"{numel:,} values" + (
             f", {stats.finite:,} finite" if stats.finite != numel else "")
         self.stats_status.setText(status + (f" · {stats.note}" if stats.note else ""))
+        self._fit_stat_columns(self.width())
 
     def clear_stats(self, status: str) -> None:
         """Statistics not known (yet): "…" in every field and ``status`` below."""
@@ -146,7 +149,41 @@ class OverviewPage(QWidget):
             lab.setStyleSheet("")
         self.stats_status.setText(f"Statistics failed: {message}")
 
+    # ---- Qt overrides
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_stat_columns(event.size().width())
+
     # ---- Private API
+    def _fit_stat_columns(self, width: int) -> None:
+        """As many (name, value) pairs per row as fit ``width`` without clipping a number."""
+        fm = self.fontMetrics()
+        names = max(fm.horizontalAdvance(lab.text()) for lab in self._stat_names)
+        values = max([fm.horizontalAdvance(STAT_SAMPLE)]
+                     + [fm.horizontalAdvance(lab.text()) for lab in self.stat_labels.values()])
+        spacing = max(self._stats_grid.horizontalSpacing(), 6)
+        pair = names + values + 2 * spacing
+        margins = 40  # the group box's and the scroll area's frames and margins
+        columns = max(1, min(MAX_STAT_COLUMNS, (width - margins) // max(1, pair)))
+        self._place_stats(columns)
+
+    def _place_stats(self, columns: int) -> None:
+        if columns == self.stat_columns:
+            return
+        grid = self._stats_grid
+        for w in (*self._stat_names, *self.stat_labels.values(), self.stats_status):
+            grid.removeWidget(w)
+        for c in range(2 * MAX_STAT_COLUMNS):
+            grid.setColumnStretch(c, 0)
+        for i, lab in enumerate(self.stat_labels.values()):
+            r, c = divmod(i, columns)
+            grid.addWidget(self._stat_names[i], r, 2 * c)
+            grid.addWidget(lab, r, 2 * c + 1)
+            grid.setColumnStretch(2 * c + 1, 1)
+        rows = -(-len(self.stat_labels) // columns)
+        grid.addWidget(self.stats_status, rows, 0, 1, 2 * columns)
+        self.stat_columns = columns
+
     def _show_boxes(self, tensor: bool = False, node: bool = False) -> None:
         self.tensor_box.setVisible(tensor)
         self.stats_box.setVisible(tensor)

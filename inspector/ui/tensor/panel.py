@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 READ_TARGET = "inspector.core.tensor_view:read_slice"
 EXPORT_TARGET = "inspector.core.tensor_view:export_npy"
+PANEL_STRETCH = 2  # the tree's share is 3 (ui/checkpoint_view.py)
 MESSAGE_STYLE = ("QLabel { background: rgba(230, 160, 40, 50); "
                  "border: 1px solid rgba(200, 130, 20, 160); border-radius: 4px; padding: 4px; }")
 
@@ -120,6 +121,13 @@ class TensorPanel(QWidget):
                            (self.kernels_tab, "Kernels")):
             self.tabs.addTab(page, name)
         self.tabs.currentChanged.connect(self._load_current_tab)
+
+        # The window's splitter gives the panel this share of any extra width (its stretch
+        # factor lives in the size policy, and the panel replaces a placeholder there): a
+        # grown window grows the panel too, tree 3 : panel 2.
+        policy = self.sizePolicy()
+        policy.setHorizontalStretch(PANEL_STRETCH)
+        self.setSizePolicy(policy)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
