@@ -125,7 +125,13 @@ class Checkpoint:
 
     # ---- Public API: bytes
     def storage_view(self, storage: StorageInfo) -> memoryview:
-        """The storage's bytes, straight from the memory-mapped file (no copy)."""
+        """The storage's bytes, straight from the memory-mapped file (no copy); a remote
+        file's storage is fetched into the bounded on-disk cache and mapped from there."""
+        if "://" in storage.file:
+            from inspector.core.remote import is_url, storage_view
+
+            if is_url(storage.file):
+                return storage_view(self, storage)
         mm = self._map(storage.file)
         end = storage.file_offset + storage.nbytes
         fh = self._maps[storage.file][0]

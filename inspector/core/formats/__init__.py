@@ -18,8 +18,9 @@ from inspector.core.formats.torch_zip import read_torch_zip
 from inspector.core.formats.torchscript import read_torchscript
 from inspector.core.formats.trusted import TAR_BLOCK, looks_tar, validated_bytes
 from inspector.core.model import AmbiguousArchiveError
+from inspector.core.remote.urls import display_url, is_url
 from inspector.core.tree import TreeBuilder
-from inspector.core.unpickler import InertPickleError, load_inert
+from inspector.core.unpickler import MAX_PICKLE_BYTES, InertPickleError, load_inert
 
 # first opcodes of text-mode (protocol 0/1) pickles
 PROTOCOL_0_STARTS = frozenset(bytes([b]) for b in b"(c}])ISVNLFGJKUXi")
@@ -33,6 +34,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     Raises CheckpointError with a message that names the file and the problem.
     """
     path = os.fspath(path)
+    if is_url(path):
+        return _open_url(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -64,27 +67,62 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as e:
             raise CheckpointError(path, f"cannot map it ({e})") from None
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # millions of fresh containers would trigger collection after collection
         try:
-            return _dispatch(path, fh, mm, size)
-        except CheckpointError:
-            raise
-        except (RecursionError, MemoryError) as e:
-            raise CheckpointError(path, f"the file is too complex to read ({type(e).__name__})") from None
-        except Exception as e:  # noqa: BLE001 - no reader bug may escape as a traceback
-            raise CheckpointError(path, f"unreadable ({type(e).__name__}: {str(e)[:200]})") from e
+            return _read_guarded(path, fh, mm, size)
         finally:
-            if gc_was_enabled:
-                gc.enable()
             try:
                 mm.close()
             except BufferError:
                 pass
 
 
+def _read_guarded(path: str, fh, mm, size: int) -> Checkpoint:
+    """:func:`_dispatch` with every reader failure turned into one CheckpointError."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of fresh containers would trigger collection after collection
+    try:
+        return _dispatch(path, fh, mm, size)
+    except CheckpointError:
+        raise
+    except (RecursionError, MemoryError) as e:
+        raise CheckpointError(path, f"the file is too complex to read ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - no reader bug may escape as a traceback
+        raise CheckpointError(path, f"unreadable ({type(e).__name__}: {str(e)[:200]})") from e
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _open_url(url: str) -> Checkpoint:
+    """A checkpoint behind a URL: the same readers over ranged reads (metadata only); the
+    checkpoint's ``details["remote"]`` says how many bytes and requests listing took."""
+    from inspector.core.remote.source import RemoteBuffer, RemoteFile, remember
+
+    remote = RemoteFile(url)
+    remember(remote)  # readers that fetch more of the same URL share its blocks and counts
+    if remote.kind == "directory":
+        from inspector.core.formats.remote_folder import read_remote_folder
+
+        ck = read_remote_folder(url, remote, open_checkpoint)
+    else:
+        if remote.size is None:
+            raise CheckpointError(display_url(url), "the server does not say how big the file "
+                                                    "is, so it cannot be read in parts")
+        if remote.size == 0:
+            raise CheckpointError(display_url(url), "file is empty")
+        remote.check_ranges()
+        ck = _read_guarded(url, None, RemoteBuffer(remote), remote.size)
+    fetched = ck.details.get("remote", {})
+    ck.details["remote"] = {
+        "url": display_url(url),
+        "bytes_fetched": remote.fetched + fetched.get("bytes_fetched", 0),
+        "requests": remote.requests + fetched.get("requests", 0),
+    }
+    return ck
+
+
 def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
-    head = mm[:64]
+    head = bytes(mm[:64])
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _read_zip(path, mm, size)
     if looks_tar(mm[:TAR_BLOCK]):
@@ -100,7 +138,11 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         return read_safetensors(path, fh, mm, size)
     if head.lstrip()[:1] == b"{" and path.endswith(".json"):
         return read_hf_index(path, open_checkpoint)
-    if looks_dcp_metadata(mm[:128]) and os.path.basename(path) == ".metadata":
+    if looks_dcp_metadata(mm[:128]) and path.rstrip("/").rsplit("/", 1)[-1] == ".metadata":
+        if is_url(path):
+            raise CheckpointError(display_url(path), "torch.distributed.checkpoint folders "
+                                                     "cannot be read from URLs yet; copy the "
+                                                     "folder and open it locally")
         return read_dcp(os.path.dirname(os.path.abspath(path)))
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
         return _read_pickle(path, mm, size)
@@ -139,6 +181,8 @@ def _read_zip(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
 
 def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
     """A bare pickle (pickle.dump): shown symbolically; storages cannot be resolved."""
+    if not isinstance(mm, mmap.mmap | bytes | memoryview):  # remote: the pickle is all there is
+        mm = mm[:min(size, MAX_PICKLE_BYTES)]
     try:
         res = load_inert(mm)
     except InertPickleError as e:

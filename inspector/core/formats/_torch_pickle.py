@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inspector.core.dtypes import dtype_info
-from inspector.core.formats._zip import ZipArchive
+from inspector.core.formats._zip import ZipArchive, sub_buffer
 from inspector.core.model import AmbiguousArchiveError, CheckpointError, StorageInfo
 from inspector.core.unpickler import (
     InertPickleError,
@@ -141,10 +141,10 @@ def read_embedded_torch_save(file: str, mm: Any, offset: int, length: int,
     pickle (no zip) is read too; its storages cannot be resolved. Raises CheckpointError
     naming ``file`` and ``what``.
     """
-    view = memoryview(mm)[offset:offset + length]
+    view = sub_buffer(mm, offset, length)
     if bytes(view[:4]) not in (b"PK\x03\x04", b"PK\x05\x06"):
         try:
-            res = load_inert(view)
+            res = load_inert(view if isinstance(view, memoryview) else view[:])
         except InertPickleError as e:
             raise CheckpointError(file, f"{what}: {e}") from e
         return EmbeddedPickle(res.obj, res.globals, res.unsafe_globals, lambda ref: None)

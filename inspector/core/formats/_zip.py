@@ -42,6 +42,35 @@ FLAG_ENCRYPTED, FLAG_DESCRIPTOR, FLAG_UTF8 = 0x1, 0x8, 0x800
 ZIP64_EXTRA = 0x0001
 
 
+LOCAL_BUFFERS = (bytes, bytearray, mmap.mmap, memoryview)
+LOCAL_EXTRA_GUESS = 128  # torch pads each local header's extra field to 64-byte alignment
+DESCRIPTOR_MAX = 24  # a data descriptor with signature and 8-byte sizes
+
+
+def _unpack_at(s: struct.Struct, data: Any, pos: int) -> tuple:
+    """``s.unpack_from(data, pos)`` for any buffer, remote ones included (same errors)."""
+    if isinstance(data, LOCAL_BUFFERS):
+        return s.unpack_from(data, pos)
+    if pos < 0:
+        raise struct.error("offset out of range")
+    return s.unpack(data[pos:pos + s.size])
+
+
+def _prefetch(data: Any, ranges: list[tuple[int, int]]) -> None:
+    """Ask a remote buffer for ``ranges`` at once (local buffers need nothing)."""
+    prefetch = getattr(data, "prefetch", None)
+    if prefetch is not None and ranges:
+        prefetch(ranges)
+
+
+def sub_buffer(data: Any, offset: int, length: int) -> Any:
+    """``data[offset:offset + length]`` without copying: a memoryview, or a remote window."""
+    window = getattr(data, "window", None)
+    if window is not None:
+        return window(offset, length)
+    return memoryview(data)[offset:offset + length]
+
+
 class ZipEntry:
     """One entry as the central directory describes it, checked against its local header."""
 
@@ -77,7 +106,13 @@ class ZipArchive:
         self.size = len(data)
         self.infos: dict[str, ZipEntry] = {}
         cd_offset, cd_size, count = self._end_records()
+        _prefetch(data, [(cd_offset, cd_offset + cd_size)])
         self._central_directory(cd_offset, cd_size, count)
+        # a remote file: every local header in one concurrent batch, not a block each
+        # (from just before each header: the previous entry's data descriptor ends there)
+        _prefetch(data, [(i.header_offset - DESCRIPTOR_MAX, i.header_offset + LOCAL.size
+                          + len(i.raw_name) + LOCAL_EXTRA_GUESS) for i in self.infos.values()]
+                  + [(cd_offset - DESCRIPTOR_MAX, cd_offset)])
         self._local_headers(cd_offset)
         roots = {n.split("/", 1)[0] for n in self.infos}
         bad = next((n for n in self.infos
@@ -193,7 +228,7 @@ class ZipArchive:
         if at < 0 or at + EOCD.size > size:
             raise self._damaged("no central directory (truncated?)")
         (_, disk, cd_disk, here, count, cd_size, cd_offset,
-         comment) = EOCD.unpack_from(mm, at)
+         comment) = _unpack_at(EOCD, mm, at)
         end = at + EOCD.size + comment
         if end > size:
             raise self._damaged("the end record's comment runs past the end of the file "
@@ -204,11 +239,11 @@ class ZipArchive:
             raise self._damaged("a multi-part archive")
         tail = at
         if at >= ZIP64_LOCATOR.size and bytes(mm[at - 20:at - 16]) == ZIP64_LOCATOR_SIG:
-            _, disk64, record_at, disks = ZIP64_LOCATOR.unpack_from(mm, at - ZIP64_LOCATOR.size)
+            _, disk64, record_at, disks = _unpack_at(ZIP64_LOCATOR, mm, at - ZIP64_LOCATOR.size)
             if disk64 or disks > 1 or record_at + ZIP64_EOCD.size > at - ZIP64_LOCATOR.size:
                 raise self._damaged("a bad zip64 end record locator")
             (sig, record_size, _, _, disk, cd_disk, here64, count64, cd_size64,
-             cd_offset64) = ZIP64_EOCD.unpack_from(mm, record_at)
+             cd_offset64) = _unpack_at(ZIP64_EOCD, mm, record_at)
             if sig != ZIP64_EOCD_SIG:
                 raise self._damaged("the zip64 end record is missing")
             if record_at + 12 + record_size != at - ZIP64_LOCATOR.size:
@@ -243,7 +278,8 @@ class ZipArchive:
         mm, infos = self.mm, self.infos
         folded: dict[bytes, str] = {}
         pos, end = cd_offset, cd_offset + cd_size
-        unpack = CENTRAL.unpack_from
+        unpack = CENTRAL.unpack_from if isinstance(mm, LOCAL_BUFFERS) else (
+            lambda m, p: _unpack_at(CENTRAL, m, p))
         for _ in range(count):
             if pos + CENTRAL.size > end:
                 raise self._damaged("the central directory is shorter than its entry count")
@@ -336,7 +372,7 @@ class ZipArchive:
             if pos + LOCAL.size > cd_offset:
                 raise self._damaged(f"entry {name!r} points past its data (truncated?)")
             (sig, _, flags, method, _, _, crc, csize, usize, name_len,
-             extra_len) = LOCAL.unpack_from(mm, pos)
+             extra_len) = _unpack_at(LOCAL, mm, pos)
             if sig != LOCAL_SIG:
                 raise self._damaged(f"zip entry {name!r} has a damaged local header")
             name_at = pos + LOCAL.size
@@ -380,7 +416,8 @@ class ZipArchive:
         for wide in ((True, False) if info.zip64 else (False, True)):
             fmt = "<IQQ" if wide else "<III"
             length = struct.calcsize(fmt)
-            if start + length <= limit and struct.unpack_from(fmt, self.mm, start) == expected:
+            if start + length <= limit and struct.unpack(fmt, bytes(self.mm[start:start + length])
+                                                         ) == expected:
                 return start + length - at
         raise self._ambiguous(f"the data descriptor of entry {info.filename!r} disagrees with "
                               "the central directory")
@@ -388,8 +425,18 @@ class ZipArchive:
 
 def verify_zip_records(path: str) -> list[str]:
     """CRC-check every entry of a zip checkpoint; one message per corrupt entry."""
+    from inspector.core.remote.urls import is_url
+
+    if is_url(path):
+        from inspector.core.remote.source import RemoteBuffer, remote_file
+
+        return _corrupt_records(path, ZipArchive(path, RemoteBuffer(remote_file(path))))
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        archive = ZipArchive(path, mm)
-        return [f"{os.path.basename(path)}: record {name!r} fails its CRC-32 check: its "
-                "bytes are corrupt" for name in archive.infos
-                if not name.endswith("/") and not archive.crc_ok(name)]
+        return _corrupt_records(path, ZipArchive(path, mm))
+
+
+def _corrupt_records(path: str, archive: ZipArchive) -> list[str]:
+    name_of_file = path.rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
+    return [f"{name_of_file}: record {name!r} fails its CRC-32 check: its bytes are corrupt"
+            for name in archive.infos
+            if not name.endswith("/") and not archive.crc_ok(name)]

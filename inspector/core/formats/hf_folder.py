@@ -22,6 +22,7 @@ from typing import Any
 
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.model import DICT, TENSOR, AmbiguousArchiveError, CheckpointError, Node
+from inspector.core.remote.urls import is_url, url_join, url_parent
 from inspector.core.text import dotted_path
 
 CONFIG_NAME = "config.json"
@@ -43,7 +44,11 @@ def _listing(folder: str) -> list[str]:
 
 def weight_files(folder: str) -> tuple[str, list[str]]:
     """("index", [index]) | ("safetensors", files) | ("bin", files) | ("", [])."""
-    names = _listing(folder)
+    return choose_weight_files(_listing(folder))
+
+
+def choose_weight_files(names: list[str]) -> tuple[str, list[str]]:
+    """:func:`weight_files` over a sorted list of the folder's file names."""
     for name in INDEX_NAMES:
         if name in names:
             return "index", [name]
@@ -61,6 +66,8 @@ def weight_files(folder: str) -> tuple[str, list[str]]:
 
 def inside_folder(folder: str, name: str) -> bool:
     """Whether ``folder/name``, symlinks resolved, is still in ``folder``."""
+    if is_url(folder):  # no symlinks behind a URL; names were checked not to climb out
+        return True
     real_folder = os.path.realpath(folder)
     real = os.path.realpath(os.path.join(folder, name))
     return os.path.commonpath([real, real_folder]) == real_folder
@@ -104,6 +111,7 @@ class _Shards:
         self.sizes: dict[str, int] = {}
         self.repeated: list[str] = []
         self.misplaced: list[str] = []
+        self.fetched = {"bytes_fetched": 0, "requests": 0}  # by remote shards
 
     def add(self, name: str, weight_map: dict[str, str] | None = None) -> None:
         """Open shard ``name`` of the folder and add its tensors (a warning if it cannot be
@@ -112,13 +120,17 @@ class _Shards:
             self.warnings.append(f"shard {name} is a link to a file outside the folder; not read")
             return
         try:
-            ck = self.open_file(os.path.join(self.folder, name))
+            ck = self.open_file(_join(self.folder, name))
         except AmbiguousArchiveError:
             raise  # what torch would load is unclear: never shown as a mere warning
         except CheckpointError as e:
             self.warnings.append(f"shard {name}: {e.problem}")
             return
         self.sizes[name] = ck.size_bytes
+        fetched = ck.details.get("remote")
+        if fetched:
+            self.fetched["bytes_fetched"] += fetched["bytes_fetched"]
+            self.fetched["requests"] += fetched["requests"]
         self.globals.update(dict.fromkeys(ck.globals))
         self.unsafe.update(dict.fromkeys(ck.unsafe_globals))
         self.warnings += [f"shard {name}: {w}" for w in ck.warnings]
@@ -140,35 +152,42 @@ class _Shards:
         return Checkpoint(path=path, format=fmt, size_bytes=size + sum(self.sizes.values()),
                           root=self.root, globals=list(self.globals),
                           unsafe_globals=list(self.unsafe), warnings=self.warnings,
-                          details={"shards": self.sizes, **details})
+                          details={"shards": self.sizes, **details,
+                                   **({"remote": self.fetched} if is_url(path) else {})})
 
 
 def read_hf_index(path: str, open_file: OpenFile) -> Checkpoint:
     """A ``*.index.json`` with a ``weight_map``: every shard merged into one tree."""
-    size = os.path.getsize(path)
-    if size > MAX_INDEX_BYTES:
+    remote = _remote(path)
+    size = remote.size if remote is not None else os.path.getsize(path)
+    if size is None or size > MAX_INDEX_BYTES:
         raise CheckpointError(path, f"index file is {size} bytes, over the {MAX_INDEX_BYTES}-"
                                     "byte limit")
     try:
-        with open(path, "rb") as fh:
-            index = json.loads(fh.read().decode("utf-8"))
+        if remote is not None:
+            raw = remote.read(0, size)
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        index = json.loads(raw.decode("utf-8"))
         weight_map = index["weight_map"]
         if not isinstance(weight_map, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
             raise ValueError("weight_map must map tensor names to file names")
     except (KeyError, TypeError, ValueError, UnicodeDecodeError, RecursionError) as e:
         raise CheckpointError(path, f"not a Hugging Face shard index ({str(e)[:200]})") from e
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = url_parent(path) if remote is not None else os.path.dirname(os.path.abspath(path))
     shards = list(dict.fromkeys(weight_map.values()))  # each file once, in first-named order
     if len(shards) > MAX_SHARDS:
         raise CheckpointError(path, f"the index names {len(shards)} shard files, more than the "
                                     f"limit of {MAX_SHARDS} shard files")
-    me = os.path.realpath(path)
+    me = _real(path)
     for shard in shards:
-        if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
+        if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/") or (
+                remote is not None and ("://" in shard or shard.startswith(("/", "?", "#")))):
             raise CheckpointError(path, f"shard name {shard!r} points outside the folder")
-        shard_path = os.path.join(folder, shard)
-        if os.path.realpath(shard_path) == me:
+        shard_path = _join(folder, shard)
+        if _real(shard_path) == me:
             raise CheckpointError(path, "the index refers to itself as a shard")
         if _is_json(shard_path):
             raise CheckpointError(path, f"shard {shard} is another shard index, not a weight file")
@@ -184,10 +203,31 @@ def read_hf_index(path: str, open_file: OpenFile) -> Checkpoint:
 
 def _is_json(path: str) -> bool:
     try:
+        if is_url(path):
+            from inspector.core.remote.source import remote_file
+
+            return remote_file(path).read(0, 64).lstrip()[:1] in (b"{", b"[")
         with open(path, "rb") as fh:
             return fh.read(64).lstrip()[:1] in (b"{", b"[")
-    except OSError:
+    except (OSError, CheckpointError):
         return False  # reported when the shard is opened
+
+
+def _remote(path: str):
+    """The RemoteFile of a URL (None for a local path)."""
+    if not is_url(path):
+        return None
+    from inspector.core.remote.source import remote_file
+
+    return remote_file(path)
+
+
+def _join(folder: str, name: str) -> str:
+    return url_join(folder, name) if is_url(folder) else os.path.join(folder, name)
+
+
+def _real(path: str) -> str:
+    return path.split("?", 1)[0] if is_url(path) else os.path.realpath(path)
 
 
 def read_hf_folder(folder: str, open_file: OpenFile) -> Checkpoint:

@@ -21,7 +21,7 @@ from typing import Any
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.dtypes import dtype_info
 from inspector.core.formats._torch_pickle import read_embedded_torch_save
-from inspector.core.formats._zip import ZipArchive
+from inspector.core.formats._zip import ZipArchive, sub_buffer
 from inspector.core.model import (
     DICT,
     STRING,
@@ -243,7 +243,7 @@ def _check_nested_archives(archive: ZipArchive) -> None:
                 archive.content(name, 4) == b"PK\x03\x04":
             offset, length = archive.data_range(name)
             try:
-                ZipArchive(archive.path, memoryview(archive.mm)[offset:offset + length])
+                ZipArchive(archive.path, sub_buffer(archive.mm, offset, length))
             except AmbiguousArchiveError as e:
                 raise AmbiguousArchiveError(archive.path, f"record {name!r}: {e.what}") from e
             except CheckpointError:

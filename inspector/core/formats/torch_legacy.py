@@ -15,6 +15,7 @@ from inspector.core.checkpoint import Checkpoint, CheckpointError, StorageInfo
 from inspector.core.dtypes import dtype_info
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import (
+    MAX_PICKLE_BYTES,
     InertPickleError,
     StorageRef,
     load_inert,
@@ -30,8 +31,26 @@ def looks_legacy(head: bytes) -> bool:
     return head.startswith(MAGIC_PREFIX)
 
 
+REMOTE_PREFIX = 1 << 20  # first bytes read of a remote legacy file (grown as needed)
+
+
 def read_torch_legacy(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
-    data = mm  # the inert unpickler reads from a BytesIO over this buffer
+    if isinstance(mm, mmap.mmap | bytes | memoryview):
+        return _read_legacy(path, mm, mm, size)
+    # remote: the pickles come first; read a prefix, grown until they all fit in it
+    prefix = REMOTE_PREFIX
+    while True:
+        data = mm[:min(prefix, size)]
+        try:
+            return _read_legacy(path, data, mm, size)
+        except CheckpointError:
+            if len(data) >= min(size, MAX_PICKLE_BYTES * 4):
+                raise
+        prefix *= 8
+
+
+def _read_legacy(path: str, data, mm, size: int) -> Checkpoint:
+    """``data``: the buffer the pickles are read from (all of ``mm``, or its first bytes)."""
     globals_seen: dict[str, None] = {}
     unsafe: dict[str, None] = {}
 

@@ -21,6 +21,7 @@ from inspector.core.checkpoint import Checkpoint
 from inspector.core.formats._torch_pickle import TorchPickles
 from inspector.core.formats._zip import ZipArchive
 from inspector.core.model import CheckpointError
+from inspector.core.remote.urls import is_url
 from inspector.core.tree import SharedReference, TreeBuilder
 from inspector.core.unpickler import Opaque, TensorRef
 
@@ -212,12 +213,22 @@ def read_code_file(ckpt: Checkpoint, name: str, limit: int = MAX_CODE_VIEW) -> s
     """
     if name not in ckpt.details.get("code_files", ()):
         raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
-    with open(ckpt.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        archive = ZipArchive(ckpt.path, mm)
-        full = f"{archive.root}/{name}"
-        if full not in archive.infos:
-            raise CheckpointError(ckpt.path, f"no code file {name!r} in this archive")
-        text, length = archive.entry_text(full, limit)
+    if is_url(ckpt.path):
+        from inspector.core.remote.source import RemoteBuffer, remote_file
+
+        text, length = _code_text(ZipArchive(ckpt.path, RemoteBuffer(remote_file(ckpt.path))),
+                                  ckpt.path, name, limit)
+    else:
+        with open(ckpt.path, "rb") as fh, mmap.mmap(fh.fileno(), 0,
+                                                    access=mmap.ACCESS_READ) as mm:
+            text, length = _code_text(ZipArchive(ckpt.path, mm), ckpt.path, name, limit)
     if length > limit:
         text += f"\n# … {length - limit} more bytes not shown\n"
     return text
+
+
+def _code_text(archive: ZipArchive, path: str, name: str, limit: int) -> tuple[str, int]:
+    full = f"{archive.root}/{name}"
+    if full not in archive.infos:
+        raise CheckpointError(path, f"no code file {name!r} in this archive")
+    return archive.entry_text(full, limit)
