@@ -103,8 +103,13 @@ def reading(alpha: float | None) -> str:
 
 
 def layer_alpha(name: str, path: tuple, w, device: str = "cpu") -> LayerAlpha:
-    fit = fit_power_law(eigenvalues(w, device))
+    import torch
+
     shape = tuple(int(d) for d in w.shape)
+    if not bool(torch.isfinite(torch.as_tensor(w)).all()):
+        return LayerAlpha(name, path, shape, None, None, 0, None,
+                          "holds NaN or infinite values: no spectrum")
+    fit = fit_power_law(eigenvalues(w, device))
     if fit is None:
         return LayerAlpha(name, path, shape, None, None, 0, None, reading(None))
     return LayerAlpha(name, path, shape, fit.alpha, fit.xmin, fit.n_tail, fit.ks_distance,

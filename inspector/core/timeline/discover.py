@@ -202,3 +202,16 @@ def _ordered(members: list[tuple[str, str]], held: dict[str, dict]) -> list[RunE
                        + " hold no distinct step and carry the same number in their names")
     return sorted((RunEntry(p, k, numbers[p], "name") for p, k in members),
                   key=lambda e: e.step)
+
+
+def is_run_folder(path: str) -> bool:
+    """Whether ``path`` is a folder holding several checkpoints (not itself one checkpoint).
+    Raises :class:`RunError` when it does not exist."""
+    if not os.path.exists(path):
+        raise RunError(f"{path}: no such file or folder")
+    if not os.path.isdir(path) or _is_checkpoint_folder(path):
+        return False
+    try:
+        return len(run_members(path)) >= 2
+    except RunError:
+        return False
