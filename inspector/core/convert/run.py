@@ -170,7 +170,8 @@ def iter_convert(src: str | os.PathLike, dst: str | os.PathLike,
             with BlockReader(ckpt, block_bytes) as reader:
                 for out in outputs:
                     for n in _write(out, reader):
-                        item = progress.add(n, f"writing {os.path.basename(out.final)}")
+                        item = progress.add(n or 0, f"writing {os.path.basename(out.final)}",
+                                            force=n is None)
                         if item is not None:
                             yield item
                         if cancel is not None and cancel():
@@ -362,7 +363,7 @@ def _bytes_writer(data: bytes):
     return write
 
 
-def _write(out: _Output, reader: BlockReader) -> Iterator[int]:
+def _write(out: _Output, reader: BlockReader) -> Iterator[int | None]:
     folder, base = os.path.split(os.path.abspath(out.final))
     out.temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.partial")
     try:
@@ -371,6 +372,7 @@ def _write(out: _Output, reader: BlockReader) -> Iterator[int]:
         out.temp = ""
         raise ConvertError(out.final, f"cannot write here ({e.strerror or e})") from None
     with os.fdopen(fd, "wb") as fh:
+        yield None  # the temporary file exists: a progress item names the file
         yield from out.write(fh, reader)
         fh.flush()
         os.fsync(fh.fileno())
