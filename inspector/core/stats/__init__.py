@@ -44,7 +44,8 @@ What to read for a tensor (dtype, view, packed or complex values) is its plan (m
 """
 
 from inspector.core.stats.iterate import iter_stats
-from inspector.core.stats.passes import DEFAULT_BINS, DEFAULT_CHUNK_BYTES, compute_stats
+from inspector.core.stats.parallel import compute_stats
+from inspector.core.stats.passes import DEFAULT_BINS, DEFAULT_CHUNK_BYTES
 from inspector.core.stats.results import (
     Histogram,
     StatsCancelled,

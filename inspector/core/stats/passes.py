@@ -39,7 +39,9 @@ def cancel_fn(cancel: Cancel) -> Callable[[], bool]:
 
 def compute_stats(ckpt: Checkpoint, info: TensorInfo, bins: int = DEFAULT_BINS,
                   chunk_bytes: int = DEFAULT_CHUNK_BYTES, cancel: Cancel = None) -> TensorStats:
-    """Statistics and an exact ``bins``-bin histogram of one tensor, streaming its bytes.
+    """Statistics and an exact ``bins``-bin histogram of one tensor, streaming its bytes,
+    in this thread, block after block: the serial reference path (the package's
+    ``compute_stats`` adds ``workers``).
 
     Memory stays bounded by ``chunk_bytes`` (times a small factor for float64
     temporaries) whatever the tensor's size. ``bins=0`` skips the histogram.
@@ -48,8 +50,8 @@ def compute_stats(ckpt: Checkpoint, info: TensorInfo, bins: int = DEFAULT_BINS,
     """
     if bins < 0:
         raise ValueError("bins must be >= 0")
-    plan = plan_for(ckpt, info)
     stop = cancel_fn(cancel)
+    plan = plan_for(ckpt, info)
     plan.chunk_elems = max(1, chunk_bytes // plan.np_dtype.itemsize)
     block = min(MAX_BLOCK_ELEMS, plan.chunk_elems)
     if plan.numel == 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -191,49 +190,78 @@ def progress_bytes(info: TensorInfo | None) -> int:
 
 
 # ---- Reading blocks of a strided view
+class BlockGrid:
+    """The view's elements cut into numbered blocks of at most ``block`` elements each:
+    ``grid[i]`` is block ``i`` as a zero-copy numpy view over the mapped bytes, for
+    ``0 <= i < len(grid)``. The order of elements is not the tensor's (statistics do not
+    depend on it): dimensions are reordered so memory is read as sequentially as possible.
+    The cut points depend only on the view and ``block``, so a range of blocks is a piece of
+    work that any thread or process computes the same way."""
+
+    def __init__(self, ckpt: Checkpoint, plan: Plan, block: int):
+        self.mv = plan.buffer if plan.buffer is not None else ckpt.storage_view(plan.storage)
+        self.dtype = plan.np_dtype
+        itemsize = self.itemsize = plan.np_dtype.itemsize
+        dims = [(n, s) for n, s in zip(plan.view_shape, plan.view_stride) if n != 1]
+        dims.sort(key=lambda d: -d[1])  # largest stride outermost; stable for equal strides
+        merged: list[list[int]] = []
+        for n, s in dims:
+            if merged and merged[-1][1] == s * n:
+                merged[-1] = [merged[-1][0] * n, s]
+            else:
+                merged.append([n, s])
+        if not merged:
+            merged = [[1, 1]]
+        sizes = [n for n, _ in merged]
+        strides = [s for _, s in merged]
+        # split: dims[k+1:] are whole in every block; dim k is cut into slabs of `rows`
+        inner = 1
+        k = len(sizes) - 1
+        while k > 0 and inner * sizes[k] <= block:
+            inner *= sizes[k]
+            k -= 1
+        if inner * sizes[k] <= block:
+            rows = sizes[k]
+        else:
+            rows = max(1, block // inner)
+        self.rows, self.cut, self.cut_stride = rows, sizes[k], strides[k]
+        self.tail_shape = tuple(sizes[k + 1:])
+        self.tail_strides = tuple(s * itemsize for s in strides[k + 1:])
+        self.outer_sizes = sizes[:k]
+        self.outer_strides = strides[:k]
+        self.per_outer = -(-sizes[k] // rows)
+        self.offset = plan.view_offset
+        self.count = math.prod(self.outer_sizes) * self.per_outer
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        o, j = divmod(i, self.per_outer)
+        base = self.offset
+        for n, s in zip(reversed(self.outer_sizes), reversed(self.outer_strides)):
+            o, idx = divmod(o, n)
+            base += idx * s
+        r0 = j * self.rows
+        r = min(self.rows, self.cut - r0)
+        start = base + r0 * self.cut_stride
+        return np.ndarray((r, *self.tail_shape), dtype=self.dtype, buffer=self.mv,
+                          offset=start * self.itemsize,
+                          strides=(self.cut_stride * self.itemsize, *self.tail_strides))
+
+    def range(self, start: int, stop: int, halt: Callable[[], bool]) -> Iterator[np.ndarray]:
+        """Blocks ``start`` to ``stop - 1``; StatsCancelled when ``halt()`` says stop."""
+        for i in range(start, stop):
+            if halt():
+                raise StatsCancelled()
+            yield self[i]
+
+
 def blocks(ckpt: Checkpoint, plan: Plan, block: int, stop: Callable[[], bool]
             ) -> Iterator[np.ndarray]:
-    """The view's elements as numpy arrays of at most ``block`` elements each, zero-copy
-    views over the mapped bytes. The order of elements is not the tensor's (statistics do
-    not depend on it): dimensions are reordered so memory is read as sequentially as
-    possible."""
-    mv = plan.buffer if plan.buffer is not None else ckpt.storage_view(plan.storage)
-    itemsize = plan.np_dtype.itemsize
-    dims = [(n, s) for n, s in zip(plan.view_shape, plan.view_stride) if n != 1]
-    dims.sort(key=lambda d: -d[1])  # largest stride outermost; stable for equal strides
-    merged: list[list[int]] = []
-    for n, s in dims:
-        if merged and merged[-1][1] == s * n:
-            merged[-1] = [merged[-1][0] * n, s]
-        else:
-            merged.append([n, s])
-    if not merged:
-        merged = [[1, 1]]
-    sizes = [n for n, _ in merged]
-    strides = [s for _, s in merged]
-    # split: dims[k+1:] are whole in every block; dim k is cut into slabs of `rows`
-    inner = 1
-    k = len(sizes) - 1
-    while k > 0 and inner * sizes[k] <= block:
-        inner *= sizes[k]
-        k -= 1
-    if inner * sizes[k] <= block:
-        rows = sizes[k]
-    else:
-        rows = max(1, block // inner)
-    tail_shape = tuple(sizes[k + 1:])
-    tail_strides = tuple(s * itemsize for s in strides[k + 1:])
-    outer = [range(n) for n in sizes[:k]]
-    for idx in itertools.product(*outer):
-        base = plan.view_offset + sum(i * s for i, s in zip(idx, strides[:k]))
-        for r0 in range(0, sizes[k], rows):
-            if stop():
-                raise StatsCancelled()
-            r = min(rows, sizes[k] - r0)
-            start = base + r0 * strides[k]
-            yield np.ndarray((r, *tail_shape), dtype=plan.np_dtype, buffer=mv,
-                             offset=start * itemsize,
-                             strides=(strides[k] * itemsize, *tail_strides))
+    """Every block of the view's :class:`BlockGrid`, in order."""
+    grid = BlockGrid(ckpt, plan, block)
+    return grid.range(0, len(grid), stop)
 
 
 def native(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,196 @@
+"""Running tensors' statistics pieces on every core: a thread pool and an in-order pipeline.
+
+numpy releases the GIL inside its large reductions, conversions and ``bincount``, so
+threads over the mapped file scale without copying any bytes between processes. Each
+tensor is cut into pieces (:mod:`~inspector.core.stats.pieces`); phase 1 pieces run, their
+merge decides phase 2, phase 2 pieces run, and the finish (histogram edges) runs as one more
+task. Several tensors are in flight at once (admitted in file order while the pool's queue
+is short), so the cores stay busy across each tensor's phase boundary; results still come
+out in file order and are bit for bit those of the serial path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import inspector.core.stats.pieces as P
+from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
+from inspector.core.stats.passes import DEFAULT_BINS, DEFAULT_CHUNK_BYTES, Cancel, cancel_fn
+from inspector.core.stats.passes import compute_stats as compute_serial
+from inspector.core.stats.results import StatsCancelled, TensorStats
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | None) -> int:
+    return usable_cores() if workers is None else max(1, int(workers))
+
+
+class _Inline:
+    """An executor that runs each task when it is submitted (one worker: no threads)."""
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - handed to the waiter, as a pool does
+            fut.set_exception(e)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+class Job:
+    """One tensor's statistics moving through its phases; ``result`` is set when done
+    (a TensorStats, or a problem string for a CheckpointError)."""
+
+    def __init__(self, engine: Engine, info: TensorInfo):
+        self.engine = engine
+        self.info = info
+        self.result: TensorStats | str | None = None
+        self.error: CheckpointError | None = None
+        self.futures: list[Future] = []
+        self.phase = "scan"
+        self.scan: P.Scan | None = None
+        self.binner = None
+        try:
+            self.lay = P.layout(engine.ckpt, info, engine.chunk_bytes)
+            self.pieces = P.tensor_pieces(engine.ckpt, info, lay=self.lay)
+        except CheckpointError as e:
+            self.error, self.result = e, e.problem
+            return
+        if self.lay.grid is None:
+            self.result = P.finish_stats(engine.ckpt, info, P.Scan(0), None, bins=engine.bins,
+                                         lay=self.lay)
+            return
+        self._submit(P.scan_piece, [(p,) for p in self.pieces])
+
+    def _submit(self, fn: Callable, arg_list: list[tuple], **kw) -> None:
+        e = self.engine
+        self.futures = [e.submit(fn, e.ckpt, self.info, *args, lay=self.lay, **kw)
+                        for args in arg_list]
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def advance(self) -> bool:
+        """Move on when the current phase's tasks are done; True when something changed."""
+        if self.result is not None or not all(f.done() for f in self.futures):
+            return False
+        e = self.engine
+        try:
+            outs = [f.result() for f in self.futures]  # re-raises StatsCancelled, bugs
+        except CheckpointError as err:
+            self.error, self.result, self.futures = err, err.problem, []
+            return True
+        self.futures = []
+        if self.phase == "scan":
+            self.scan = P.merge_scans(outs)
+            if P.needs_binning(self.scan, e.bins):
+                self.phase = "bin"
+                self.binner = P.make_binner(self.scan, e.bins, self.lay)
+                self._submit(P.bin_piece, [(p, self.scan) for p in self.pieces], bins=e.bins,
+                             binner=self.binner)
+            else:
+                self.phase = "finish"
+                self._submit(P.finish_stats, [(self.scan, None)], bins=e.bins)
+        elif self.phase == "bin":
+            self.phase = "finish"
+            self._submit(P.finish_stats, [(self.scan, P.merge_bins(outs))], bins=e.bins,
+                         binner=self.binner)
+        else:
+            self.result = outs[0]
+        return True
+
+
+class Engine:
+    """A pool of ``workers`` threads (inline for 1) computing :class:`Job` pieces."""
+
+    def __init__(self, ckpt: Checkpoint, bins: int, chunk_bytes: int, workers: int | None,
+                 stop: Callable[[], bool]):
+        self.ckpt, self.bins, self.chunk_bytes = ckpt, bins, chunk_bytes
+        self.workers = resolve_workers(workers)
+        self._abort = threading.Event()
+        self._stop = stop
+        self._lock = threading.Lock()
+        self.queued = 0  # submitted pieces not started yet
+        self.pool = (ThreadPoolExecutor(self.workers, thread_name_prefix="stats")
+                     if self.workers > 1 else _Inline())
+
+    def halted(self) -> bool:
+        return self._abort.is_set() or self._stop()
+
+    def submit(self, fn: Callable, *args, **kw) -> Future:
+        with self._lock:
+            self.queued += 1
+        if fn is not P.finish_stats:
+            kw["cancel"] = self.halted
+        return self.pool.submit(self._run, fn, args, kw)
+
+    def _run(self, fn: Callable, args: tuple, kw: dict):
+        with self._lock:
+            self.queued -= 1
+        if self._abort.is_set():
+            raise StatsCancelled()
+        return fn(*args, **kw)
+
+    @property
+    def hungry(self) -> bool:
+        """Whether another tensor should be admitted (the queue keeps every worker fed)."""
+        return self.queued < 2 * self.workers
+
+    def step(self, jobs: list[Job]) -> None:
+        """Advance jobs until one changed, waiting for a task to finish if none can."""
+        while True:
+            if self._stop():
+                raise StatsCancelled()
+            if any([j.advance() for j in jobs]):
+                return
+            pending = [f for j in jobs for f in j.futures]
+            if not pending:
+                return
+            wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+
+    def close(self) -> None:
+        self._abort.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def compute_stats(ckpt: Checkpoint, info: TensorInfo, bins: int = DEFAULT_BINS,
+                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, cancel: Cancel = None,
+                  workers: int | None = 1) -> TensorStats:
+    """Statistics and an exact ``bins``-bin histogram of one tensor, streaming its bytes.
+
+    Memory stays bounded by ``chunk_bytes`` (times a small factor for float64
+    temporaries) whatever the tensor's size. ``bins=0`` skips the histogram.
+    ``workers=1`` (the default) computes it in this thread, block after block (the
+    reference path); other counts spread its pieces over that many threads (None: every
+    usable core) with exact merges: the identical result.
+    Raises CheckpointError for tensors without readable data and StatsCancelled when
+    ``cancel`` becomes true.
+    """
+    if workers == 1:
+        return compute_serial(ckpt, info, bins=bins, chunk_bytes=chunk_bytes, cancel=cancel)
+    if bins < 0:
+        raise ValueError("bins must be >= 0")
+    engine = Engine(ckpt, bins, chunk_bytes, workers, cancel_fn(cancel))
+    try:
+        job = Job(engine, info)
+        while not job.done:
+            engine.step([job])
+    finally:
+        engine.close()
+    if job.error is not None:
+        raise job.error
+    return job.result
