@@ -91,7 +91,7 @@ class DiffTableModel(QAbstractTableModel):
         e = self._entries[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(e, col)
+            return self.text(e, col)
         if role == SortRole:
             return self._sort_value(e, col)
         if role == EntryRole:
@@ -136,9 +136,9 @@ class DiffTableModel(QAbstractTableModel):
                 return i
         return -1
 
-    # ---- Private API
     @staticmethod
-    def _text(e: DiffEntry, col: int) -> str:
+    def text(e: DiffEntry, col: int) -> str:
+        """The text of column ``col`` for ``e``, as the table shows it."""
         if col == COL_PATH:
             text = dotted_path(e.path)
             if e.path_a is not None and e.path_b is not None and e.path_a != e.path_b:
@@ -172,6 +172,7 @@ class DiffTableModel(QAbstractTableModel):
             return "–" if e.close is None else ("yes" if e.close else "no")
         return ""
 
+    # ---- Private API
     @staticmethod
     def _sort_value(e: DiffEntry, col: int):
         if col == COL_PATH:

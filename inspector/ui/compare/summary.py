@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -33,12 +33,19 @@ from inspector.core.text import (
     percent_text,
     shorten,
 )
+from inspector.ui.compare.columns import PathDelegate
 from inspector.ui.compare.model import COLOR_A, COLOR_B, STATUS_COLORS, STATUS_LABELS
 from inspector.ui.tree.columns import plain_tooltip
 
 MAX_SCALAR_ROWS = 200
+MIN_VALUE_WIDTH = 110  # pixels each of A's and B's values keep next to long keys
+MIN_KEY_WIDTH = 160
+SCALAR_ROWS_SHOWN = 6  # rows of non-tensor values the summary's first height shows
 MAX_LABEL_PATH = 120  # characters of a key path in the summary (the table has all of it)
 LARGEST_SHOWN = 3
+NOTICE_STYLE = ("QLabel#compareNotice { background: rgba(59, 130, 196, 40); border: 1px solid "
+                "rgba(59, 130, 196, 150); border-radius: 4px; padding: 4px 8px; "
+                "font-weight: 600; }")
 VALUED = (CHANGED, DTYPE_CHANGED)  # statuses whose values were compared and differ
 
 
@@ -79,7 +86,14 @@ class CompareSummary(QFrame):
         self.largest_label = QLabel()
         self.largest_label.setWordWrap(True)
         self.largest_label.setTextFormat(Qt.TextFormat.RichText)
-        for w in (self.files_label, self.align_label):
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("compareNotice")
+        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)  # names a file
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice_label.setStyleSheet(NOTICE_STYLE)
+        self.notice_label.hide()
+        for w in (self.notice_label, self.files_label, self.align_label):
             left.addWidget(w)
         left.addLayout(chips)
         left.addWidget(self.totals_label)
@@ -97,13 +111,26 @@ class CompareSummary(QFrame):
         self.scalars_table.verticalHeader().hide()
         self.scalars_table.verticalHeader().setDefaultSectionSize(20)
         self.scalars_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.scalars_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.scalars_table.setMaximumHeight(120)
+        self.scalars_table.setWordWrap(False)
+        # the whole key (optimizer_state_dict.param_groups.0.lr, not "optimizer_state_di…");
+        # a key too long for the box keeps its first and last keys (PathDelegate)
+        self.scalars_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        scalar_header = self.scalars_table.horizontalHeader()
+        scalar_header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        scalar_header.setStretchLastSection(True)
+        self.scalars_table.viewport().installEventFilter(self)
+        # the columns are fitted to the box's width: never a scroll bar across
+        self.scalars_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._key_delegate = PathDelegate(self.scalars_table)
+        self.scalars_table.setItemDelegateForColumn(0, self._key_delegate)
         self.scalars_table.setMinimumWidth(320)
+        self.scalars_table.setMinimumHeight(0)
         right.addWidget(self.scalars_title)
         right.addWidget(self.scalars_table, 1)
+        right.addStretch(0)  # the title stays at the top when there is no table
         row.addLayout(right, 2)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        # the compare view's splitter sets the height; its first guess is wanted_height()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
     # ---- Public API
     def show_state(self, path_a: str, path_b: str, header: DiffHeader | None,
@@ -128,7 +155,63 @@ class CompareSummary(QFrame):
         self.largest_label.setText(largest_html(largest))
         self._fill_scalars(header)
 
+    def set_notice(self, text: str) -> None:
+        """A sentence above the files (e.g. "A and B are the same file"); "" hides it."""
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
+
+    def wanted_height(self, width: int | None = None) -> int:
+        """The height that shows every line on the left at ``width`` (default: the current
+        width) and up to :data:`SCALAR_ROWS_SHOWN` rows of non-tensor values."""
+        row = self.layout()
+        width = width if width is not None else self.width()
+        m = row.contentsMargins()
+        inner = max(200, width - m.left() - m.right() - row.spacing())
+        left_width = inner * 3 // 5  # the stretch of the two columns: 3 to 2
+        left = row.itemAt(0).layout()
+        height = 0
+        shown = 0
+        for i in range(left.count()):
+            item = left.itemAt(i)
+            w = item.widget()
+            if w is not None and w.isHidden():
+                continue
+            if w is not None and w.hasHeightForWidth():
+                height += w.heightForWidth(left_width)
+            else:
+                height += item.sizeHint().height()
+            shown += 1
+        height += left.spacing() * max(0, shown - 1)
+        rows = min(self.scalars_table.rowCount(), SCALAR_ROWS_SHOWN)
+        table = (self.scalars_table.horizontalHeader().sizeHint().height() + 4
+                 + rows * self.scalars_table.verticalHeader().defaultSectionSize()) if rows else 0
+        right = self.scalars_title.sizeHint().height() + 2 + table
+        frame = 2 * self.frameWidth()
+        return max(height, right) + m.top() + m.bottom() + frame
+
+    # ---- Qt overrides
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.scalars_table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_scalar_columns()
+        return False
+
     # ---- Private API
+    def _fit_scalar_columns(self) -> None:
+        """Whole keys when they fit next to A's and B's values; the values keep at least
+        :data:`MIN_VALUE_WIDTH` each (or what they need, when less)."""
+        table = self.scalars_table
+        width = table.viewport().width()
+        if width <= 0 or table.rowCount() == 0:
+            return
+        hints = [max(table.sizeHintForColumn(c), table.horizontalHeader().sectionSizeHint(c))
+                 for c in range(3)]
+        values = [min(h, MIN_VALUE_WIDTH) for h in hints[1:]]
+        key = max(min(hints[0], width - sum(values)), min(hints[0], MIN_KEY_WIDTH))
+        rest = max(0, width - key)
+        a = max(values[0], min(hints[1], rest - values[1]))
+        table.setColumnWidth(0, key)
+        table.setColumnWidth(1, a)  # B stretches over the rest
+
     def _fill_scalars(self, header: DiffHeader | None) -> None:
         scalars = header.scalars if header is not None else ()
         shown = scalars[:MAX_SCALAR_ROWS]
@@ -142,6 +225,8 @@ class CompareSummary(QFrame):
                 item = QTableWidgetItem(text)
                 item.setToolTip(plain_tooltip(text))
                 self.scalars_table.setItem(row, col, item)
+        self.scalars_table.setVisible(bool(shown))  # no empty table when all are equal
+        self._fit_scalar_columns()
         more = len(scalars) - len(shown)
         self.scalars_title.setText(
             "Non-tensor values: " + (f"{len(scalars)} differ" if scalars else "all equal")

@@ -4,17 +4,23 @@ The diff itself runs in a worker process (:func:`inspector.core.diff.stream_diff
 the window's compare runner); rows fill in as entries stream back. Selecting a row asks the
 second runner for that pair's histograms (A and B overlaid, and Δ = B − A). Every request
 carries its job id; answers from older jobs, and other views' jobs, are dropped.
+
+The summary, the table and the selected pair's plots share a vertical splitter; the plots
+appear once a row is selected, so until then the table has all the room. Column widths
+(:mod:`inspector.ui.compare.columns`) and the splitter's sizes are remembered in the window's
+settings.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -34,11 +40,12 @@ from inspector.core.diff import (
     PairHistograms,
     report_from_stream,
 )
-from inspector.core.text import file_label
+from inspector.core.text import dotted_path, file_label
+from inspector.ui.compare.columns import ColumnFitter
 from inspector.ui.compare.controls import CompareControls
 from inspector.ui.compare.detail import PairDetail
 from inspector.ui.compare.export import ask_export_path, write_report
-from inspector.ui.compare.model import DiffFilterProxy, DiffTableModel, EntryRole
+from inspector.ui.compare.model import COLUMNS, DiffFilterProxy, DiffTableModel, EntryRole
 from inspector.ui.compare.summary import (
     LARGEST_SHOWN,
     VALUED,
@@ -54,8 +61,11 @@ STREAM_TARGET = "inspector.core.diff:stream_diff"
 HISTOGRAM_TARGET = "inspector.core.diff:pair_histograms"
 FLUSH_MS = 120  # streamed entries are added to the table at most this often
 HISTOGRAM_BINS = 64
-COLUMN_WIDTHS = (300, 96, 70, 70, 78, 78, 72, 72, 66, 84, 60, 50, 50, 46)
 NO_SELECTION = "Select a row to see its values"
+SPLITTER_KEY = "compare_splitter"
+MIN_DETAIL_HEIGHT = 240
+DETAIL_SHARE = 0.4  # of the splitter's height, the first time the plots appear
+NOTICE_STYLE = "QLabel#compareExported { color: #2e9e4f; font-weight: 600; }"
 
 
 class CompareView(QWidget):
@@ -87,7 +97,7 @@ class CompareView(QWidget):
 
     def __init__(self, path_a: str | os.PathLike, path_b: str | os.PathLike, jobs: ProcessJobs,
                  detail_jobs: ProcessJobs, *, strip_prefixes=(), atol: float | None = None,
-                 rtol: float | None = None, parent: QWidget | None = None):
+                 rtol: float | None = None, settings=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.path_a = os.path.abspath(os.fspath(path_a))
         self.path_b = os.path.abspath(os.fspath(path_b))
@@ -105,6 +115,10 @@ class CompareView(QWidget):
         self._buffer: list[DiffEntry] = []
         self._entries: list[DiffEntry] = []
         self._closed = False
+        self._settings = settings
+        self._sizes: dict[str, int] = {}  # the summary's and the plots' heights the user set
+        self._pending_key: tuple | None = None
+        self.same_file = _same_file(self.path_a, self.path_b)
 
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_MS)
@@ -113,6 +127,8 @@ class CompareView(QWidget):
         self.proxy = DiffFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self._build()
+        if settings is not None:
+            self._use_settings(settings)
         for runner in (self.jobs, self.detail_jobs):
             runner.sig_item.connect(self._on_item)
             runner.sig_finished.connect(self._on_finished)
@@ -148,7 +164,13 @@ class CompareView(QWidget):
             self.detail_jobs.cancel(self._detail_job)
             self._detail_job = 0
         self._clear_detail(NO_SELECTION)
+        self.detail.hide()  # until a row is selected
+        # "Close" says something only when a tolerance is set
+        self.table.setColumnHidden(COLUMNS.index("Close"), self.atol is None and self.rtol is None)
+        self.columns.reset_content()
+        self.columns.fit()
         self.problem_label.hide()
+        self.export_label.hide()
         self.state = "running"
         self._diff_job = self.jobs.submit(STREAM_TARGET, {
             "path_a": self.path_a, "path_b": self.path_b,
@@ -198,6 +220,22 @@ class CompareView(QWidget):
         self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 
+    def select_key(self, path: Sequence | str) -> bool:
+        """Select the row of the tensor at key ``path`` (a sequence of keys, or the dotted
+        text the table shows), in B's or in A's naming, and show its plots.
+
+        True when the row was selected. While the diff runs, a key not compared yet is
+        selected when its row arrives (False now); False too when no such tensor exists.
+        """
+        entry = self._find_entry(path)
+        if entry is not None:
+            self._pending_key = None
+            return self.select_entry(entry)
+        self._pending_key = (path,) if isinstance(path, str) else tuple(path)
+        if not self.running:
+            self._pending_key = None
+        return False
+
     def largest_change(self) -> DiffEntry | None:
         """The biggest value change, preferring tensors of more than one element (a
         histogram of one value says little); else the first structural change."""
@@ -229,6 +267,11 @@ class CompareView(QWidget):
         if self.report is None:
             raise ValueError("the comparison is not complete yet")
         write_report(self.report, path, (self.path_a, self.path_b))
+        kind = "JSON report" if path.lower().endswith(".json") else "CSV table"
+        self.export_label.setText(f"Saved the comparison ({kind}, "
+                                  f"{len(self.report.entries):,} tensors) to "
+                                  f"{os.path.abspath(path)}")
+        self.export_label.show()
 
     def export_dialog(self) -> None:
         if self.report is None:
@@ -239,6 +282,7 @@ class CompareView(QWidget):
         try:
             self.export_report(path)
         except (OSError, ValueError) as e:
+            self.export_label.hide()
             self._show_problem(f"Could not export to {path}: {e}")
             self.sig_error.emit(f"Could not export to {path}: {e}")
 
@@ -308,15 +352,23 @@ class CompareView(QWidget):
             "QLabel#compareProblem { color: #d64545; font-weight: 600; }")
         self.problem_label.hide()
         layout.addWidget(self.problem_label)
+        self.export_label = QLabel()
+        self.export_label.setTextFormat(Qt.TextFormat.PlainText)  # names a file
+        self.export_label.setObjectName("compareExported")
+        self.export_label.setWordWrap(True)
+        self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_label.setStyleSheet(NOTICE_STYLE)
+        self.export_label.hide()
+        layout.addWidget(self.export_label)
         self.summary = CompareSummary()
-        layout.addWidget(self.summary)
+        if self.same_file:
+            self.summary.set_notice(same_file_text(self.path_a))
         self.controls = CompareControls()
         self.controls.sig_strip_prefix.connect(self.strip_prefix_dialog)
         self.controls.sig_compare_again.connect(self.set_tolerance)
         self.controls.sig_changed_only.connect(self._on_changed_only)
         self.controls.sig_filter.connect(self._on_filter)
         self.controls.sig_export.connect(self.export_dialog)
-        layout.addWidget(self.controls)
 
         self.table = QTableView()
         self.table.setObjectName("compareTable")
@@ -330,22 +382,27 @@ class CompareView(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(False)
-        for col, w in enumerate(COLUMN_WIDTHS):
-            self.table.setColumnWidth(col, w)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.columns = ColumnFitter(self.table, self.model, self)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        middle_layout.setSpacing(6)
+        middle_layout.addWidget(self.controls)
+        middle_layout.addWidget(self.table, 1)
 
         self.detail = PairDetail()
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.detail)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setChildrenCollapsible(False)
-        layout.addWidget(splitter, 1)
+        self.detail.hide()  # the plots appear once a row is selected
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("compareSplitter")
+        self.splitter.addWidget(self.summary)
+        self.splitter.addWidget(middle)
+        self.splitter.addWidget(self.detail)
+        for i, stretch in enumerate((0, 1, 0)):
+            self.splitter.setStretchFactor(i, stretch)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.splitterMoved.connect(self._on_splitter_moved)
+        layout.addWidget(self.splitter, 1)
 
     # ---- Private API: diff stream
     def _on_item(self, job_id: int, item) -> None:
@@ -356,6 +413,7 @@ class CompareView(QWidget):
             elif isinstance(item, DiffHeader):
                 self.header = item
                 self._refresh_summary()
+                self._fit_summary()  # the non-tensor values are known now
                 self.sig_state_changed.emit()
             elif isinstance(item, DiffProblem):
                 self.error = item.message
@@ -378,8 +436,8 @@ class CompareView(QWidget):
                 if self.header is not None and not cancelled:
                     self.report = report_from_stream(self.header, self._entries)
                 self._refresh_summary()
-                if self.state == "done" and self.current_entry() is None:
-                    self.select_largest_change()
+            self._pending_key = None  # a key asked for that never came
+            self._fit_summary()
             self.controls.export_button.setEnabled(self.report is not None)
             self.sig_state_changed.emit()
             self.sig_diff_finished.emit(self.state)
@@ -420,9 +478,63 @@ class CompareView(QWidget):
             batch, self._buffer = self._buffer, []
             self._entries.extend(batch)
             self.model.add_entries(batch)
+            self.columns.measure(batch)
             self._refresh_summary()
             self._update_rows_label()
+            if self._pending_key is not None:
+                self.select_key(self._pending_key)
         self.sig_state_changed.emit()
+
+    # ---- Private API: sizes and settings
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._settings is None:
+            # a window that did not pass its settings: use them if it has them
+            settings = getattr(self.window(), "settings", None)
+            if settings is not None and hasattr(settings, "splitter_state"):
+                self._use_settings(settings)
+        self._fit_summary()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_summary()  # its lines wrap differently at another width
+
+    def _use_settings(self, settings) -> None:
+        self._settings = settings
+        self._sizes = _read_sizes(settings)
+        self.columns.set_settings(settings)
+        self._fit_summary()
+
+    def _fit_summary(self) -> None:
+        """The summary as tall as its content (or as the user made it); the table the rest."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if total <= 0:
+            return
+        want = self._sizes.get("summary") or self.summary.wanted_height(self.splitter.width())
+        want = min(want, total // 2)
+        if want != sizes[0]:
+            self.splitter.setSizes([want, total - want - sizes[2], sizes[2]])
+
+    def _on_splitter_moved(self, _pos: int, index: int) -> None:
+        sizes = self.splitter.sizes()
+        if index == 1:
+            self._sizes["summary"] = sizes[0]
+        elif index == 2 and sizes[2] > 0:
+            self._sizes["detail"] = sizes[2]
+        if self._settings is not None:
+            self._settings.set_splitter_state(
+                SPLITTER_KEY, QByteArray(json.dumps(self._sizes, sort_keys=True).encode()))
+
+    def _find_entry(self, path: Sequence | str) -> DiffEntry | None:
+        if isinstance(path, str):
+            return next((e for e in self._entries
+                         if dotted_path(e.path) == path
+                         or e.path_a is not None and dotted_path(e.path_a) == path), None)
+        key = tuple(path)
+        return next((e for e in self._entries
+                     if tuple(e.path) == key or e.path_a is not None and tuple(e.path_a) == key),
+                    None)
 
     # ---- Private API: summary and filters
     def _all_entries(self) -> list[DiffEntry]:
@@ -433,6 +545,14 @@ class CompareView(QWidget):
                    else largest_entries(self._entries))
         self.summary.show_state(self.path_a, self.path_b, self.header, self._entries, largest,
                                 self.state, self.atol is not None or self.rtol is not None)
+        if self.same_file:
+            self.summary.set_notice(same_file_text(self.path_a))
+        elif (self.state == "done" and self.header is not None and not self.header.scalars
+              and self._entries and all(e.status == IDENTICAL for e in self._entries)):
+            self.summary.set_notice(f"No differences: all {len(self._entries):,} tensors are "
+                                    "identical and the non-tensor values are equal.")
+        else:
+            self.summary.set_notice("")
 
     def _update_rows_label(self) -> None:
         self.controls.set_rows(self.proxy.rowCount(), self.model.rowCount())
@@ -454,6 +574,7 @@ class CompareView(QWidget):
             self.detail_jobs.cancel(self._detail_job)
             self._detail_job = 0
         self._detail_entry = entry
+        self._show_detail_pane()
         computing = entry.path_a is not None or entry.path_b is not None
         self.detail.show_entry(entry, computing)
         if not computing:
@@ -463,6 +584,19 @@ class CompareView(QWidget):
             "key_b": entry.path_b, "bins": HISTOGRAM_BINS})
         self.sig_state_changed.emit()
 
+    def _show_detail_pane(self) -> None:
+        """The plots appear under the table, at the height the user gave them last."""
+        if not self.detail.isHidden():
+            return
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        self.detail.show()
+        if total <= 0:
+            return
+        want = self._sizes.get("detail") or max(MIN_DETAIL_HEIGHT, int(total * DETAIL_SHARE))
+        want = min(want, max(0, total - sizes[0] - 160))  # the table keeps a few rows
+        self.splitter.setSizes([sizes[0], total - sizes[0] - want, want])
+
     def _clear_detail(self, message: str) -> None:
         self._detail_entry = None
         self.detail.show_message(message)
@@ -471,6 +605,32 @@ class CompareView(QWidget):
         if self._detail_entry is not None:
             self.detail.show_histograms(self._detail_entry, h)
         self.sig_histograms_shown.emit(h)
+
+
+def same_file_text(path: str) -> str:
+    return (f"A and B are the same file ({file_label(path)}): it is compared with itself, so "
+            "every tensor and value is identical.")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _read_sizes(settings) -> dict[str, int]:
+    state = settings.splitter_state(SPLITTER_KEY)
+    if state is None:
+        return {}
+    try:
+        value = json.loads(bytes(state.data()).decode())
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: int(v) for k, v in value.items()
+            if k in ("summary", "detail") and isinstance(v, int) and 40 <= v <= 5000}
 
 
 def _first_line(text: str) -> str:
