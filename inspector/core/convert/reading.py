@@ -219,6 +219,8 @@ def cast_block(block: np.ndarray, src: str, dst: str) -> np.ndarray:
 def _cast(block: np.ndarray, src: str, dst: str) -> np.ndarray:
     if src == "bfloat16":
         f32 = (block.astype(np.uint32) << 16).view(np.float32)
+    elif block.dtype == np.float32:
+        f32 = block
     else:
         f32 = block.astype(np.float32)
     if dst == "float32":
@@ -226,8 +228,15 @@ def _cast(block: np.ndarray, src: str, dst: str) -> np.ndarray:
     if dst == "float16":
         return f32.astype(np.float16)
     if dst == "bfloat16":
-        bits = f32.view(np.uint32).astype(np.uint64)
-        out = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+        # round to nearest even; in uint32 only NaNs can wrap, and they are replaced below
+        bits = f32.view(np.uint32)
+        rounded = bits >> 16
+        rounded &= 1
+        rounded += 0x7FFF
+        rounded += bits
+        rounded >>= 16
+        out = rounded.astype(np.uint16)
+        del rounded
         out[np.isnan(f32)] = 0x7FC0
         return out
     raise ValueError(f"cannot cast to {dst}")
