@@ -112,6 +112,15 @@ class ColumnFitter(QObject):
         finally:
             self._fitting = False
 
+    def set_hidden(self, col: int, hidden: bool) -> None:
+        """Hide or show column ``col`` (not a width the user chose) and fit again."""
+        self._fitting = True
+        try:
+            self.table.setColumnHidden(col, hidden)
+        finally:
+            self._fitting = False
+        self.fit()
+
     def fit_to_content(self) -> None:
         """Forget the widths the user set and fit every column to its content again."""
         self._user = {}
@@ -126,7 +135,7 @@ class ColumnFitter(QObject):
 
     # ---- Private API
     def _on_section_resized(self, col: int, _old: int, new: int) -> None:
-        if self._fitting or not 0 <= col < len(COLUMNS):
+        if self._fitting or not 0 <= col < len(COLUMNS) or new <= 0:
             return
         self._user[COLUMNS[col]] = int(new)
         self._save()

@@ -166,7 +166,7 @@ class CompareView(QWidget):
         self._clear_detail(NO_SELECTION)
         self.detail.hide()  # until a row is selected
         # "Close" says something only when a tolerance is set
-        self.table.setColumnHidden(COLUMNS.index("Close"), self.atol is None and self.rtol is None)
+        self.columns.set_hidden(COLUMNS.index("Close"), self.atol is None and self.rtol is None)
         self.columns.reset_content()
         self.columns.fit()
         self.problem_label.hide()
