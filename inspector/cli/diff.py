@@ -46,6 +46,9 @@ def register(sub) -> None:
     p.add_argument("--exit-code", action="store_true",
                    help="exit with 1 when the checkpoints differ (with --atol/--rtol, "
                         "tensors within tolerance do not count as differences)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compare on a Dask cluster (e.g. tcp://host:8786); the workers read "
+                        "the files themselves (shared filesystem or URL)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch threads for the comparison (default 1: with more, a busy "
                         "machine can make it many times slower)")
@@ -82,8 +85,14 @@ def run(args) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
-                                  atol=args.atol, rtol=args.rtol)
+        if getattr(args, "scheduler", None):
+            from inspector.core.cluster.work import cluster_diff
+
+            report = cluster_diff(args.scheduler, args.a, args.b,
+                                  strip_prefixes=args.strip_prefix, atol=args.atol, rtol=args.rtol)
+        else:
+            report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
+                                      atol=args.atol, rtol=args.rtol)
     finally:
         torch.set_num_threads(threads)
     if args.json:

@@ -26,6 +26,9 @@ def register(sub) -> None:
                    help="only tensors whose key path matches (re.search); the path is the keys "
                         "joined with '.', e.g. model_state_dict.conv1.weight or "
                         "optimizer_state_dict.state.0.exp_avg")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute on a Dask cluster (e.g. tcp://host:8786); the workers read "
+                        "the file themselves (shared filesystem or URL)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -57,7 +60,12 @@ def run(args) -> int:
         paths = None
         if args.filter is not None:
             paths = [p for p, _ in ck.tensors() if args.filter.search(dotted_path(p))]
-        items = list(iter_stats(ck, paths=paths, bins=args.bins))
+        if getattr(args, "scheduler", None):
+            from inspector.core.cluster.work import cluster_stats
+
+            items = cluster_stats(args.scheduler, ck, paths=paths, bins=args.bins)
+        else:
+            items = list(iter_stats(ck, paths=paths, bins=args.bins))
     finally:
         ck.close()
     if args.json:

@@ -1,0 +1,127 @@
+"""Stats and diff on a Dask LocalCluster (2 worker processes on 127.0.0.1) give the same
+JSON as the local run; a worker killed mid-run is retried, a failing piece is reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+torch = pytest.importorskip("torch")
+
+from inspector.cli import main as cli_main  # noqa: E402
+from inspector.core.cluster import ClusterError, run_pieces  # noqa: E402
+
+
+def slow_square(x: int) -> int:
+    """A piece that takes a moment, so a worker can be killed while it runs."""
+    time.sleep(0.3)
+    return x * x
+
+
+def failing_piece(x: int) -> int:
+    if x == 3:
+        raise ValueError("piece three is broken")
+    return x
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as c:
+        yield c
+
+
+def _sharded(folder, seed: int, changed: bool = False):
+    """A Hugging Face sharded checkpoint (index + 3 safetensors shards)."""
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    folder.mkdir()
+    weight_map = {}
+    for s in range(3):
+        # small tensors (computed in batches) between big ones (each alone)
+        shard = {f"layers.{s}.{k}.weight": torch.randn(*((256, 128) if k % 3 == 0 else (64, 32)),
+                                                       generator=gen) for k in range(12)}
+        shard[f"layers.{s}.bias"] = torch.randn(32, generator=gen).to(torch.bfloat16)
+        if changed and s == 1:
+            shard["layers.1.0.weight"] = shard["layers.1.0.weight"] + 1e-3
+        name = f"model-{s:05d}-of-00003.safetensors"
+        save_file(shard, str(folder / name))
+        weight_map.update(dict.fromkeys(shard, name))
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return index
+
+
+def _cli_json(capsys, *argv) -> dict:
+    assert cli_main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_stats_and_diff_on_the_cluster_match_the_local_run(tmp_path, cluster, capsys,
+                                                          monkeypatch):
+    from inspector.core.cluster import work
+    from inspector.core.formats import open_checkpoint
+
+    monkeypatch.setattr(work, "GROUP_BYTES", 100_000)  # many pieces from a small checkpoint
+    a = _sharded(tmp_path / "a", 0)
+    b = _sharded(tmp_path / "b", 0, changed=True)
+    with open_checkpoint(a) as ck:
+        todo = ck.tensors()
+        units = work.stats_units(ck, todo, 64)
+        assert any(len(u) > 1 for u in units)  # a batch of small tensors, kept together
+        assert len(work.group_units(units, todo)) >= 4
+    address = cluster.scheduler_address
+    local = _cli_json(capsys, "stats", str(a), "--json")
+    remote = _cli_json(capsys, "stats", str(a), "--json", "--scheduler", address)
+    assert remote == local
+    assert len(local["tensors"]) == 39
+    filtered = _cli_json(capsys, "stats", str(a), "--json", "--filter", r"layers\.1\.",
+                         "--scheduler", address)
+    assert filtered == _cli_json(capsys, "stats", str(a), "--json", "--filter", r"layers\.1\.")
+    local_diff = _cli_json(capsys, "diff", str(a), str(b), "--json", "--atol", "1e-6")
+    remote_diff = _cli_json(capsys, "diff", str(a), str(b), "--json", "--atol", "1e-6",
+                            "--scheduler", address)
+    assert remote_diff == local_diff
+    assert local_diff["summary"]["changed"] == 1
+
+
+def test_a_worker_killed_mid_run_is_retried(cluster):
+    from distributed import Client
+
+    address = cluster.scheduler_address
+    with Client(address) as client:
+        pids = list(client.run(os.getpid).values())
+    done: list[int] = []
+
+    def progress(n: int, total: int) -> None:
+        done.append(n)
+        if n == 1:  # one piece finished, others running or queued: kill a worker now
+            os.kill(pids[0], signal.SIGKILL)
+
+    pieces = list(range(8))
+    assert run_pieces(address, slow_square, pieces, progress=progress) == [x * x for x in pieces]
+    assert done[-1] == len(pieces)
+
+
+def test_a_failing_piece_is_reported_not_dropped(cluster):
+    with pytest.raises(ClusterError, match="piece 3 failed.*piece three is broken"):
+        run_pieces(cluster.scheduler_address, failing_piece, list(range(6)), retries=0)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(capsys, tmp_path):
+    from safetensors.torch import save_file
+
+    f = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(3)}, str(f))
+    assert cli_main(["stats", str(f), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: tcp://127.0.0.1:9: cannot reach the Dask scheduler")
+    assert "Traceback" not in err
