@@ -49,9 +49,12 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="compare on a Dask cluster (e.g. tcp://host:8786); the workers read "
                         "the files themselves (shared filesystem or URL)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch threads for the comparison (default 1: with more, a busy "
-                        "machine can make it many times slower)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads comparing tensors (default: every core this process may run "
+                        "on; results are the same for any count)")
+    p.add_argument("--device", default="cpu", metavar="DEV",
+                   help="where values are compared: cpu (default) or cuda / cuda:N (needs "
+                        "PyTorch with CUDA; counts exact, float64 sums within 1e-12)")
     p.add_argument("--limit", type=int, default=50, metavar="N",
                    help="rows of the text table (default 50; 0 shows all)")
     add_json_flag(p)
@@ -66,6 +69,18 @@ def _tolerance_problem(name: str, value: float | None) -> str | None:
     return None
 
 
+def _device_problem(name: str) -> str | None:
+    if name == "cpu":
+        return None
+    from inspector.core.stats.device import DeviceUnavailable, open_device
+
+    try:
+        open_device(name)
+    except DeviceUnavailable as e:
+        return f"--device {name}: {e}"
+    return None
+
+
 def run(args) -> int:
     from inspector.core.diff import diff_checkpoints, report_to_json
 
@@ -77,24 +92,23 @@ def run(args) -> int:
     if args.limit < 0:
         print_error("--limit must be >= 0")
         return 2
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         print_error("--threads must be >= 1")
         return 2
-    import torch
+    problem = _device_problem(args.device)
+    if problem:
+        print_error(problem)
+        return 2
+    # torch is imported only when a tensor needs it (see core/diff/pieces)
+    if getattr(args, "scheduler", None):
+        from inspector.core.cluster.work import cluster_diff
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        if getattr(args, "scheduler", None):
-            from inspector.core.cluster.work import cluster_diff
-
-            report = cluster_diff(args.scheduler, args.a, args.b,
-                                  strip_prefixes=args.strip_prefix, atol=args.atol, rtol=args.rtol)
-        else:
-            report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
-                                      atol=args.atol, rtol=args.rtol)
-    finally:
-        torch.set_num_threads(threads)
+        report = cluster_diff(args.scheduler, args.a, args.b,
+                              strip_prefixes=args.strip_prefix, atol=args.atol, rtol=args.rtol)
+    else:
+        report = diff_checkpoints(args.a, args.b, strip_prefixes=args.strip_prefix,
+                                  atol=args.atol, rtol=args.rtol, workers=args.threads,
+                                  device=args.device)
     if args.json:
         print_json(report_to_json(report))
     else:

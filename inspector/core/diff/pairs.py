@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator
 from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
 from inspector.core.diff.align import Alignment, TensorPair
 from inspector.core.diff.metrics import CHUNK_ELEMENTS, castable, check_cancel, compare_tensors
+from inspector.core.diff.parallel import PairJob
+from inspector.core.diff.pieces import _side as numpy_side
+from inspector.core.diff.pieces import pair_plan, tolerance
 from inspector.core.diff.results import (
     ADDED,
     CHANGED,
@@ -15,6 +18,7 @@ from inspector.core.diff.results import (
     IDENTICAL,
     REMOVED,
     SHAPE_CHANGED,
+    DiffCancelled,
     DiffEntry,
     TensorComparison,
 )
@@ -33,21 +37,75 @@ SMALL_BYTES = 1 << 16  # contiguous tensors up to this size are compared as byte
 def iter_diff(ck_a: Checkpoint, ck_b: Checkpoint, alignment: Alignment, *,
               atol: float | None = None, rtol: float | None = None,
               cancel: Callable[[], bool] | None = None,
-              chunk_elements: int = CHUNK_ELEMENTS) -> Iterator[DiffEntry]:
+              chunk_elements: int = CHUNK_ELEMENTS, workers: int | None = None,
+              device: str = "cpu") -> Iterator[DiffEntry]:
     """Yield one :class:`DiffEntry` per pair of ``alignment``, in its order.
 
     Tensor bytes are read pair by pair, chunk by chunk, through each file's memory map,
     so memory stays bounded whatever the sizes. ``cancel`` is polled between chunks; when
     it returns True, :class:`DiffCancelled` is raised. Stopping iteration also stops the work.
+
+    The chunks run on ``workers`` threads (None: every core this process may use; 1: this
+    thread), several pairs at once, merged exactly (module ``pieces``): the results do not
+    depend on the count. ``device="cuda"`` compares big pairs on the GPU (module ``device``).
     """
-    cache: dict[tuple, TensorComparison] = {}  # tied weights: each storage view compared once
-    for pair in alignment.pairs:
-        check_cancel(cancel)
-        yield _diff_pair(ck_a, ck_b, pair, atol, rtol, cancel, chunk_elements, cache)
+    from inspector.core.diff.parallel import DiffEngine
+
+    engine = DiffEngine(workers, cancel or _never, device)
+    cache: dict[tuple, object] = {}  # tied weights: each storage view compared once
+    slots: list = []
+    pairs = alignment.pairs
+    tol = tolerance(atol, rtol)
+    try:
+        for i in range(len(pairs)):
+            check_cancel(cancel)
+            while len(slots) < len(pairs) and (len(slots) <= i or (
+                    engine.hungry and len(slots) - i < MAX_AHEAD)):
+                try:
+                    slots.append(_diff_pair(ck_a, ck_b, pairs[len(slots)], atol, rtol, cancel,
+                                            chunk_elements, cache, engine, tol))
+                except (CheckpointError, DiffCancelled) as e:
+                    slots.append(e)  # raised in order, after the entries before it
+            item, slots[i] = slots[i], None
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, _Pending):
+                active = [s.job for s in slots[i + 1:] if isinstance(s, _Pending)]
+                item = item.entry(engine.wait_for(item.job, active))
+            yield item
+    finally:
+        engine.close()
+
+
+MAX_AHEAD = 64  # pairs admitted ahead of the one being yielded, at most
+
+
+def _never() -> bool:
+    return False
+
+
+class _Pending:
+    """A pair whose comparison runs in the engine: its entry once ``job`` is done."""
+
+    def __init__(self, job, base: dict, status_if_differs: str, repeat: int):
+        self.job, self.base, self.status_if_differs, self.repeat = (
+            job, base, status_if_differs, repeat)
+
+    def entry(self, cmp: TensorComparison) -> DiffEntry:
+        return _entry(cmp, self.base, self.status_if_differs, self.repeat)
+
+
+def _entry(cmp: TensorComparison, base: dict, status_if_differs: str, repeat: int) -> DiffEntry:
+    status = IDENTICAL if cmp.identical else status_if_differs
+    metrics = cmp.metrics()
+    for name in ("num_diff", "nan_a", "nan_b"):  # counts of the broadcast view
+        if metrics[name] is not None:
+            metrics[name] *= repeat
+    return DiffEntry(status=status, **metrics, **base)
 
 
 def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol, cancel,
-               chunk_elements: int, cache: dict) -> DiffEntry:
+               chunk_elements: int, cache: dict, engine, tol) -> DiffEntry | _Pending:
     ia, ib = pair.info_a, pair.info_b
     path = pair.path_b if pair.path_b is not None else pair.path_a
     base = dict(path=path, path_a=pair.path_a, path_b=pair.path_b,
@@ -84,20 +142,21 @@ def _diff_pair(ck_a: Checkpoint, ck_b: Checkpoint, pair: TensorPair, atol, rtol,
     key = (key_a, key_b) if key_a and key_b else None
     cmp = cache.get(key) if key else None
     if cmp is None:
-        ta, tb = ck_a.tensor(ia), ck_b.tensor(ib)
-        try:
-            cmp = compare_tensors(ta, tb, atol=atol, rtol=rtol, cancel=cancel,
-                                  chunk_elements=chunk_elements)
-        finally:
-            del ta, tb  # release the mmap views before the next pair
+        plan = pair_plan(ia, ib, chunk_elements) if ia.storage and ib.storage else None
+        if plan is not None and ia.storage.byteorder == ib.storage.byteorder:
+            cmp = PairJob(engine, ck_a, ck_b, plan, tol)
+        else:  # what numpy cannot read: through torch
+            ta, tb = ck_a.tensor(ia), ck_b.tensor(ib)
+            try:
+                cmp = compare_tensors(ta, tb, atol=atol, rtol=rtol, cancel=cancel,
+                                      chunk_elements=chunk_elements)
+            finally:
+                del ta, tb  # release the mmap views before the next pair
         if key:
             cache[key] = cmp
-    status = IDENTICAL if cmp.identical else status_if_differs
-    metrics = cmp.metrics()
-    for name in ("num_diff", "nan_a", "nan_b"):  # counts of the broadcast view
-        if metrics[name] is not None:
-            metrics[name] *= repeat
-    return DiffEntry(status=status, **metrics, **base)
+    if isinstance(cmp, PairJob):
+        return _Pending(cmp, base, status_if_differs, repeat)
+    return _entry(cmp, base, status_if_differs, repeat)
 
 
 def _without_broadcast(ia: TensorInfo, ib: TensorInfo) -> tuple[TensorInfo, TensorInfo, int]:
@@ -149,13 +208,20 @@ def _raw_bytes(ck: Checkpoint, info: TensorInfo) -> bytes:
 
 
 def _identical_metrics(info: TensorInfo, atol, rtol) -> dict:
-    from inspector.core.materialize import torch_dtype
-
     tol = atol is not None or rtol is not None
-    if not castable(torch_dtype(canonical(info.dtype))):
+    if not _numeric(info):
         return dict(num_diff=0, close=True if tol else None)
     return dict(max_abs_diff=0.0, mean_abs_diff=0.0, rel_l2=0.0,
                 cosine=1.0 if info.numel else None, num_diff=0, close=True if tol else None)
+
+
+def _numeric(info: TensorInfo) -> bool:
+    """Whether the dtype has float64/complex128 values (numpy knows; torch otherwise)."""
+    if numpy_side(info) is not None:
+        return True
+    from inspector.core.materialize import torch_dtype
+
+    return castable(torch_dtype(canonical(info.dtype)))
 
 
 def _bytes_equal(a: memoryview, b: memoryview, step: int = 1 << 20) -> bool:

@@ -60,8 +60,10 @@ def make_report(ck_a: Checkpoint, ck_b: Checkpoint, alignment: Alignment,
 def diff_checkpoints(path_a: str | os.PathLike, path_b: str | os.PathLike, *,
                      strip_prefixes: Sequence[str] = (), atol: float | None = None,
                      rtol: float | None = None, cancel: Callable[[], bool] | None = None,
-                     chunk_elements: int = CHUNK_ELEMENTS) -> DiffReport:
-    """Open two checkpoints (any supported formats) and compare them completely.
+                     chunk_elements: int = CHUNK_ELEMENTS, workers: int | None = None,
+                     device: str = "cpu") -> DiffReport:
+    """Open two checkpoints (any supported formats) and compare them completely, on
+    ``workers`` threads (None: every usable core) or on ``device`` ("cuda").
 
     Raises CheckpointError for a file that cannot be read, DiffCancelled when cancelled.
     """
@@ -70,5 +72,6 @@ def diff_checkpoints(path_a: str | os.PathLike, path_b: str | os.PathLike, *,
     with open_checkpoint(path_a) as ck_a, open_checkpoint(path_b) as ck_b:
         alignment = align(ck_a, ck_b, strip_prefixes)
         entries = list(iter_diff(ck_a, ck_b, alignment, atol=atol, rtol=rtol, cancel=cancel,
-                                 chunk_elements=chunk_elements))
+                                 chunk_elements=chunk_elements, workers=workers,
+                                 device=device))
         return make_report(ck_a, ck_b, alignment, entries, atol=atol, rtol=rtol)
