@@ -16,6 +16,19 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_tmp(tmp_path_factory):
+    """The user cache (the model index of issue 12) lives in a temporary folder for the whole
+    session: tests never write to ~/.cache, and the index is built at most once."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture
 def torch_mod():
     import torch

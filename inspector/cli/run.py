@@ -16,6 +16,7 @@ HINTS = {
     "change-input-shape": "give another shape with --input-shape",
     "architecture": "give one: --arch path/to/model.py:ClassName (and --arch-kwargs JSON)",
     "trust": "if you trust it, rerun with --trust; or load only its weights with --arch",
+    "random-init": "rerun with --allow-random-init to run anyway (the verdict will say so)",
 }
 
 
@@ -31,10 +32,25 @@ def register(sub) -> None:
     p.add_argument("path", help="checkpoint file (state_dict, training or Lightning checkpoint, "
                                 "safetensors, …)")
     p.add_argument("--arch", metavar="SPEC",
-                   help="architecture: a built-in (demo-cnn, mlp, plain-mlp), "
-                        "path/to/model.py:ClassName or package.module:ClassName "
-                        "(default: propose a built-in whose names and shapes match)")
-    p.add_argument("--arch-kwargs", metavar="JSON", help="constructor kwargs as a JSON object")
+                   help="architecture: a built-in (demo-cnn, mlp, plain-mlp), a library model "
+                        "(torchvision:resnet50, timm:convnext_tiny, hf:BertModel), "
+                        "path/to/model.py:ClassName or package.module:ClassName (default: the "
+                        "class a Hugging Face config.json names, else the built-in or library "
+                        "model whose parameter names and shapes match)")
+    p.add_argument("--arch-kwargs", metavar="JSON",
+                   help="constructor kwargs as a JSON object (for hf: config values)")
+    p.add_argument("--image", metavar="FILE",
+                   help="image for an image model (default: the project's sample images)")
+    p.add_argument("--text", metavar="TEXT",
+                   help="sentence for a text model (tokenized with the folder's tokenizer.json)")
+    p.add_argument("--input-npy", metavar="FILE", dest="input_npy",
+                   help="the input as a .npy array, batch dimension included (used as stored)")
+    p.add_argument("--extra-args", metavar="JSON", dest="extra_args",
+                   help='extra keyword arguments of forward() as a JSON object, e.g. '
+                        '\'{"sr": 16000}\'')
+    p.add_argument("--allow-random-init", action="store_true", dest="allow_random_init",
+                   help="run even when weights are missing or have another shape (they keep "
+                        "random initial values; the verdict says so)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (see `devices`)")
     p.add_argument("--dtype", default="float32", choices=DTYPE_CHOICES)
     p.add_argument("--runs", type=_positive, default=20, metavar="N",
@@ -73,7 +89,14 @@ def _error(path: str, message: str, hint: str = "", traceback_text: str = "") ->
 
 
 def run(args) -> int:
-    from inspector.core.inference import ModelError, RunConfig, parse_kwargs, parse_shape, run_demo
+    from inspector.core.inference import (
+        ModelError,
+        RunConfig,
+        parse_extra_args,
+        parse_kwargs,
+        parse_shape,
+        run_demo,
+    )
 
     container = tuple(args.state_dict.split("/")) if args.state_dict else None
     try:
@@ -81,7 +104,10 @@ def run(args) -> int:
         config = RunConfig(
             path=args.path, architecture=args.arch, arch_kwargs=parse_kwargs(args.arch_kwargs),
             device=args.device, dtype=args.dtype, runs=args.runs, batch_size=args.batch,
-            seed=args.seed, input_shape=shape, trust=args.trust, container=container)
+            seed=args.seed, input_shape=shape, trust=args.trust, container=container,
+            image=args.image, text=args.text, input_npy=args.input_npy,
+            extra_args=parse_extra_args(args.extra_args),
+            allow_random_init=args.allow_random_init)
         result = run_demo(config)
     except ModelError as e:
         return _error(args.path, e.message, e.hint, e.traceback_text)
@@ -94,6 +120,36 @@ def run(args) -> int:
         print_error("the loaded weights changed during the run (a bug; please report it)")
         return 1
     return 0
+
+
+def prediction_lines(r) -> list[str]:
+    """Top labels (eval, then the train runs where top-1 differs) or embedding cosines."""
+    from inspector.core.inference.report import probability_text
+    from inspector.core.text import cosine_text, printable
+
+    lines = []
+    p = r.predictions
+    if p is not None and p.eval:
+        what = "classes" if p.kind == "classes" else "next tokens"
+        lines.append(f"Top {what} (first input, eval mode):")
+        for label in p.eval:
+            lines.append(f"  {probability_text(label.probability):>8}  {printable(label.label)}")
+        changed = [(i, run) for i, run in enumerate(p.train, 1)
+                   if run and run[0].index != p.eval[0].index]
+        lines.append(f"Train mode: the top-1 differs in {len(changed)} of {len(p.train)} runs"
+                     + (":" if changed else "."))
+        for i, run in changed[:10]:
+            lines.append(f"  run {i}: {printable(run[0].label)} "
+                         f"({probability_text(run[0].probability)})")
+        if len(changed) > 10:
+            lines.append(f"  … {len(changed) - 10} more")
+        lines.append("")
+    c = r.embedding_cosine
+    if c is not None:
+        lines.append(f"Embedding cosine similarity, train runs vs eval: mean "
+                     f"{cosine_text(c.mean)}, lowest {cosine_text(c.min)}")
+        lines.append("")
+    return lines
 
 
 def report_lines(path: str, r) -> list[str]:
@@ -122,6 +178,7 @@ def report_lines(path: str, r) -> list[str]:
         if section.more:
             lines.append(f"    … {section.more} more")
     lines.append("")
+    lines += prediction_lines(r)
     if r.mode_sensitive_layers:
         lines.append("Layers that behave differently in train and eval mode:")
         for layer in r.mode_sensitive_layers:

@@ -51,9 +51,10 @@ def test_run_json_document(demo_dir, capsys):
 def test_run_text_report_explains_eval(demo_dir, capsys):
     code = main(["run", str(demo_dir / "demo_epoch_1.pth"), "--runs", "2", "--batch", "2",
                  "--seed", "5", "--input-shape", "3x16x16", "--arch-kwargs",
-                 '{"image_size": 16}'])
+                 '{"image_size": 16}', "--allow-random-init"])
     out = capsys.readouterr().out
     assert code == 0
+    assert "Ran anyway with random weights: 1 weight (classifier.2.weight)" in out
     assert "What model.eval() changed" in out
     assert "Dropout" in out and "running statistics" in out
     assert "Input [2, 3, 16, 16] from the shape you gave" in out

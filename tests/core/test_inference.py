@@ -15,10 +15,12 @@ from inspector.core.inference import (
     HINT_ARCHITECTURE,
     HINT_CHANGE_INPUT_SHAPE,
     HINT_GIVE_INPUT_SHAPE,
+    HINT_RANDOM_INIT,
     HINT_TRUST,
     DemoCNN,
     InferenceError,
     ModelCodeError,
+    RandomInitError,
     RunConfig,
     RunResult,
     TrustRequiredError,
@@ -153,8 +155,14 @@ def test_shape_mismatch_and_unexpected_keys_are_reported(tmp_path):
     sd["extra.weight"] = torch.zeros(2)
     path = tmp_path / "odd.pth"
     torch.save({"model_state_dict": sd}, path)
-    r = run_demo(RunConfig(str(path), architecture="demo-cnn", arch_kwargs={"num_classes": 5},
+    with pytest.raises(RandomInitError) as info:  # issue 17 item 8: stop unless allowed
+        run_demo(RunConfig(str(path), architecture="demo-cnn", arch_kwargs={"num_classes": 5},
                            runs=2))
+    assert info.value.hint == HINT_RANDOM_INIT
+    assert info.value.keys == ["classifier.2.weight", "classifier.2.bias"]
+    r = run_demo(RunConfig(str(path), architecture="demo-cnn", arch_kwargs={"num_classes": 5},
+                           runs=2, allow_random_init=True))
+    assert r.random_init_keys == ("classifier.2.weight", "classifier.2.bias")
     assert [m.key for m in r.load.shape_mismatches] == ["classifier.2.weight", "classifier.2.bias"]
     assert r.load.shape_mismatches[0].checkpoint_shape == (10, 8)
     assert r.load.unexpected_keys == ("extra.weight",)
@@ -211,7 +219,8 @@ def test_wrong_input_shape_is_a_clear_error(state_dict_ckpt):
 def test_no_matching_builtin_asks_for_an_architecture(tmp_path):
     path = tmp_path / "unknown.pth"
     torch.save({"encoder.tok.weight": torch.zeros(10, 4)}, path)
-    with pytest.raises(InferenceError, match="no built-in architecture matches") as info:
+    with pytest.raises(InferenceError, match="no built-in or library architecture matches") \
+            as info:
         run_demo(RunConfig(str(path)))
     assert info.value.hint == HINT_ARCHITECTURE
     assert "--" not in info.value.message

@@ -13,7 +13,8 @@ Modules, by role:
   :mod:`~inspector.core.inference.matching` (weights ↔ model keys, proposals),
   :mod:`~inspector.core.inference.layers` (mode-sensitive layers, sample input),
   :mod:`~inspector.core.inference.runs` (loading and the train/eval runs) and
-  :mod:`~inspector.core.inference.options` (what a front end offers) import torch; their
+  :mod:`~inspector.core.inference.options` (what a front end offers) import torch, and so
+  does :mod:`~inspector.core.inference.zoo` (models of transformers, torchvision and timm); their
   names are loaded from here on first use, so importing this package does not import torch.
 """
 
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING
 from inspector.core.inference.config import (
     DEFAULT_BATCH,
     DEFAULT_RUNS,
+    DEFAULT_TEXT,
     RunConfig,
+    parse_extra_args,
     parse_kwargs,
     parse_shape,
 )
@@ -33,10 +36,12 @@ from inspector.core.inference.errors import (
     HINT_ARCHITECTURE,
     HINT_CHANGE_INPUT_SHAPE,
     HINT_GIVE_INPUT_SHAPE,
+    HINT_RANDOM_INIT,
     HINT_TRUST,
     InferenceError,
     ModelCodeError,
     ModelError,
+    RandomInitError,
     TrustRequiredError,
     format_traceback,
 )
@@ -48,6 +53,9 @@ from inspector.core.inference.report import (
     input_text,
     layer_text,
     load_sections,
+    prediction_text,
+    probability_text,
+    random_init_text,
     timing_rows,
     verdict_text,
     weights_text,
@@ -57,11 +65,15 @@ from inspector.core.inference.results import (
     LAYER_NORM,
     LAYER_RANDOM,
     ArchitectureChoice,
+    EmbeddingCosine,
     InferenceFailure,
     InferenceOptions,
+    Label,
     LoadReport,
     ModeResult,
     ModeSensitiveLayer,
+    Predictions,
+    Proposal,
     RunResult,
     ShapeMismatch,
 )
@@ -134,8 +146,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "BUILTINS", "DEFAULT_BATCH", "DEFAULT_RUNS", "HINT_ARCHITECTURE", "HINT_CHANGE_INPUT_SHAPE",
-    "HINT_GIVE_INPUT_SHAPE", "HINT_TRUST", "KIND_TEXT", "LAYER_DROPOUT", "LAYER_NORM",
+    "BUILTINS", "DEFAULT_BATCH", "DEFAULT_RUNS", "DEFAULT_TEXT", "HINT_ARCHITECTURE",
+    "HINT_CHANGE_INPUT_SHAPE", "HINT_GIVE_INPUT_SHAPE", "HINT_RANDOM_INIT", "HINT_TRUST",
+    "EmbeddingCosine", "Label", "Predictions", "Proposal", "RandomInitError",
+    "parse_extra_args", "prediction_text", "probability_text", "random_init_text", "KIND_TEXT", "LAYER_DROPOUT", "LAYER_NORM",
     "LAYER_RANDOM", "MAX_RUN_BYTES", "MIN_PROPOSAL_SCORE", "MLP", "SPREAD_MEANING", "Architecture",
     "ArchitectureChoice", "ArchitectureProposal", "DemoCNN", "InferenceError",
     "InferenceFailure", "InferenceOptions", "KeyMatch", "LoadReport", "LoadedModel",

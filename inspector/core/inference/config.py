@@ -17,6 +17,7 @@ from inspector.core.inference.errors import HINT_CHANGE_INPUT_SHAPE, InferenceEr
 
 DEFAULT_RUNS = 20
 DEFAULT_BATCH = 4
+DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,11 @@ class RunConfig:
     file's own model when it carries one); ``input_shape`` is one sample's shape, without the
     batch dimension; ``trust`` allows running a file's own architecture (whole-model pickle,
     TorchScript, .pt2) for this run; ``container`` is the key path of the state_dict inside
-    the file."""
+    the file. ``image`` / ``text`` are the input of an image / text model (default: the
+    project's sample images / :data:`DEFAULT_TEXT`); ``input_npy`` is a .npy file used as the
+    whole input (batch dimension included); ``extra_args`` are further keyword arguments of
+    ``forward()``; ``allow_random_init`` lets a run go on when weights are missing or have
+    another shape (they keep random initial values, and the verdict says so)."""
 
     path: str
     architecture: str | None = None
@@ -39,6 +44,11 @@ class RunConfig:
     input_shape: tuple[int, ...] | None = None
     trust: bool = False
     container: tuple | None = None
+    image: str | None = None
+    text: str | None = None
+    input_npy: str | None = None
+    extra_args: Mapping[str, Any] | None = None
+    allow_random_init: bool = False
 
 
 def parse_kwargs(text: str | None) -> dict:
@@ -53,6 +63,23 @@ def parse_kwargs(text: str | None) -> dict:
     if not isinstance(value, dict):
         raise InferenceError("architecture kwargs must be a JSON object, e.g. "
                              "'{\"num_classes\": 10}'")
+    return value
+
+
+def parse_extra_args(text: str | None) -> dict:
+    """Extra forward() keyword arguments from JSON text (an object whose values are numbers,
+    strings, booleans, null or lists of numbers), e.g. ``{"sr": 16000}``; ``{}`` for empty
+    text; InferenceError if invalid."""
+    if not text or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InferenceError(f"extra forward arguments are not valid JSON: {e}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                              for k in value):
+        raise InferenceError("extra forward arguments must be a JSON object of keyword "
+                             "arguments, e.g. '{\"sr\": 16000}'")
     return value
 
 

@@ -14,6 +14,7 @@ HINT_GIVE_INPUT_SHAPE = "give-input-shape"  # no input shape could be derived: a
 HINT_CHANGE_INPUT_SHAPE = "change-input-shape"  # the forward pass rejected the input shape
 HINT_ARCHITECTURE = "architecture"  # no built-in fits: ask for the user's own architecture
 HINT_TRUST = "trust"  # the file's own code would run: trust it, or choose an architecture
+HINT_RANDOM_INIT = "random-init"  # weights missing or mismatched: allow random init to go on
 
 
 class ModelError(Exception):
@@ -51,6 +52,26 @@ class TrustRequiredError(ModelError):
             f"this file is a {kind} that carries its own architecture; loading it runs code from "
             f"the file ({named}). Only do that for a file you trust, or load its weights into "
             f"a known architecture instead", hint=HINT_TRUST)
+
+
+class RandomInitError(InferenceError):
+    """The checkpoint lacks weights the model needs (missing keys, shape mismatches): running
+    would use random initial values for ``keys``; the caller may allow that explicitly."""
+
+    def __init__(self, keys: list[str], missing: int, mismatched: int, architecture: str):
+        self.keys = list(keys)
+        shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+        parts = []
+        if missing:
+            parts.append(f"{missing} weight{'s' if missing != 1 else ''} the model needs "
+                         f"{'are' if missing != 1 else 'is'} missing from the file")
+        if mismatched:
+            parts.append(f"{mismatched} weight{'s' if mismatched != 1 else ''} "
+                         f"{'have' if mismatched != 1 else 'has'} another shape in the file")
+        super().__init__(
+            f"{' and '.join(parts)} for {architecture}: running would use random values for "
+            f"{shown}, so the outputs would mean little; run anyway only if that is what you "
+            f"want", hint=HINT_RANDOM_INIT)
 
 
 def format_traceback(exc: BaseException) -> str:

@@ -86,17 +86,22 @@ class KeyMatch:
         return len(self.mapping) / total if total else 0.0
 
 
-def match_keys(model_shapes: Shapes, checkpoint_shapes: Shapes) -> KeyMatch:
+def match_keys(model_shapes: Shapes, checkpoint_shapes: Shapes, base_prefix: str = ""
+               ) -> KeyMatch:
     """Align checkpoint keys to model keys, stripping the wrapper prefixes of
     :data:`inspector.core.state_dict.WRAPPER_PREFIXES` (``module.``, ``_orig_mod.``,
-    ``model.``) where that matches more keys."""
+    ``model.``) where that matches more keys. ``base_prefix`` (a Hugging Face model's
+    ``base_model_prefix`` and a dot, e.g. ``"bert."``) is stripped or added where that makes
+    a key match: a base model's weights fit a model with a head and the other way round."""
     model_keys = set(model_shapes)
+    prefixes = tuple(WRAPPER_PREFIXES) + ((base_prefix,) if base_prefix else ())
     renamed: dict[str, str] = {}  # checkpoint key -> name used for matching
     stripped: dict[str, int] = {}
+    added = 0
     for key in checkpoint_shapes:
         name, removed = key, []
         while name not in model_keys:
-            prefix = next((p for p in WRAPPER_PREFIXES if name.startswith(p)), None)
+            prefix = next((p for p in prefixes if name.startswith(p)), None)
             if prefix is None:
                 break
             name = name[len(prefix):]
@@ -105,10 +110,15 @@ def match_keys(model_shapes: Shapes, checkpoint_shapes: Shapes) -> KeyMatch:
             renamed[key] = name
             for prefix in removed:
                 stripped[prefix] = stripped.get(prefix, 0) + 1
+        elif name not in model_keys and base_prefix and base_prefix + name in model_keys:
+            renamed[key] = base_prefix + name
+            added += 1
         else:
             renamed[key] = key
     fixes = tuple(f"stripped the {p!r} prefix from {n} key{'s' if n != 1 else ''}"
                   for p, n in stripped.items())
+    if added:
+        fixes += (f"added the {base_prefix!r} prefix to {added} key{'s' if added != 1 else ''}",)
 
     by_name: dict[str, str] = {}
     for k, n in renamed.items():

@@ -9,12 +9,23 @@ import torch
 from inspector.core.checkpoint import CheckpointError
 from inspector.core.devices import list_devices
 from inspector.core.inference.architectures import BUILTINS
+from inspector.core.inference.config import DEFAULT_TEXT
 from inspector.core.inference.errors import ModelError
 from inspector.core.inference.layers import sample_input
 from inspector.core.inference.matching import build_on_meta, locate_state_dict, rank_architectures
-from inspector.core.inference.results import ArchitectureChoice, InferenceOptions
+from inspector.core.inference.results import ArchitectureChoice, InferenceOptions, Proposal
 from inspector.core.inference.runs import MIN_PROPOSAL_SCORE
 from inspector.core.inference.trust import KIND_TEXT, is_exported_program, model_kind
+from inspector.core.inference.zoo.build import build, folder_config
+from inspector.core.inference.zoo.hf import class_for_config, custom_code
+from inspector.core.inference.zoo.index import missing_indexes, propose
+from inspector.core.inference.zoo.inputs import sample_images
+from inspector.core.inference.zoo.libraries import (
+    LibrarySpec,
+    library,
+    missing_note,
+    parse_library_spec,
+)
 
 
 def inference_options(path: str) -> InferenceOptions:
@@ -35,6 +46,8 @@ def inference_options(path: str) -> InferenceOptions:
         source = locate_state_dict(ckpt)
         ranked = {p.architecture.name: p for p in rank_architectures(source)} \
             if source.entries else {}
+        library = library_options(ckpt, path, source.shapes()) if kind == "state_dict" \
+            else {}
     finally:
         ckpt.close()
     choices = []
@@ -54,8 +67,62 @@ def inference_options(path: str) -> InferenceOptions:
     best = max(ranked.values(), key=lambda p: p.score, default=None)
     proposed = best.architecture.name if best is not None and \
         best.score >= MIN_PROPOSAL_SCORE else None
+    proposals = library.get("proposals", ())
+    top = proposals[0] if proposals else None
+    if top is not None and top.score >= MIN_PROPOSAL_SCORE and (
+            library.get("config_class") or best is None or top.score > best.score):
+        proposed = top.spec
+    elif proposed is not None:  # a built-in: its input is a random tensor
+        library.update(input_kind="tensor", labels_known=False, library_note="")
     return InferenceOptions(kind, KIND_TEXT.get(kind, ""), globals_, tuple(choices), proposed,
-                            devices)
+                            devices, **library)
+
+
+def library_options(ckpt, path: str, shapes: dict) -> dict:
+    """The library side of the options (see :class:`InferenceOptions`): the class a
+    config.json names, or proposals from the index; never runs code from the file and
+    never builds the index (``index_missing`` says it is needed)."""
+    out: dict = {"default_text": DEFAULT_TEXT, "sample_images": tuple(sample_images())}
+    cfg_json, folder = folder_config(ckpt, path)
+    built = None
+    if cfg_json is not None:
+        refs = custom_code(cfg_json)
+        if refs:
+            out["custom_code"] = tuple(refs)
+            return out
+        if library("transformers") is None:
+            out["library_note"] = missing_note(("transformers",))
+            return out
+        try:
+            cls = class_for_config(cfg_json)
+            spec = LibrarySpec("transformers", cls.__name__)
+            built = build(spec, {}, meta=True, config_json=cfg_json, folder=folder)
+        except ModelError as e:
+            out["library_note"] = e.message
+            return out
+        out["config_class"] = cls.__name__
+        match = built.match(shapes)
+        exact = not (match.missing_keys or match.unexpected_keys or match.shape_mismatches)
+        out["proposals"] = (Proposal(spec.text, "transformers", cls.__name__, match.score,
+                                     exact, {}, f"{cls.__name__} as config.json says"),)
+    else:
+        out["index_missing"] = missing_indexes()
+        found = [p for p, _m in propose(shapes)] if shapes else []
+        out["proposals"] = tuple(found)
+        if found:
+            spec = parse_library_spec(found[0].spec)
+            try:
+                built = build(spec, found[0].kwargs, meta=True) if spec else None
+            except ModelError:
+                built = None
+        note = missing_note()
+        if note and not (found and found[0].exact):
+            out["library_note"] = note
+    if built is not None:
+        out["input_kind"] = built.task.input_kind
+        out["labels_known"] = bool(built.task.labels) or built.task.output == "next-token" \
+            and bool(built.task.tokenizer_path)
+    return out
 
 
 def iter_inference_options(path: str) -> Iterator[InferenceOptions]:

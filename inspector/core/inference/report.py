@@ -19,7 +19,7 @@ from inspector.core.inference.results import (
     ModeSensitiveLayer,
     RunResult,
 )
-from inspector.core.text import metric_text, number_text, path_text
+from inspector.core.text import cosine_text, metric_text, number_text, path_text, percent_text
 
 MAX_LISTED_KEYS = 12  # keys listed per section; the rest are counted
 
@@ -101,7 +101,67 @@ def verdict_text(result: RunResult) -> str:
                  "nothing here (calling it is still good practice).")
     else:
         text += " Train and eval outputs agree here."
+    extra = prediction_text(result)
+    if extra:
+        text += " " + extra
+    warning = random_init_text(result)
+    if warning:
+        text = warning + " " + text
     return text
+
+
+def _because(result: RunResult) -> str:
+    layers = result.mode_sensitive_layers
+    dropout = [m for m in layers if m.kind == LAYER_DROPOUT]
+    norm = [m for m in layers if m.kind == LAYER_NORM]
+    reasons = []
+    if dropout:
+        reasons.append(f"Dropout in {_names(dropout)}")
+    if norm:
+        reasons.append(f"BatchNorm in {_names(norm)}")
+    others = [m for m in layers if m not in dropout and m not in norm]
+    if others:
+        reasons.append(f"{others[0].type} in {_names(others)}")
+    return " because of " + " and ".join(reasons) if reasons else ""
+
+
+def prediction_text(result: RunResult) -> str:
+    """What train mode did to the labelled output: how often the top-1 class (or next
+    token) changed, or how similar the embeddings stayed; "" for other outputs."""
+    p = result.predictions
+    n = result.train.runs
+    if p is not None and p.eval:
+        what = "class" if p.kind == "classes" else "next token"
+        top = p.eval[0]
+        head = (f"In eval mode the top-1 {what} is {top.label!r} "
+                f"({probability_text(top.probability)})")
+        if p.top1_changes:
+            return (f"{head}; in train mode the top-1 {what} changes in {p.top1_changes} of "
+                    f"{n} runs{_because(result)}.")
+        return f"{head}, and it stays the same in all {n} train runs."
+    c = result.embedding_cosine
+    if c is not None:
+        return (f"The embedding's cosine similarity between each train run and eval is "
+                f"{cosine_text(c.mean)} on average (lowest {cosine_text(c.min)}; 1 means "
+                f"identical)"
+                f"{_because(result) if c.min < 0.999999 else ''}.")
+    return ""
+
+
+def probability_text(p: float) -> str:
+    """A probability as a percentage (3 significant digits)."""
+    return percent_text(round(p * 1_000_000), 1_000_000)
+
+
+def random_init_text(result: RunResult) -> str:
+    """The warning that the run used random weights ("" when every weight was loaded)."""
+    keys = result.random_init_keys
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+    return (f"Ran anyway with random weights: {len(keys)} weight{'s' if len(keys) != 1 else ''} "
+            f"({shown}) kept random initial values because the file lacks them or has another "
+            f"shape, so these outputs are partly random.")
 
 
 def drift_text(result: RunResult) -> str:

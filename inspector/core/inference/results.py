@@ -84,6 +84,66 @@ class ModeResult:
                 "ms_per_run": round(self.ms_per_run, 4)}
 
 
+@dataclass(frozen=True)
+class Label:
+    """One class or token of a prediction: its label (the index as text when unknown), its
+    index in the output and its probability (softmax over the output)."""
+
+    label: str
+    index: int
+    probability: float
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "index": self.index,
+                "probability": _finite(round(self.probability, 6))}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Top labels of the first sample: ``kind`` is "classes" or "next-token"; ``eval`` the
+    top-k of the (first) eval run, ``train`` the top-k of every train run; ``top1_changes``
+    counts the train runs whose top-1 differs from eval's."""
+
+    kind: str
+    eval: tuple[Label, ...]
+    train: tuple[tuple[Label, ...], ...]
+    top1_changes: int
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "eval": [x.to_json() for x in self.eval],
+                "train": [[x.to_json() for x in run] for run in self.train],
+                "top1_changes": self.top1_changes}
+
+
+@dataclass(frozen=True)
+class EmbeddingCosine:
+    """Cosine similarity of the first sample's embedding in each train run with eval's."""
+
+    train: tuple[float, ...]
+    min: float
+    mean: float
+
+    def to_json(self) -> dict:
+        return {"train": [_finite(round(x, 6)) for x in self.train],
+                "min": _finite(self.min), "mean": _finite(self.mean)}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A library architecture that could hold a checkpoint's weights: ``spec`` goes into
+    :attr:`RunConfig.architecture` (e.g. ``"hf:BertModel"``, ``"torchvision:resnet50"``) with
+    ``kwargs`` as its ``arch_kwargs``; ``score`` in [0, 1] is the share of keys that match in
+    name and shape; ``exact`` when every key of both sides does."""
+
+    spec: str
+    library: str
+    name: str
+    score: float
+    exact: bool
+    kwargs: Mapping[str, Any]
+    description: str = ""
+
+
 @dataclass(frozen=True, eq=False)
 class RunResult:
     """Everything a front end shows after a run; :meth:`to_json` is the CLI's document."""
@@ -102,9 +162,13 @@ class RunResult:
     bn_running_stats_drift: float  # largest change the train passes made to running stats
     weights_unchanged: bool
     notes: tuple[str, ...] = ()
+    predictions: Predictions | None = None
+    embedding_cosine: EmbeddingCosine | None = None
+    random_init_keys: tuple[str, ...] = ()  # model keys that ran with random initial values
+    input_kind: str = "tensor"  # "image", "text", "audio" or "tensor"
 
     def to_json(self) -> dict:
-        return {
+        doc = {
             "device": self.device, "dtype": self.dtype, "architecture": self.architecture,
             "load": self.load.to_json(),
             "mode_sensitive_layers": [{"name": m.name, "type": m.type}
@@ -115,6 +179,15 @@ class RunResult:
             "bn_running_stats_drift": _finite(self.bn_running_stats_drift),
             "weights_unchanged": self.weights_unchanged,
         }
+        if self.input_kind != "tensor":
+            doc["input_kind"] = self.input_kind
+        if self.random_init_keys:
+            doc["random_init_keys"] = list(self.random_init_keys)
+        if self.predictions is not None:
+            doc["predictions"] = self.predictions.to_json()
+        if self.embedding_cosine is not None:
+            doc["embedding_cosine"] = self.embedding_cosine.to_json()
+        return doc
 
 
 @dataclass(frozen=True)
@@ -127,6 +200,7 @@ class InferenceFailure(JobFailure):
     """
 
     hint: str = ""
+    keys: tuple[str, ...] = ()  # hint "random-init": the model keys that would be random
 
 
 @dataclass(frozen=True)
@@ -148,7 +222,8 @@ class InferenceOptions:
 
     ``kind`` is ``"state_dict"``, ``"whole-model"``, ``"torchscript"`` or
     ``"exported-program"``; for the others, ``globals`` names the code that trusting the file
-    would run. ``proposed`` is the built-in preselected (None when none matches well enough).
+    would run. ``proposed`` is the architecture preselected: a built-in's name or a library spec
+    such as ``"hf:BertModel"`` (None when none matches well enough).
     ``problem`` is set when the file cannot be read.
     """
 
@@ -159,6 +234,15 @@ class InferenceOptions:
     proposed: str | None
     devices: tuple[Device, ...] = field(default_factory=tuple)
     problem: str = ""
+    proposals: tuple[Proposal, ...] = ()  # library architectures, best first
+    input_kind: str = "tensor"  # of the proposed model: "image", "text", "audio", "tensor"
+    default_text: str = ""
+    sample_images: tuple[str, ...] = ()
+    labels_known: bool = False
+    index_missing: tuple[str, ...] = ()  # libraries whose key/shape index is not built yet
+    library_note: str = ""  # which package would identify the file ("" when none is missing)
+    config_class: str = ""  # the transformers class config.json names
+    custom_code: tuple[str, ...] = ()  # auto_map code references (run only when trusted)
 
 
 def _finite(x: float) -> float | None:

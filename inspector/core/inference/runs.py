@@ -36,6 +36,7 @@ from inspector.core.inference.errors import (
     InferenceError,
     ModelCodeError,
     ModelError,
+    RandomInitError,
     TrustRequiredError,
     format_traceback,
 )
@@ -60,6 +61,18 @@ from inspector.core.inference.trust import (
     load_trusted_model,
     model_kind,
 )
+from inspector.core.inference.zoo.build import LibraryModel
+from inspector.core.inference.zoo.inputs import (
+    ModelInput,
+    embedding_cosine,
+    make_input,
+    npy_input,
+    predictions,
+    reduce_output,
+)
+from inspector.core.inference.zoo.libraries import missing_note
+from inspector.core.inference.zoo.load import library_architecture, proposed_model
+from inspector.core.inference.zoo.task import OUT_EMBEDDING, OUT_NEXT_TOKEN, ModelTask
 from inspector.core.jobs import JobProgress
 from inspector.core.state_dict import strip_wrapper_prefixes
 from inspector.core.text import percent_text
@@ -75,6 +88,8 @@ class LoadedModel:
     architecture: str
     load: LoadReport
     notes: list[str] = field(default_factory=list)
+    task: ModelTask | None = None  # a library model's input and output (None: random tensor)
+    random_init_keys: tuple[str, ...] = ()  # model keys left with random initial values
 
 
 def _share(score: float) -> str:
@@ -119,35 +134,28 @@ def load_model(config: RunConfig) -> LoadedModel:
         source = locate_state_dict(ckpt, config.container)
         if not source.entries:
             raise InferenceError("the file contains no tensors that could be model weights")
-        notes: list[str] = []
-        if config.architecture is None:
-            proposal = propose_architecture(source)
-            if proposal is None or proposal.score < MIN_PROPOSAL_SCORE:
-                best = (f" (closest built-in: {proposal.architecture.name}, "
-                        f"{_share(proposal.score)} of keys match)" if proposal else "")
-                raise InferenceError(
-                    f"no built-in architecture matches this checkpoint's weights{best}",
-                    hint=HINT_ARCHITECTURE)
-            arch = proposal.architecture
-            kwargs = {**proposal.kwargs, **(config.arch_kwargs or {})}
-            note = (f"proposed the built-in {arch.name!r}: {_share(proposal.score)} of keys match "
-                    f"with {proposal.kwargs}")
-            if config.arch_kwargs:
-                note += f"; your kwargs make it {kwargs}"
-            notes.append(note)
+        shapes = source.shapes()
+        library_model = library_architecture(config, ckpt, shapes)
+        if library_model is None:
+            model, name, notes = _builtin_or_proposal(config, source)
+            if isinstance(model, LibraryModel):
+                library_model = model
+        if library_model is not None:
+            model, name = library_model.model, library_model.name
+            notes = list(library_model.notes)
+            match = library_model.match(shapes)
+            optional = library_model.optional_keys
         else:
-            arch = resolve_architecture(config.architecture)
-            kwargs = dict(config.arch_kwargs or {})
-            if arch.infer_kwargs is not None:
-                inferred = arch.infer_kwargs(strip_wrapper_prefixes(source.shapes())) or {}
-                kwargs = {**inferred, **kwargs}
-        if arch.infer_kwargs is not None:  # a built-in sized by the file: check before building
-            check_run_bytes(_state_bytes(build_on_meta(arch, kwargs)),
-                            f"the {arch.name} model these weights describe")
-        with torch.random.fork_rng(devices=[]):  # initial values of missing keys: reproducible
-            torch.manual_seed(config.seed)
-            model = build_model(arch, kwargs)
-        match = match_keys(model_shapes(model), source.shapes())
+            match = match_keys(model_shapes(model), shapes)
+            optional = frozenset()
+        random_keys = tuple([k for k in match.missing_keys if k not in optional]
+                            + [m.key for m in match.shape_mismatches])
+        if random_keys and not config.allow_random_init:
+            raise RandomInitError(list(random_keys), len(random_keys) - len(
+                match.shape_mismatches), len(match.shape_mismatches), name)
+        if random_keys:
+            notes.append(f"ran with random initial values for {len(random_keys)} weight"
+                         f"{'s' if len(random_keys) != 1 else ''} (you allowed it)")
         for ck in match.mapping.values():
             info = source.entries[ck]
             if info.layout not in ("strided", "sharded"):  # sharded: DCP, assembled on demand
@@ -164,9 +172,62 @@ def load_model(config: RunConfig) -> LoadedModel:
             shape_mismatches=match.shape_mismatches,
             fixes_applied=source.fixes + match.fixes_applied,
             loaded_keys=len(state), container=source.container)
-        return LoadedModel(model, arch.name, report, notes)
+        return LoadedModel(model, name, report, notes,
+                           library_model.task if library_model is not None else None,
+                           random_keys)
     finally:
         ckpt.close()
+
+
+def _builtin_or_proposal(config: RunConfig, source) -> tuple[Any, str, list[str]]:
+    """(model, name, notes) for a built-in or the user's code; for a bare state_dict that no
+    built-in fits exactly, (LibraryModel, name, notes) when a library architecture fits
+    better."""
+    notes: list[str] = []
+    if config.architecture is None:
+        proposal = propose_architecture(source)
+        if proposal is None or proposal.score < 1.0:
+            found = _library_proposal(config, source)
+            if found is not None and (proposal is None or found[1] > proposal.score):
+                return found[0], found[0].name, []
+        if proposal is None or proposal.score < MIN_PROPOSAL_SCORE:
+            best = (f" (closest built-in: {proposal.architecture.name}, "
+                    f"{_share(proposal.score)} of keys match)" if proposal else "")
+            note = missing_note()
+            raise InferenceError(
+                f"no built-in or library architecture matches this checkpoint's weights{best}"
+                + (f"; {note}" if note else ""), hint=HINT_ARCHITECTURE)
+        arch = proposal.architecture
+        kwargs = {**proposal.kwargs, **(config.arch_kwargs or {})}
+        note = (f"proposed the built-in {arch.name!r}: {_share(proposal.score)} of keys match "
+                f"with {proposal.kwargs}")
+        if config.arch_kwargs:
+            note += f"; your kwargs make it {kwargs}"
+        notes.append(note)
+    else:
+        arch = resolve_architecture(config.architecture)
+        kwargs = dict(config.arch_kwargs or {})
+        if arch.infer_kwargs is not None:
+            inferred = arch.infer_kwargs(strip_wrapper_prefixes(source.shapes())) or {}
+            kwargs = {**inferred, **kwargs}
+    if arch.infer_kwargs is not None:  # a built-in sized by the file: check before building
+        check_run_bytes(_state_bytes(build_on_meta(arch, kwargs)),
+                        f"the {arch.name} model these weights describe")
+    with torch.random.fork_rng(devices=[]):  # initial values of missing keys: reproducible
+        torch.manual_seed(config.seed)
+        model = build_model(arch, kwargs)
+    return model, arch.name, notes
+
+
+def _library_proposal(config: RunConfig, source) -> tuple[LibraryModel, float] | None:
+    """The best library architecture for a bare state_dict, or None (no library, no match)."""
+    try:
+        found = proposed_model(config, source.shapes())
+    except ModelError:
+        return None
+    if found is None or found[1] < MIN_PROPOSAL_SCORE:
+        return None
+    return found
 
 
 def _first_tensor(out: Any) -> torch.Tensor | None:
@@ -218,21 +279,53 @@ def _seeded(device: torch.device, seed: int) -> Iterator[None]:
         yield
 
 
-def _forward(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """One forward pass under inference_mode; user-code failures become ModelCodeError."""
+def _forward(model: nn.Module, inp: ModelInput, device: torch.device,
+             task: ModelTask | None = None) -> torch.Tensor:
+    """One forward pass under inference_mode; user-code failures become ModelCodeError.
+    A library model's output is reduced to what its task compares (logits, an embedding)."""
     try:
         with torch.inference_mode():
-            out = model(x)
+            out = model(*inp.args, **inp.kwargs)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
     except BaseException as e:  # noqa: BLE001 - user code may raise anything
         if isinstance(e, KeyboardInterrupt):
             raise
-        raise _forward_error(e, x) from None
-    t = _first_tensor(out)
+        raise _forward_error(e, inp.main) from None
+    t = reduce_output(task, out) if task is not None else None
+    if t is None:
+        t = _first_tensor(out)
     if t is None:
         raise InferenceError(f"the model returned {type(out).__name__} with no tensor in it")
     return t.detach().float().cpu()
+
+
+def _model_input(loaded: LoadedModel, config: RunConfig, device: torch.device,
+                 dtype: torch.dtype) -> ModelInput:
+    """The input per the model's task (image, text, audio), a .npy file, or a random tensor
+    (built-ins, the user's code); moved to ``device``, floats in ``dtype``; with the extra
+    forward() arguments."""
+    inp = None
+    if loaded.task is not None:
+        inp = make_input(loaded.task, config)
+    elif config.input_npy:
+        inp = npy_input(config.input_npy, None)
+    if inp is None:
+        x, how = sample_input(loaded.model, config.batch_size, config.seed, config.input_shape)
+        inp = ModelInput((x,), {}, how)
+
+    def move(t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return t
+        return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
+
+    inp.args = tuple(move(a) for a in inp.args)
+    inp.kwargs = {k: move(v) for k, v in inp.kwargs.items()}
+    for key, value in (config.extra_args or {}).items():
+        inp.kwargs[key] = value
+    if config.extra_args:
+        inp.description += f"; extra forward() arguments {dict(config.extra_args)}"
+    return inp
 
 
 def _forward_error(e: BaseException, x: torch.Tensor) -> ModelError:
@@ -298,15 +391,15 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
         model.to(device=device, dtype=dtype)
     except (RuntimeError, TypeError) as e:
         raise InferenceError(f"cannot move the model to {device} as {config.dtype}: {e}") from None
-    x, input_description = sample_input(model, config.batch_size, config.seed, config.input_shape)
-    x = x.to(device) if not x.is_floating_point() else x.to(device=device, dtype=dtype)
+    inp = _model_input(loaded, config, device, dtype)
+    task = loaded.task
     layers = mode_sensitive_layers(model)
     before = _snapshot(model)
 
     yield step("warm-up pass (eval mode)")
     _set_mode(model, False)
     with _seeded(device, config.seed):
-        first = _forward(model, x, device)
+        first = _forward(model, inp, device, task)
 
     trainee = copy.deepcopy(model)
     _set_mode(trainee, True)
@@ -317,7 +410,7 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
         yield step(f"train pass {i + 1}/{config.runs}")
         with _seeded(device, config.seed + i):
             t0 = time.perf_counter()
-            train_out.append(_forward(trainee, x, device))
+            train_out.append(_forward(trainee, inp, device, task))
             elapsed += time.perf_counter() - t0
     train = _mode_result(train_out, elapsed)
     stats_after = _running_stats(trainee)
@@ -332,7 +425,7 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
         yield step(f"eval pass {i + 1}/{config.runs}")
         with _seeded(device, config.seed + i):
             t0 = time.perf_counter()
-            eval_out.append(_forward(model, x, device))
+            eval_out.append(_forward(model, inp, device, task))
             elapsed += time.perf_counter() - t0
     evaluation = _mode_result(eval_out, elapsed)
 
@@ -345,12 +438,24 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
     notes = list(loaded.notes)
     if config.dtype != "float32":
         notes.append(f"ran in {config.dtype}; outputs were converted to float32 for comparison")
+    preds = cosine = None
+    if task is not None:
+        preds = predictions(task, inp.tokenizer, evaluation.outputs, train.outputs)
+        cosine = embedding_cosine(task, evaluation.outputs, train.outputs)
+        if task.output == OUT_NEXT_TOKEN:
+            notes.append("outputs compared: the logits of the last token (next-token scores)")
+        elif task.output == OUT_EMBEDDING:
+            notes.append("outputs compared: the embedding (hidden states averaged over "
+                         "positions)")
     result = RunResult(
         device=str(device), dtype=config.dtype, architecture=loaded.architecture,
-        load=loaded.load, mode_sensitive_layers=tuple(layers), input_shape=tuple(x.shape),
-        input_description=input_description, output_shape=tuple(first.shape),
-        train=train, eval=evaluation, eval_vs_train_mean=diff,
-        bn_running_stats_drift=drift, weights_unchanged=unchanged, notes=tuple(notes))
+        load=loaded.load, mode_sensitive_layers=tuple(layers),
+        input_shape=tuple(inp.main.shape), input_description=inp.description,
+        output_shape=tuple(first.shape), train=train, eval=evaluation,
+        eval_vs_train_mean=diff, bn_running_stats_drift=drift, weights_unchanged=unchanged,
+        notes=tuple(notes), predictions=preds, embedding_cosine=cosine,
+        random_init_keys=loaded.random_init_keys,
+        input_kind=task.input_kind if task is not None and not config.input_npy else "tensor")
     yield result
     return result
 
@@ -388,7 +493,8 @@ def iter_run_job(config: RunConfig) -> Iterator[JobProgress | RunResult | Infere
     try:
         yield from iter_run_demo(config)
     except ModelError as e:
-        yield InferenceFailure(type(e).__name__, e.message, e.traceback_text, e.hint)
+        yield InferenceFailure(type(e).__name__, e.message, e.traceback_text, e.hint,
+                               tuple(getattr(e, "keys", ())))
     except CheckpointError as e:
         yield InferenceFailure(type(e).__name__, f"cannot read {e.path}: {e.problem}", "")
 
