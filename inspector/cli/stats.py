@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from inspector.cli.output import add_json_flag, print_json, print_line
+from inspector.cli.output import add_json_flag, print_error, print_json, print_line
 from inspector.core.formats import open_checkpoint
 from inspector.core.stats import DEFAULT_BINS, iter_stats, stats_to_json
 from inspector.core.text import dotted_path, number_text, path_to_json
@@ -26,6 +26,13 @@ def register(sub) -> None:
                    help="only tensors whose key path matches (re.search); the path is the keys "
                         "joined with '.', e.g. model_state_dict.conv1.weight or "
                         "optimizer_state_dict.state.0.exp_avg")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads computing statistics (default: every core this process may "
+                        "run on; results are bit for bit the same for any count)")
+    p.add_argument("--device", default="cpu", metavar="DEV",
+                   help="where big tensors are summarized: cpu (default) or cuda / cuda:N "
+                        "(needs PyTorch with CUDA; counts, min/max and histograms exact, "
+                        "float64 sums within 1e-12)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="compute on a Dask cluster (e.g. tcp://host:8786); the workers read "
                         "the file themselves (shared filesystem or URL)")
@@ -55,6 +62,17 @@ def _regex(text: str) -> re.Pattern:
 
 
 def run(args) -> int:
+    if args.threads is not None and args.threads < 1:
+        print_error("--threads must be >= 1")
+        return 2
+    if args.device != "cpu":
+        from inspector.core.stats.device import DeviceUnavailable, open_device
+
+        try:
+            open_device(args.device)
+        except DeviceUnavailable as e:
+            print_error(f"--device {args.device}: {e}")
+            return 2
     ck = open_checkpoint(args.path)
     try:
         paths = None
@@ -65,7 +83,8 @@ def run(args) -> int:
 
             items = cluster_stats(args.scheduler, ck, paths=paths, bins=args.bins)
         else:
-            items = list(iter_stats(ck, paths=paths, bins=args.bins))
+            items = list(iter_stats(ck, paths=paths, bins=args.bins, workers=args.threads,
+                                    device=args.device))
     finally:
         ck.close()
     if args.json:

@@ -28,15 +28,35 @@ class TensorStatsResult:
     error: str | None
 
 
-def tensor_stats(path: str, paths: list[tuple] | None = None,
-                 bins: int = 64) -> Iterator[JobProgress | TensorStatsResult]:
+@dataclass(frozen=True)
+class DeviceNote:
+    """The chosen device could not be used: ``message`` says why (the run goes on, on the
+    CPU)."""
+
+    message: str
+
+
+def tensor_stats(path: str, paths: list[tuple] | None = None, bins: int = 64,
+                 device: str = "cpu") -> Iterator[JobProgress | TensorStatsResult]:
     """Open ``path`` and yield a :class:`JobProgress` with the number of tensors, then a
-    result per tensor (all of them, or those at ``paths``), in file order."""
+    result per tensor (all of them, or those at ``paths``), in file order, computed on
+    every core of the worker process (or on ``device``, e.g. "cuda"; when that device is
+    unavailable, on the CPU with each result's error unchanged and a first
+    :class:`DeviceNote` saying why)."""
     from inspector.core.formats import open_checkpoint
     from inspector.core.stats import iter_stats
 
+    if device != "cpu":
+        from inspector.core.stats.device import DeviceUnavailable, open_device
+
+        try:
+            open_device(device)
+        except DeviceUnavailable as e:
+            yield DeviceNote(f"statistics on the CPU: {device}: {e}")
+            device = "cpu"
     with open_checkpoint(path) as ckpt:
         total = len(paths) if paths is not None else len(ckpt.tensor_nodes())
         yield JobProgress(0, total)
-        for item in iter_stats(ckpt, paths=paths, bins=bins, cancel=cancel_requested):
+        for item in iter_stats(ckpt, paths=paths, bins=bins, cancel=cancel_requested,
+                               device=device):
             yield TensorStatsResult(tuple(item.path), item.stats, item.error)

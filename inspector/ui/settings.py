@@ -100,6 +100,14 @@ class Settings:
         value = {k: str(v) for k, v in choice.items() if k in INFERENCE_KEYS and v is not None}
         self._qs.setValue(self._inference_key(path), json.dumps(value, sort_keys=True))
 
+    # ---- Public API: where statistics run (Statistics ▸ Device, inspector/ui/stats_device.py)
+    def stats_device(self) -> str:
+        """"cpu" (every core) or a torch device name such as "cuda"."""
+        return self._qs.value("stats/device", "cpu", type=str) or "cpu"
+
+    def set_stats_device(self, device: str) -> None:
+        self._qs.setValue("stats/device", device)
+
     def sync(self) -> None:
         self._qs.sync()
 
