@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -167,6 +167,7 @@ class ConvertDialog(QDialog):
 
     # ---- Private API: widgets
     def _build(self) -> None:
+        self._browse_buttons: list[QPushButton] = []
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.source_edit = QLineEdit()
@@ -201,12 +202,17 @@ class ConvertDialog(QDialog):
             self.dtype_combo.addItem(label, key)
         form.addRow("Floating point:", self.dtype_combo)
         self.optimizer_check = QCheckBox("Include optimizer state")
-        self.verify_check = QCheckBox("Verify the result bit for bit")
+        self.verify_check = QCheckBox("Verify bit for bit")
+        self.verify_check.setToolTip("Re-read the result and compare every tensor with the "
+                                     "source (value for value after a cast)")
         self.verify_check.setChecked(True)
-        self.overwrite_check = QCheckBox("Replace an existing destination")
-        checks = QVBoxLayout()
+        self.overwrite_check = QCheckBox("Replace existing")
+        self.overwrite_check.setToolTip("Replace a destination that already exists (never "
+                                        "the source)")
+        checks = QHBoxLayout()
         for c in (self.optimizer_check, self.verify_check, self.overwrite_check):
             checks.addWidget(c)
+        checks.addStretch(1)
         form.addRow("", self._wrap(checks))
         note = QLabel("Nothing from the source file is executed; it is never modified.")
         note.setObjectName("hint")
@@ -223,6 +229,7 @@ class ConvertDialog(QDialog):
         self.report_view.setReadOnly(True)
         self.report_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.report_view.setPlaceholderText("The report appears here.")
+        self.report_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.report_view.setMinimumHeight(110)
 
         buttons = QDialogButtonBox()
@@ -253,6 +260,7 @@ class ConvertDialog(QDialog):
         button = QPushButton(text)
         button.clicked.connect(slot)
         row.addWidget(button)
+        self._browse_buttons.append(button)
         return self._wrap(row)
 
     @staticmethod
@@ -269,7 +277,8 @@ class ConvertDialog(QDialog):
         running = self.is_running()
         for w in (self.source_edit, self.dest_edit, self.kind_combo, self.shard_edit,
                   self.key_edit, self.prefix_edit, self.dtype_combo, self.optimizer_check,
-                  self.verify_check, self.overwrite_check, self.convert_button):
+                  self.verify_check, self.overwrite_check, self.convert_button,
+                  *self._browse_buttons):
             w.setEnabled(not running)
         self.shard_edit.setEnabled(not running and self.kind_combo.currentData() == "sharded")
         self.cancel_button.setEnabled(running)
@@ -348,9 +357,8 @@ class ConvertDialog(QDialog):
             state, text = "cancelled", "Cancelled: nothing was written."
             self.progress.setValue(0)
         elif failure is not None:
-            state = "failed"
-            text = f"Conversion failed: {failure.message}"
-            self.report_view.setPlainText(text)
+            state, text = "failed", "Conversion failed (see below)."
+            self.report_view.setPlainText(f"Conversion failed: {failure.message}")
         elif self._report is not None and self._report.ok:
             state = "done"
             files = len(self._report.files)

@@ -41,7 +41,7 @@ def test_convert_action_writes_and_verifies(make_window, open_file, qtbot, train
     # an error the user can fix is shown, not raised
     with qtbot.waitSignal(dialog.sig_finished, timeout=60_000) as again:
         dialog.start()
-    assert again.args == ["failed"] and "already exists" in dialog.status_text()
+    assert again.args == ["failed"] and "already exists" in dialog.report_text()
 
 
 def test_cancel_leaves_no_files_and_bad_options_are_refused(make_window, qtbot, monkeypatch,
