@@ -79,7 +79,7 @@ http {{
 """)
         self.proc = subprocess.Popen([nginx_binary(), "-p", str(work), "-c", str(conf),
                                       "-e", str(work / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_port(self.port, self.proc)
         except RuntimeError:

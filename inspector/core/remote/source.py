@@ -27,6 +27,8 @@ MAX_BLOCKS = 1024  # 64 MiB of blocks per file at most
 DIRECT_READ = 4 * BLOCK  # reads at least this long are fetched exactly, not cached
 MAX_SPAN_BYTES = 64 << 20  # prefetched small ranges kept per file
 PARALLEL = 8  # concurrent range requests for a batch of small ranges
+MERGE_GAP = 16 << 10  # prefetched ranges closer than this are fetched as one
+MAX_MERGED = 4 << 20  # ... up to this length
 
 
 def timeout_s() -> float:
@@ -227,8 +229,14 @@ class RemoteFile:
         """Fetch many small ranges concurrently and keep them for :meth:`read` (a zip's
         local headers lie all over the file: one block each would cost far more)."""
         size = self.size or 0
-        todo = sorted({(max(0, a), min(b, size)) for a, b in ranges if min(b, size) > max(0, a)})
-        todo = [(a, b) for a, b in todo if self._from_spans(a, b) is None]
+        wanted = sorted({(max(0, a), min(b, size)) for a, b in ranges if min(b, size) > max(0, a)})
+        wanted = [(a, b) for a, b in wanted if self._from_spans(a, b) is None]
+        todo: list[tuple[int, int]] = []
+        for a, b in wanted:  # ranges close together (a zip of many small entries): one request
+            if todo and a - todo[-1][1] <= MERGE_GAP and b - todo[-1][0] <= MAX_MERGED:
+                todo[-1] = (todo[-1][0], max(b, todo[-1][1]))
+            else:
+                todo.append((a, b))
         if not todo:
             return
         if len(todo) == 1:
