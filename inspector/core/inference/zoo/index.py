@@ -185,6 +185,9 @@ def shortlist(shapes: Shapes, limit: int = 20) -> list[tuple[float, str, dict[st
     plain = dict(shapes)
     stripped = strip_wrapper_prefixes(plain)
     base = [templates(plain)] + ([templates(stripped)] if set(stripped) != set(plain) else [])
+    heads = {k.split(".", 1)[0] for k in stripped}
+    if len(heads) == 1 and all("." in k for k in stripped):  # e.g. every key under "bert."
+        base.append(templates({k.split(".", 1)[1]: v for k, v in stripped.items()}))
     by_renames: dict[tuple, list[set[str]]] = {(): base}
     ranked = []
     for name, entries in load_index().items():
