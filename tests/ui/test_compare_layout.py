@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHeaderView
 from inspector.core.diff import stream_diff
 from inspector.core.text import dotted_path
 from inspector.ui.compare import COLUMNS, CompareView
-from inspector.ui.compare.columns import SETTINGS_KEY, elide_path
+from inspector.ui.compare.columns import SETTINGS_KEY, elide_path, text_margin
 
 
 class FakeRunner(QObject):
@@ -177,9 +177,9 @@ def test_a_narrow_table_elides_keys_in_the_middle_keeping_their_end(qtbot, make_
     assert width >= 240
     full = f"model.{LONG}"
     assert fm.horizontalAdvance(full) > width  # too long for the column at 1024 px
-    shown = elide_path(full, fm, width - 10)
+    shown = elide_path(full, fm, width - text_margin(view.table))
     assert shown.startswith("model") and shown.endswith("query_key_value_projection.weight")
-    assert "…" in shown and fm.horizontalAdvance(shown) <= width - 10
+    assert "…" in shown and fm.horizontalAdvance(shown) <= width
     # what the delegate paints
     from PySide6.QtWidgets import QStyleOptionViewItem
 
@@ -188,7 +188,7 @@ def test_a_narrow_table_elides_keys_in_the_middle_keeping_their_end(qtbot, make_
     option.initFrom(view.table)
     option.rect = view.table.visualRect(index)
     view.columns.delegate.initStyleOption(option, index)
-    assert option.text == elide_path(full, option.fontMetrics, option.rect.width() - 10)
+    assert option.text == shown
     assert option.text.endswith(".weight")
 
 
@@ -239,6 +239,16 @@ def test_non_tensor_keys_are_shown_whole(qtbot, make_view, pair):
                     "optimizer.param_groups.0.weight_decay"]
     fm = table.fontMetrics()
     assert table.columnWidth(0) >= max(fm.horizontalAdvance(k) for k in keys)
+    # and the delegate draws them whole
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    for row in range(table.rowCount()):
+        index = table.model().index(row, 0)
+        option = QStyleOptionViewItem()
+        option.initFrom(table)
+        option.rect = table.visualRect(index)
+        table.itemDelegateForColumn(0).initStyleOption(option, index)
+        assert option.text == keys[row]
     for col in (1, 2):
         values = [table.item(r, col).text() for r in range(table.rowCount())]
         assert table.columnWidth(col) >= max(fm.horizontalAdvance(v) for v in values)
@@ -315,3 +325,18 @@ def test_select_key_selects_now_or_when_the_row_arrives(qtbot, make_view, pair):
     assert dotted_path(view.current_entry().path) == "optimizer.state.1.momentum_buffer"
     assert view.select_key(("model", "nope")) is False
     assert dotted_path(view.current_entry().path) == "optimizer.state.1.momentum_buffer"
+
+
+def test_focus_alone_shows_no_plots_and_a_small_window_keeps_table_rows(qtbot, make_view, pair):
+    view = make_view(*pair, size=(1024, 640))
+    feed(qtbot, view)
+    # focus (e.g. after a dialog closes) makes row 0 current without selecting it
+    view.table.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: view.table.currentIndex().isValid())
+    assert view.current_entry() is None and view.detail.isHidden()
+    assert view.detail_jobs.submitted == []
+    view.table.selectRow(2)
+    assert not view.detail.isHidden()
+    qtbot.waitUntil(lambda: view.splitter.sizes()[2] > 0)
+    assert view.table.viewport().height() // view.table.rowHeight(0) >= 7
+    assert view.detail.height() >= 180

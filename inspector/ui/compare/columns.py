@@ -160,7 +160,16 @@ class PathDelegate(QStyledItemDelegate):
         super().initStyleOption(option, index)
         text = option.text
         if text:
-            option.text = elide_path(text, option.fontMetrics, option.rect.width() - 10)
+            option.text = elide_path(text, option.fontMetrics,
+                                     option.rect.width() - text_margin(option.widget))
+
+
+def text_margin(widget) -> int:
+    """The pixels of a cell that are not text: the style's margin on both sides."""
+    from PySide6.QtWidgets import QApplication, QStyle
+
+    style = widget.style() if widget is not None else QApplication.style()
+    return 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, widget) + 1)
 
 
 def elide_path(text: str, fm: QFontMetrics, width: int) -> str:

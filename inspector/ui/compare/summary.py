@@ -40,6 +40,7 @@ from inspector.ui.tree.columns import plain_tooltip
 MAX_SCALAR_ROWS = 200
 MIN_VALUE_WIDTH = 110  # pixels each of A's and B's values keep next to long keys
 MIN_KEY_WIDTH = 160
+CELL_AIR = 6  # pixels beyond Qt's size hint, so a text that fits is never elided
 SCALAR_ROWS_SHOWN = 6  # rows of non-tensor values the summary's first height shows
 MAX_LABEL_PATH = 120  # characters of a key path in the summary (the table has all of it)
 LARGEST_SHOWN = 3
@@ -204,7 +205,7 @@ class CompareSummary(QFrame):
         if width <= 0 or table.rowCount() == 0:
             return
         hints = [max(table.sizeHintForColumn(c), table.horizontalHeader().sectionSizeHint(c))
-                 for c in range(3)]
+                 + CELL_AIR for c in range(3)]
         values = [min(h, MIN_VALUE_WIDTH) for h in hints[1:]]
         key = max(min(hints[0], width - sum(values)), min(hints[0], MIN_KEY_WIDTH))
         rest = max(0, width - key)

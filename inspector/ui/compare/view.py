@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QInputDialog,
@@ -63,7 +63,9 @@ FLUSH_MS = 120  # streamed entries are added to the table at most this often
 HISTOGRAM_BINS = 64
 NO_SELECTION = "Select a row to see its values"
 SPLITTER_KEY = "compare_splitter"
-MIN_DETAIL_HEIGHT = 240
+MIN_DETAIL_HEIGHT = 200
+MIN_TABLE_HEIGHT = 200  # about 8 rows: what the table keeps when the plots appear
+SUMMARY_SHARE = 0.3  # of the splitter's height, at most, for the summary's first height
 DETAIL_SHARE = 0.4  # of the splitter's height, the first time the plots appear
 NOTICE_STYLE = "QLabel#compareExported { color: #2e9e4f; font-weight: 600; }"
 
@@ -255,8 +257,9 @@ class CompareView(QWidget):
         return e
 
     def current_entry(self) -> DiffEntry | None:
-        index = self.table.currentIndex()
-        return index.data(EntryRole) if index.isValid() else None
+        """The selected row's pair (None when no row is selected)."""
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].data(EntryRole) if rows else None
 
     def export_report(self, path: str) -> None:
         """Write the report as JSON (``.json``) or CSV (anything else).
@@ -383,7 +386,8 @@ class CompareView(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.columns = ColumnFitter(self.table, self.model, self)
-        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        # a selected row, not merely the current one: focus alone makes row 0 current
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         middle = QWidget()
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
@@ -512,7 +516,7 @@ class CompareView(QWidget):
         if total <= 0:
             return
         want = self._sizes.get("summary") or self.summary.wanted_height(self.splitter.width())
-        want = min(want, total // 2)
+        want = min(want, max(120, int(total * SUMMARY_SHARE)))
         if want != sizes[0]:
             self.splitter.setSizes([want, total - want - sizes[2], sizes[2]])
 
@@ -566,8 +570,8 @@ class CompareView(QWidget):
         self._update_rows_label()
 
     # ---- Private API: detail
-    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        entry = current.data(EntryRole) if current.isValid() else None
+    def _on_selection_changed(self, *_args) -> None:
+        entry = self.current_entry()
         if entry is None or entry is self._detail_entry:
             return
         if self._detail_job:
@@ -594,7 +598,7 @@ class CompareView(QWidget):
         if total <= 0:
             return
         want = self._sizes.get("detail") or max(MIN_DETAIL_HEIGHT, int(total * DETAIL_SHARE))
-        want = min(want, max(0, total - sizes[0] - 160))  # the table keeps a few rows
+        want = min(want, max(0, total - sizes[0] - MIN_TABLE_HEIGHT))
         self.splitter.setSizes([sizes[0], total - sizes[0] - want, want])
 
     def _clear_detail(self, message: str) -> None:
