@@ -9,6 +9,7 @@ arrive.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -40,7 +41,7 @@ from inspector.ui.workers import Runners, run_in_pool
 FILTER_DEBOUNCE_MS = 200
 RESTAT_MS = 1000  # arriving statistics re-apply a stats filter or sort at most this often
 STATS_FLUSH_MS = 50  # arriving statistics reach the tree in batches this often
-EXPAND_ALL_LIMIT = 2_000  # expand every match when a filter leaves at most this many
+EXPAND_BUDGET = 1_000  # a filter opens its tree top-down as far as this many rows go
 MAX_SUMMARY_HEIGHT = 260  # taller summaries scroll: the tree keeps most of the window
 
 
@@ -241,36 +242,46 @@ class CheckpointView(QWidget):
         self.apply_filter()
 
     def apply_filter(self) -> None:
-        """Apply the filter box and "NaN/Inf only" to the tree (fetching every row first)."""
+        """Apply the filter box and "NaN/Inf only" to the tree.
+
+        A filter exposes every row first; clearing it exposes big modules batch-wise again
+        (unless the tree is sorted), so that the view never lays out 10,000 rows of one
+        module at once. Either happens inside the one model reset the filter costs.
+        """
         self._filter_timer.stop()
         if self.proxy is None:
             return
         text = self.filter_bar.text()
         nan_only = self.filter_bar.nan_inf_only()
         filtering = bool(text.strip()) or nan_only
-        if filtering and not self.model.is_fully_fetched():
-            self.model.fetch_all()  # resets the model: the current row is restored below
-        self.proxy.set_nan_inf_only(nan_only)
-        self.proxy.set_pattern(text, regex=self.filter_bar.is_regex())
+        model = self.model
+        change = None
+        if filtering and not model.is_fully_fetched():
+            change = model.expose_all_rows
+        elif not filtering and self.proxy.is_filtering() and self.proxy.sortColumn() < 0:
+            keep = self._current_path
+
+            def change() -> None:
+                model.limit_exposure(keep)
+        self.proxy.set_filter(text, self.filter_bar.is_regex(), nan_only, source_change=change)
         if filtering:
-            if self.proxy.matches <= EXPAND_ALL_LIMIT:
-                self.tree.expandAll()
-            else:
-                self.tree.expandToDepth(0)
+            self._expand_matches()
             self.filter_bar.show_matches(self.proxy.matches)
         else:
             self.filter_bar.show_matches(None)
-            self._expand_default()
+            self._expand_default(fresh=True)  # the reset collapsed every row
         if self._current_path is not None:
             self.select_path(self._current_path, scroll=True)
 
     def expand_all(self) -> None:
+        """Expand every row (exposing every row of a lazily fetched tree first)."""
         if self.tree is None:
             return
-        if self.proxy.rowCount() and self.model.is_fully_fetched():
-            self.tree.expandAll()
-        else:
-            self.tree.expandToDepth(1)
+        if not self.model.is_fully_fetched():
+            self.model.fetch_all()
+            if self._current_path is not None:
+                self.select_path(self._current_path, scroll=False)
+        self.tree.expandAll()
 
     def collapse_all(self) -> None:
         if self.tree is not None:
@@ -319,7 +330,8 @@ class CheckpointView(QWidget):
         if self.stats_running:
             self._runners.stats.cancel(old)  # its answers no longer match stats_job_id
         self._stats_buffer.clear()
-        self.stats_job_id = self._runners.stats.submit(stats_job.TARGET, {"path": self.ckpt.path})
+        self.stats_job_id = self._runners.stats.submit(
+            stats_job.TARGET, {"path": self.ckpt.path, "device": self._settings.stats_device()})
         self.stats_total = self.ckpt.totals()["num_tensors"]
         self.stats_done = 0
         self.stats_running = True
@@ -359,6 +371,10 @@ class CheckpointView(QWidget):
             self._stats_buffer.append(item)
             if not self._stats_timer.isActive():
                 self._stats_timer.start()
+        elif isinstance(item, stats_job.DeviceNote):  # the chosen GPU is not available
+            show = getattr(self.window(), "show_message", None)
+            if show is not None:
+                show(item.message, "warning")
 
     def _flush_stats(self) -> None:
         self._stats_timer.stop()
@@ -399,8 +415,7 @@ class CheckpointView(QWidget):
         self.proxy.refresh()
         if self.proxy.is_filtering():
             self.filter_bar.show_matches(self.proxy.matches)
-            if self.proxy.matches <= EXPAND_ALL_LIMIT:
-                self.tree.expandAll()
+            self._expand_matches()
 
     # ---- Private API: building
     def _build_content(self, prepared: PreparedCheckpoint) -> None:
@@ -533,6 +548,23 @@ class CheckpointView(QWidget):
             index = self.proxy.index(row, 0)
             if self.proxy.hasChildren(index):
                 self.tree.expand(index)
+
+    def _expand_matches(self) -> None:
+        """Open the filtered tree top-down as far as ``EXPAND_BUDGET`` rows go: a few
+        hundred matches show at once, and no filter lays out thousands of rows."""
+        model, proxy, tree = self.model, self.proxy, self.tree
+        budget = EXPAND_BUDGET
+        root = model.root_item()
+        queue = deque([root])
+        while queue:
+            item = queue.popleft()
+            children = model.shown_children(item)
+            if item is not root:
+                if len(children) > budget:
+                    continue
+                tree.expand(proxy.mapFromSource(model.index_of(item)))
+            budget -= len(children)
+            queue.extend(c for c in children if c.children)
 
     def _on_sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
         if column >= 0 and not self.model.is_fully_fetched():

@@ -6,6 +6,9 @@ dotted keys become the module hierarchy from :mod:`inspector.core.hierarchy`.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
+
 from inspector.core.checkpoint import CONTAINER_KINDS, TENSOR, Checkpoint, Node
 from inspector.core.hierarchy import ModuleGroup, leaf_name, module_hierarchy
 from inspector.core.text import safe_str
@@ -24,7 +27,7 @@ class TreeItem:
     """
 
     __slots__ = ("node", "group", "parent", "row", "name", "children", "fetched", "_search",
-                 "_totals", "_path")
+                 "_totals", "_path", "pos")
 
     def __init__(self, node: Node | None, group: ModuleGroup | None, parent: TreeItem | None,
                  row: int, name: str, path: tuple | None = None):
@@ -38,6 +41,7 @@ class TreeItem:
         self._search: str | None = None
         self._totals: tuple[int, int] | None = None
         self._path = path
+        self.pos = -1  # place in the SearchIndex (preorder); the root's stays -1
 
     @property
     def is_tensor(self) -> bool:
@@ -105,6 +109,10 @@ class TreeData:
         self.items_by_path: dict[tuple, TreeItem] = {}
         self.all_fetched = False
         self.unsafe = set(ckpt.unsafe_globals)
+        self.batch = batch
+        self._complete = False  # every row built (expose_all ran)
+        self._big: list[TreeItem] = []  # parents with more children than a batch
+        self._search_index: SearchIndex | None = None
         self.root = TreeItem(None, None, None, 0, "", ())
         root = ckpt.root
         if root.children or root.kind in CONTAINER_KINDS:
@@ -153,14 +161,112 @@ class TreeData:
             self.items_by_path[item.path] = item
 
     def expose_all(self) -> None:
-        """Build and expose every row."""
+        """Build and expose every row (cheap after the first time: only re-exposes the rows
+        :meth:`limit_exposure` hid)."""
+        if self._complete:
+            for item in self._big:
+                item.fetched = len(item.children)
+            self.all_fetched = True
+            return
         stack = [self.root]
+        big = []
         while stack:
             item = stack.pop()
             children = self.children(item) if (item is self.root or item.has_children()) else []
             item.fetched = len(children)
+            if len(children) > self.batch:
+                big.append(item)
             stack.extend(children)
+        self._big = big
+        self._complete = True
         self.all_fetched = True
+
+    def limit_exposure(self, keep: TreeItem | None = None) -> None:
+        """Back to lazy exposure after :meth:`expose_all`: parents with more than a batch of
+        children expose one batch again (a view that expands such a parent lays out a batch,
+        not 10,000 rows), except as far as needed to show ``keep``."""
+        if not self._complete:
+            return
+        batch = self.batch
+        for item in self._big:
+            item.fetched = batch
+        item = keep
+        while item is not None and item.parent is not None:
+            parent = item.parent
+            if item.row >= parent.fetched:
+                parent.fetched = min(len(parent.children), (item.row // batch + 1) * batch)
+            item = parent
+        self.all_fetched = all(item.fetched >= len(item.children) for item in self._big)
+
+    def search_index(self) -> SearchIndex:
+        """Every row (parents first) with its lower-cased dotted path; built once (it
+        exposes every row first)."""
+        if self._search_index is None:
+            self.expose_all()
+            items: list[TreeItem] = []
+            stack = list(reversed(self.root.children or []))
+            while stack:
+                item = stack.pop()
+                items.append(item)
+                if item.children:
+                    stack.extend(reversed(item.children))
+            self._search_index = SearchIndex(items)
+        return self._search_index
+
+
+class SearchIndex:
+    """The rows a filter searches, by position in preorder (parents before children):
+    ``items``, their lower-cased dotted paths ``texts``, each one's parent position
+    ``parents`` (-1: the root), and the texts joined by newlines, so that a substring is
+    found with ``str.find`` over one string instead of one Python test per row (100,000
+    rows: a few ms). Sets each item's ``pos``."""
+
+    def __init__(self, items: list[TreeItem]):
+        self.items = items
+        for i, item in enumerate(items):
+            item.pos = i
+        self.parents = [item.parent.pos for item in items]
+        self.texts = [item.search_text() for item in items]
+        self.joined = "\n".join(self.texts)
+        starts = []
+        pos = 0
+        for text in self.texts:
+            starts.append(pos)
+            pos += len(text) + 1
+        self.starts = starts
+
+    def find(self, needle: str) -> list[int]:
+        """Positions of the rows whose text contains ``needle`` (lower-case, no newline)."""
+        starts, find = self.starts, self.joined.find
+        n = len(starts)
+        hits = []
+        pos = find(needle)
+        while pos >= 0:
+            i = bisect_right(starts, pos) - 1
+            hits.append(i)
+            if i + 1 >= n:
+                break
+            pos = find(needle, starts[i + 1])
+        return hits
+
+    def search(self, regex: re.Pattern[str]) -> list[int]:
+        """Positions of the rows whose text ``regex`` finds something in."""
+        search = regex.search
+        return [i for i, text in enumerate(self.texts) if search(text) is not None]
+
+    def with_ancestors(self, positions: list[int]) -> tuple[bytearray, bytearray]:
+        """Flags by position: shown (``positions`` and all their ancestors), and shown with
+        shown children (the ancestors)."""
+        parents = self.parents
+        shown = bytearray(len(parents))
+        above = bytearray(len(parents))
+        for p in positions:
+            while p >= 0 and not shown[p]:
+                shown[p] = 1
+                p = parents[p]
+                if p >= 0:
+                    above[p] = 1
+        return shown, above
 
 
 def prepare_tree(ckpt: Checkpoint, labels: dict[tuple, str] | None = None) -> TreeData:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt, Signal
@@ -55,7 +56,7 @@ from inspector.ui.tree.columns import (
     stats_value,
     value_text,
 )
-from inspector.ui.tree.items import FETCH_BATCH, TreeData, TreeItem
+from inspector.ui.tree.items import FETCH_BATCH, SearchIndex, TreeData, TreeItem
 
 _NO_PARENT = QModelIndex()
 _ICON_BY_KIND = {DICT: "dict", LIST: "list", TUPLE: "list", SET: "list", SCALAR: "scalar",
@@ -94,6 +95,13 @@ class CheckpointTreeModel(QAbstractItemModel):
         self._errors: dict[tuple, str] = {}
         self._items_by_path = prepared.items_by_path
         self._stats_pending = False
+        self._shown: dict[int, list[TreeItem]] | None = None  # under a filter: shown rows
+        self._shown_row: dict[int, int] | None = None  # under a filter: pos -> row
+        self._shown_count: dict[int, int] = {}  # under a filter: rows exposed per parent
+        self._shown_flags: tuple[bytearray, bytearray] | None = None
+        self._shown_batch = True
+        self._nan_paths: set[tuple] = set()
+        self._nan_below: dict[Any, int] = {}  # container path or (path, module prefix): count
         self._unsafe = prepared.unsafe
         self._root = prepared.root
         bold = QFont()
@@ -103,7 +111,15 @@ class CheckpointTreeModel(QAbstractItemModel):
     # ---- Qt overrides
     def index(self, row: int, column: int, parent: QModelIndex = _NO_PARENT) -> QModelIndex:
         item = self._item(parent)
-        if item is None or column < 0 or column >= len(HEADERS) or row < 0 or row >= item.fetched:
+        if item is None or column < 0 or column >= len(HEADERS) or row < 0:
+            return QModelIndex()
+        shown = self._shown
+        if shown is not None:
+            rows = self._shown_list(item)
+            if row >= self._shown_count[item.pos]:
+                return QModelIndex()
+            return self.createIndex(row, column, rows[row])
+        if row >= item.fetched:
             return QModelIndex()
         return self.createIndex(row, column, item.children[row])
 
@@ -116,13 +132,18 @@ class CheckpointTreeModel(QAbstractItemModel):
         up = item.parent
         if up is None or up is self._root:
             return QModelIndex()
-        return self.createIndex(up.row, 0, up)
+        return self.createIndex(self._row(up), 0, up)
 
     def rowCount(self, parent: QModelIndex = _NO_PARENT) -> int:
         if parent.column() > 0:
             return 0
         item = self._item(parent)
-        return item.fetched if item is not None else 0
+        if item is None:
+            return 0
+        if self._shown is not None:
+            self._shown_list(item)
+            return self._shown_count[item.pos]
+        return item.fetched
 
     def columnCount(self, parent: QModelIndex = _NO_PARENT) -> int:
         return len(HEADERS)
@@ -133,6 +154,8 @@ class CheckpointTreeModel(QAbstractItemModel):
         item = self._item(parent)
         if item is None:
             return False
+        if self._shown is not None:
+            return item is self._root or bool(self._shown_flags[1][item.pos])
         if item is self._root:
             return bool(self._children(item))
         return item.has_children()
@@ -140,6 +163,10 @@ class CheckpointTreeModel(QAbstractItemModel):
     def canFetchMore(self, parent: QModelIndex) -> bool:
         if parent.column() > 0:
             return False
+        if self._shown is not None:
+            item = self._item(parent)
+            total = len(self._shown_list(item))
+            return self._shown_count[item.pos] < total
         item = self._item(parent)
         if item is None or not (item is self._root or item.has_children()):
             return False
@@ -150,6 +177,16 @@ class CheckpointTreeModel(QAbstractItemModel):
     def fetchMore(self, parent: QModelIndex) -> None:
         item = self._item(parent)
         if item is None:
+            return
+        if self._shown is not None:
+            key = item.pos
+            total = len(self._shown_list(item))
+            have = self._shown_count[key]
+            if have < total:
+                n = min(self.BATCH, total - have)
+                self.beginInsertRows(parent, have, have + n - 1)
+                self._shown_count[key] = have + n
+                self.endInsertRows()
             return
         children = self._children(item)
         remaining = len(children) - item.fetched
@@ -213,6 +250,13 @@ class CheckpointTreeModel(QAbstractItemModel):
 
     def fetch_all(self) -> None:
         """Expose every row (filters and sorting only see exposed rows). Resets the model once."""
+        if self._shown is not None:
+            if self._shown_batch:
+                self.beginResetModel()
+                self._shown_batch = False
+                self._shown_count = {k: len(rows) for k, rows in self._shown.items()}
+                self.endResetModel()
+            return
         if self._data.all_fetched:
             return
         self.beginResetModel()
@@ -222,6 +266,72 @@ class CheckpointTreeModel(QAbstractItemModel):
     def is_fully_fetched(self) -> bool:
         return self._data.all_fetched
 
+    def reset_with(self, change: Callable[[], None]) -> None:
+        """Run ``change()`` (which may change the exposed rows) inside one model reset."""
+        self.beginResetModel()
+        try:
+            change()
+        finally:
+            self.endResetModel()
+
+    def expose_all_rows(self) -> None:
+        """Expose every row, for use inside :meth:`reset_with` (fetch_all resets itself)."""
+        self._data.expose_all()
+
+    def limit_exposure(self, keep_path: tuple | None = None) -> None:
+        """Back to batch-wise exposure, keeping the row at ``keep_path`` exposed; for use
+        inside :meth:`reset_with`. A view then lays out a batch of a big module's rows when
+        it expands it, instead of all of them (10,000 rows: ~0.5 s)."""
+        keep = self._items_by_path.get(tuple(keep_path)) if keep_path is not None else None
+        self._data.limit_exposure(keep)
+
+    def show_only(self, visible: tuple[bytearray, bytearray] | None, batch: bool = True) -> None:
+        """Show only the rows a filter keeps: ``visible`` flags them by search-index position
+        (shown; has shown children), see ``SearchIndex.with_ancestors``; None shows every
+        exposed row. Call it inside :meth:`reset_with`.
+
+        A parent's shown rows are listed when a view first asks for them, so a filter costs
+        the rows a view looks at, not every match. With ``batch``, a parent exposes its shown
+        rows a batch at a time, as without a filter (a view lays out 500 rows, not 10,000,
+        when it expands it); a sorted view needs them all (``batch=False``)."""
+        self._shown_count = {}
+        if visible is None:
+            self._shown = self._shown_row = self._shown_flags = None
+            return
+        self._shown_flags = visible
+        self._shown_batch = batch
+        self._shown, self._shown_row = {}, {}
+
+    def shown_children(self, item: TreeItem) -> list[TreeItem]:
+        """Under a filter, the exposed rows shown below ``item``; otherwise its exposed rows."""
+        if self._shown is not None:
+            return self._shown_list(item)[:self._shown_count[item.pos]]
+        return (item.children or [])[:item.fetched]
+
+    def is_filtered(self) -> bool:
+        return self._shown is not None
+
+    def search_index(self) -> SearchIndex:
+        """Every row with its lower-cased dotted path (what filters search)."""
+        return self._data.search_index()
+
+    def nan_inf_paths(self) -> set[tuple]:
+        """Key paths of the tensors whose statistics found NaN or Inf values."""
+        return self._nan_paths
+
+    def nan_inf_items(self) -> list[TreeItem]:
+        """The rows of those tensors (every row must be exposed)."""
+        by_path = self._items_by_path
+        return [by_path[p] for p in self._nan_paths if p in by_path]
+
+    def nan_inf_below(self, item: TreeItem) -> int:
+        """How many tensors at or below ``item`` have NaN or Inf values."""
+        if item.group is not None:
+            return self._nan_below.get((item.path, item.group.prefix), 0)
+        if item.node is not None and item.node.kind != TENSOR:
+            return self._nan_below.get(item.path, 0)
+        return 1 if item.path in self._nan_paths else 0
+
     def set_stats(self, path: tuple, stats: Any, error: str | None = None) -> None:
         """Store a tensor's statistics (or why they failed) and refresh only that row."""
         if stats is not None:
@@ -229,10 +339,14 @@ class CheckpointTreeModel(QAbstractItemModel):
             self._errors.pop(path, None)
         else:
             self._errors[path] = error or "statistics unavailable"
+        bad = stats is not None and bool(getattr(stats, "nan", 0) or getattr(stats, "inf", 0))
+        if bad != (path in self._nan_paths):
+            self._count_nan_inf(path, 1 if bad else -1)
         item = self._items_by_path.get(path)
-        if item is not None and item.parent is not None and item.row < item.parent.fetched:
-            left = self.createIndex(item.row, COL_MEAN, item)
-            right = self.createIndex(item.row, COL_NANINF, item)
+        if item is not None and item.parent is not None and self._is_exposed(item):
+            row = self._row(item)
+            left = self.createIndex(row, COL_MEAN, item)
+            right = self.createIndex(row, COL_NANINF, item)
             self.dataChanged.emit(left, right, [Qt.ItemDataRole.DisplayRole, SortRole,
                                                 Qt.ItemDataRole.ForegroundRole])
         self.sig_stats_changed.emit(path)
@@ -241,6 +355,8 @@ class CheckpointTreeModel(QAbstractItemModel):
         """Forget every statistic (before recomputing); the views must repaint."""
         self._stats.clear()
         self._errors.clear()
+        self._nan_paths.clear()
+        self._nan_below.clear()
 
     def stats(self, path: tuple) -> Any:
         return self._stats.get(path)
@@ -269,9 +385,11 @@ class CheckpointTreeModel(QAbstractItemModel):
     def index_for_path(self, path: tuple) -> QModelIndex:
         """The name-column index of a Node's row, exposing every row first if needed."""
         item = self._items_by_path.get(tuple(path))
-        if item is None or not self._is_exposed(item):
+        if item is None:
             self.fetch_all()
             item = self._items_by_path.get(tuple(path))
+        if item is not None and not self._is_exposed(item):
+            self._expose(item)
         if item is None:
             node = self._ckpt.find(path)
             if node is None:
@@ -279,7 +397,15 @@ class CheckpointTreeModel(QAbstractItemModel):
             item = self._find_item(node)
             if item is None:
                 return QModelIndex()
-        return self.createIndex(item.row, 0, item)
+        if not self._is_exposed(item):
+            return QModelIndex()  # hidden by a filter
+        return self.createIndex(self._row(item), 0, item)
+
+    def index_of(self, item: TreeItem) -> QModelIndex:
+        """The name-column index of a shown row (invalid for the root or a hidden row)."""
+        if item.parent is None or not self._is_exposed(item):
+            return QModelIndex()
+        return self.createIndex(self._row(item), 0, item)
 
     def root_item(self) -> TreeItem:
         return self._root
@@ -295,6 +421,25 @@ class CheckpointTreeModel(QAbstractItemModel):
                 yield from exposed
 
     # ---- Private API
+    def _count_nan_inf(self, path: tuple, delta: int) -> None:
+        """Count a tensor with NaN/Inf in every ancestor row: containers by key path, module
+        groups of a state_dict by (state_dict path, dotted prefix) - rows not built yet
+        (lazy) find their count when they are."""
+        if delta > 0:
+            self._nan_paths.add(path)
+        else:
+            self._nan_paths.discard(path)
+        below = self._nan_below
+        for k in range(len(path)):
+            up = path[:k]
+            below[up] = below.get(up, 0) + delta
+            key = path[k]
+            if isinstance(key, str) and "." in key:
+                parts = key.split(".")
+                for j in range(1, len(parts)):
+                    group = (up, ".".join(parts[:j]))
+                    below[group] = below.get(group, 0) + delta
+
     def _item(self, index: QModelIndex) -> TreeItem | None:
         return index.internalPointer() if index.isValid() else self._root
 
@@ -304,7 +449,71 @@ class CheckpointTreeModel(QAbstractItemModel):
     def _expose_all(self) -> None:
         self._data.expose_all()
 
+    def _expose(self, item: TreeItem) -> None:
+        """Fetch the batches that hold ``item`` and its ancestors (rows inserted, no reset);
+        under a filter only if the filter shows it."""
+        chain = []
+        while item.parent is not None:
+            chain.append(item)
+            item = item.parent
+        for item in reversed(chain):
+            parent = item.parent
+            parent_index = (QModelIndex() if parent is self._root or parent.parent is None
+                            else self.createIndex(self._row(parent), 0, parent))
+            if self._shown is not None:
+                total = len(self._shown_list(parent))
+                row = self._shown_row.get(item.pos)
+                if row is None:
+                    return
+                key = parent.pos
+                have = self._shown_count[key]
+                if row >= have:
+                    new = min(total, (row // self.BATCH + 1) * self.BATCH)
+                    self.beginInsertRows(parent_index, have, new - 1)
+                    self._shown_count[key] = new
+                    self.endInsertRows()
+            elif item.row >= parent.fetched:
+                new = min(len(parent.children), (item.row // self.BATCH + 1) * self.BATCH)
+                self.beginInsertRows(parent_index, parent.fetched, new - 1)
+                parent.fetched = new
+                self.endInsertRows()
+
+    def _shown_list(self, item: TreeItem) -> list[TreeItem]:
+        """Under a filter: the rows shown below ``item``, listed on first need."""
+        key = item.pos
+        rows = self._shown.get(key)
+        if rows is None:
+            flags = self._shown_flags[0]
+            if item is self._root or self._shown_flags[1][key]:
+                rows = [c for c in (item.children or ()) if flags[c.pos]]
+            else:
+                rows = []
+            row_of = self._shown_row
+            for r, c in enumerate(rows):
+                row_of[c.pos] = r
+            self._shown[key] = rows
+            self._shown_count[key] = min(len(rows), self.BATCH) if self._shown_batch \
+                else len(rows)
+        return rows
+
+    def _row(self, item: TreeItem) -> int:
+        """The row ``item`` is shown at (under a filter: among its parent's shown rows)."""
+        if self._shown_row is not None:
+            if item.parent is not None:
+                self._shown_list(item.parent)
+            return self._shown_row.get(item.pos, -1)
+        return item.row
+
     def _is_exposed(self, item: TreeItem) -> bool:
+        if self._shown_row is not None:
+            while item.parent is not None:
+                if item.pos < 0 or not self._shown_flags[0][item.pos]:
+                    return False
+                self._shown_list(item.parent)
+                if self._shown_row[item.pos] >= self._shown_count[item.parent.pos]:
+                    return False
+                item = item.parent
+            return True
         while item.parent is not None:
             if item.row >= item.parent.fetched:
                 return False
@@ -329,6 +538,8 @@ class CheckpointTreeModel(QAbstractItemModel):
                 return format_count(group.numel)
             if col == COL_SIZE:
                 return format_bytes(group.nbytes)
+            if col == COL_NANINF:
+                return _nan_below_text(self.nan_inf_below(item))
             return None
         if node is None:
             return None
@@ -342,6 +553,8 @@ class CheckpointTreeModel(QAbstractItemModel):
             numel, nbytes = item.totals()
             if numel or nbytes:
                 return format_count(numel) if col == COL_NUMEL else format_bytes(nbytes)
+        if col == COL_NANINF and node.children:
+            return _nan_below_text(self.nan_inf_below(item))
         return None
 
     def _tensor_display(self, item: TreeItem, node: Node, col: int) -> str | None:
@@ -407,6 +620,11 @@ class CheckpointTreeModel(QAbstractItemModel):
         return plain_tooltip(text) if text is not None else None
 
     def _tooltip_text(self, item: TreeItem, col: int) -> str | None:
+        if col == COL_NANINF and not item.is_tensor:
+            bad = self.nan_inf_below(item)
+            if bad:
+                return (f"{bad:,} tensor{' has' if bad == 1 else 's have'} NaN or Inf values "
+                        "below this row (filter: NaN/Inf only)")
         if item.group is not None:
             g = item.group
             return (f"module {g.prefix}: {g.num_tensors} tensors, {g.numel:,} elements, "
@@ -449,11 +667,20 @@ class CheckpointTreeModel(QAbstractItemModel):
             if col == COL_NANINF and (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
                 return QBrush(QColor("#dc2626"))
             return None
+        if col == COL_NANINF and not item.is_tensor and self.nan_inf_below(item):
+            return QBrush(QColor("#dc2626"))
         if item.group is not None and col in (COL_DTYPE, COL_SHAPE):
             return _muted()
         if node is not None and node.kind != TENSOR and col == COL_DTYPE:
             return _muted()
         return None
+
+
+def _nan_below_text(count: int) -> str | None:
+    """A parent row's NaN/Inf cell: how many tensors below it have NaN or Inf."""
+    if not count:
+        return None
+    return f"⚠ {count:,} tensor{'' if count == 1 else 's'}"
 
 
 def _muted() -> QBrush:

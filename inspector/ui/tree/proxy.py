@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QObject, QSortFilterProxyModel, Signal
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Signal
 
 from inspector.ui.tree.columns import COL_MEAN, SortRole
 
 
 class TensorFilterProxy(QSortFilterProxyModel):
-    """Filters the tree by a substring or regex of the dotted path, optionally NaN/Inf only.
+    """Filters the tree by a substring or regex of the dotted path, optionally NaN/Inf only,
+    and sorts it.
 
-    Ancestors of matches stay visible. The matching rows and their ancestors are computed in
-    one Python pass over the source model when the filter changes, so Qt only asks about
-    rows whose parent is shown (instead of Qt's recursive filtering, which re-tests whole
-    subtrees). The source model must be fully fetched first: call ``model.fetch_all()``.
+    Ancestors of matches stay visible. The matching rows are found in the source model's
+    search index (one ``str.find`` pass) and the source model then shows only them and their
+    ancestors (:meth:`CheckpointTreeModel.show_only`), inside one reset: Qt never calls
+    Python per hidden row (``filterAcceptsRow`` is not overridden), so a view lays out only
+    the rows it shows. A filter exposes every source row first (in the same reset).
 
     Emits
     -----
@@ -31,7 +34,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
         self._needle = ""
         self._regex: re.Pattern[str] | None = None
         self._nan_inf_only = False
-        self._visible: set[int] | None = None  # ids of shown rows; None: no filter
+        self._visible: tuple | None = None  # flags of shown rows; None: no filter
         self._matches = 0
         self.setSortRole(SortRole)
         # Not dynamic: re-testing rows on every dataChanged costs a Python call per row and
@@ -46,6 +49,15 @@ class TensorFilterProxy(QSortFilterProxyModel):
 
     def set_pattern(self, text: str, regex: bool = False) -> None:
         """Substring (case-insensitive), or a regex when ``regex`` or the text starts with ``/``."""
+        self.set_filter(text, regex, self._nan_inf_only)
+
+    def set_filter(self, text: str, regex: bool = False, nan_inf_only: bool = False,
+                   source_change: Callable[[], None] | None = None) -> None:
+        """Pattern and "NaN/Inf only" at once: one pass over the rows, one reset.
+
+        ``source_change`` runs inside the source model's reset (the proxy follows it): the
+        caller changes which source rows are exposed and the view lays out only once.
+        """
         text = text.strip()
         needle, compiled, error = "", None, ""
         if text.startswith("/") and len(text) > 1:
@@ -59,7 +71,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
                 error = f"invalid regular expression: {e}"
         elif text:
             needle = text.lower()
-        self._apply(needle, compiled, self._nan_inf_only)
+        self._apply(needle, compiled, bool(nan_inf_only), source_change)
         self.sig_pattern_error.emit(error)
 
     def set_nan_inf_only(self, on: bool) -> None:
@@ -78,46 +90,44 @@ class TensorFilterProxy(QSortFilterProxyModel):
         if self.sortColumn() >= 0:
             self.sort(self.sortColumn(), self.sortOrder())
 
-    # ---- Qt overrides
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
-        visible = self._visible
-        if visible is None:
-            return True
-        parent_item = (source_parent.internalPointer() if source_parent.isValid()
-                       else self.sourceModel().root_item())
-        children = parent_item.children
-        if children is None or source_row >= len(children):
-            return False
-        return id(children[source_row]) in visible
-
     # ---- Private API
-    def _apply(self, needle: str, compiled: re.Pattern[str] | None, nan_inf: bool) -> None:
-        self.beginFilterChange()
-        self._needle, self._regex, self._nan_inf_only = needle, compiled, nan_inf
-        self._visible, self._matches = self._compute_visible()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+    def _apply(self, needle: str, compiled: re.Pattern[str] | None, nan_inf: bool,
+               source_change: Callable[[], None] | None = None) -> None:
+        # A reset, not beginFilterChange(): an incremental filter change makes Qt remove and
+        # insert the changed rows parent by parent, and the view re-lays out its expanded rows
+        # after each range - quadratic (2,000 matches to 2,000 others: 97 s on the GUI
+        # thread). After a reset the view lays out once; the caller re-expands and re-selects.
+        source = self.sourceModel()
+        if source is None:
+            return
+        if (needle or compiled or nan_inf) and not source.is_fully_fetched() \
+                and source_change is None:
+            source_change = source.expose_all_rows
 
-    def _compute_visible(self) -> tuple[set[int] | None, int]:
+        def change() -> None:
+            if source_change is not None:
+                source_change()
+            self._needle, self._regex, self._nan_inf_only = needle, compiled, nan_inf
+            visible, self._matches = self._compute_visible()
+            self._visible = visible
+            source.show_only(visible, batch=self.sortColumn() < 0)
+
+        source.reset_with(change)  # the proxy resets with its source
+
+    def _compute_visible(self) -> tuple[tuple[bytearray, bytearray] | None, int]:
+        """Which rows to show, as flags by search-index position (see
+        ``SearchIndex.with_ancestors``), and the number of matches; (None, 0) when nothing
+        is filtered."""
         model = self.sourceModel()
         needle, regex, nan_inf = self._needle, self._regex, self._nan_inf_only
         if model is None or not (needle or regex or nan_inf):
             return None, 0
-        visible: set[int] = set()
-        matches = 0
-        for item in model.exposed_items():
+        index = model.search_index()
+        if needle or regex:
+            matched = index.find(needle) if needle else index.search(regex)
             if nan_inf:
-                if not item.is_tensor:
-                    continue
-                stats = model.stats(item.path)
-                if stats is None or not (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
-                    continue
-            if needle and needle not in item.search_text():
-                continue
-            if regex is not None and regex.search(item.search_text()) is None:
-                continue
-            matches += 1
-            up = item
-            while up is not None and id(up) not in visible:
-                visible.add(id(up))
-                up = up.parent
-        return visible, matches
+                bad, items = model.nan_inf_paths(), index.items
+                matched = [p for p in matched if items[p].is_tensor and items[p].path in bad]
+        else:
+            matched = [item.pos for item in model.nan_inf_items()]
+        return index.with_ancestors(matched), len(matched)
