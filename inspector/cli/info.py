@@ -54,10 +54,13 @@ def info_json(ck: Checkpoint) -> dict:
             entry["shards"] = shards[path]
         tensors.append(entry)
     totals = ck.totals()
-    return {"path": ck.path, "format": ck.format, "size_bytes": ck.size_bytes,
-            "num_tensors": totals["num_tensors"], "total_numel": totals["total_numel"],
-            "unique_storage_bytes": totals["unique_storage_bytes"], "tensors": tensors,
-            "unsafe_globals": list(ck.unsafe_globals), "warnings": list(ck.warnings)}
+    doc = {"path": ck.path, "format": ck.format, "size_bytes": ck.size_bytes,
+           "num_tensors": totals["num_tensors"], "total_numel": totals["total_numel"],
+           "unique_storage_bytes": totals["unique_storage_bytes"], "tensors": tensors,
+           "unsafe_globals": list(ck.unsafe_globals), "warnings": list(ck.warnings)}
+    if ck.details.get("remote"):  # a URL: what listing it fetched
+        doc["remote"] = dict(ck.details["remote"])
+    return doc
 
 
 def _scalar_text(node: Node) -> str:
@@ -141,6 +144,11 @@ def run(args) -> int:
         print_line(ck.path)
         print_line(f"  format:   {ck.format}")
         print_line(f"  size:     {format_bytes(ck.size_bytes)} ({ck.size_bytes} bytes)")
+        remote = ck.details.get("remote")
+        if remote:
+            print_line(f"  fetched:  {format_bytes(remote['bytes_fetched'])} "
+                       f"({remote['bytes_fetched']} bytes) in {remote['requests']} "
+                       f"request{'' if remote['requests'] == 1 else 's'} to list it")
         print_line(f"  tensors:  {totals['num_tensors']}   elements: "
                    f"{format_count(totals['total_numel'])}   unique storage: "
                    f"{format_bytes(totals['unique_storage_bytes'])}")
