@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.remote.urls import is_url
 from inspector.core.text import file_label, format_bytes
 from inspector.ui import dialogs, resources
 from inspector.ui.about import APP_NAME, show_about
@@ -109,12 +110,14 @@ class MainWindow(QMainWindow):
 
         A folder without a shard index opens each checkpoint file in it.
         """
-        path = os.path.abspath(os.fspath(path))
+        path = os.fspath(path)
+        url = is_url(path)  # a remote checkpoint (inspector.ui.remote): opened as it is
+        path = path if url else os.path.abspath(path)
         for view in self.documents():
             if view.path == path:
                 self.tabs.setCurrentWidget(view)
                 return view
-        if os.path.isdir(path) and not _has_index(path):
+        if not url and os.path.isdir(path) and not _has_index(path):
             files = _checkpoint_files(path)
             if files:
                 for f in files[:MAX_FOLDER_FILES]:
