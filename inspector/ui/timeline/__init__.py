@@ -23,10 +23,10 @@ SELECT_TIMEOUT_MS = 60_000
 
 def install(window) -> None:
     """Add File ▸ Open Run… and Open Run from Files… to ``window``."""
-    act = QAction("Open &Run…", window)
+    act = QAction("Open R&un…", window)
     act.setStatusTip("Open a folder of checkpoints as a training run (Timeline tab)")
     act.triggered.connect(lambda: open_run_dialog(window))
-    act_files = QAction("Open Run from &Files…", window)
+    act_files = QAction("Open Run from F&iles…", window)
     act_files.setStatusTip("Open several checkpoint files as a training run (Timeline tab)")
     act_files.triggered.connect(lambda: open_run_files_dialog(window))
     menu = window.file_menu
@@ -96,7 +96,11 @@ def open_run_files_dialog(window) -> TimelineView | None:
 def compare_at(window, path_a: str, path_b: str, tensor: tuple):
     """Open the compare tab of A and B and select ``tensor`` once its row has arrived."""
     view = window.open_compare(path_a, path_b)
-    _when(lambda: _select_entry(view, tuple(tensor)), view)
+    select_key = getattr(view, "select_key", None)
+    if select_key is not None:  # selects now, or when the row arrives
+        select_key(tuple(tensor))
+    else:
+        _when(lambda: _select_entry(view, tuple(tensor)), view)
     return view
 
 

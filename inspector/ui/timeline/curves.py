@@ -76,7 +76,9 @@ class CurvesPanel(QWidget):
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setMenuEnabled(False)
-        self.legend = self.plot_item.addLegend(offset=(10, 10))
+        background = pg.mkColor(pg.getConfigOption("background"))
+        background.setAlpha(210)  # the legend stays readable over a curve
+        self.legend = self.plot_item.addLegend(offset=(10, 10), brush=background)
         self.curves: list = []
 
         left = QWidget()

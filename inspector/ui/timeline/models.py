@@ -26,15 +26,31 @@ NAN_COLOR = QColor(220, 40, 40)
 Index = QModelIndex | QPersistentModelIndex
 
 
-def change_color(value: float | None) -> QColor | None:
-    """The heatmap colour of a relative change (None: no colour, nothing to compare)."""
+def change_levels(series: list) -> tuple[float, float]:
+    """log10 of the smallest and largest positive relative change shown (at least one decade
+    apart; :data:`LOG_LOW`-:data:`LOG_HIGH` when there is none), so the colours spread over
+    what the run actually holds."""
+    logs = [math.log10(v) for s in series for v in s.metric("rel_change")
+            if v is not None and math.isfinite(v) and v > 0]
+    if not logs:
+        return LOG_LOW, LOG_HIGH
+    lo, hi = math.floor(min(logs) * 2) / 2, math.ceil(max(logs) * 2) / 2
+    if hi - lo < 1:
+        lo, hi = (lo + hi) / 2 - 0.5, (lo + hi) / 2 + 0.5
+    return lo, hi
+
+
+def change_color(value: float | None, low: float = LOG_LOW, high: float = LOG_HIGH
+                 ) -> QColor | None:
+    """The heatmap colour of a relative change, from dark (10**low) to yellow (10**high)
+    (None: no colour, nothing to compare)."""
     if value is None:
         return None
     if not math.isfinite(value):
         return NAN_COLOR
     if value == 0:
         return FROZEN_COLOR
-    x = (min(max(math.log10(value), LOG_LOW), LOG_HIGH) - LOG_LOW) / (LOG_HIGH - LOG_LOW)
+    x = (min(max(math.log10(value), low), high) - low) / (high - low)
     pos = x * (len(_VIRIDIS) - 1)
     i = min(int(pos), len(_VIRIDIS) - 2)
     f = pos - i
@@ -51,10 +67,12 @@ class HeatmapModel(QAbstractTableModel):
         self._series: list = []
         self._steps: list = []
         self._paths: list[str] = []
+        self.levels = (LOG_LOW, LOG_HIGH)
 
     def set_data(self, series: list, steps: list, paths: list[str]) -> None:
         self.beginResetModel()
         self._series, self._steps, self._paths = list(series), list(steps), list(paths)
+        self.levels = change_levels(self._series)
         self.endResetModel()
 
     def series_at(self, row: int):
@@ -74,7 +92,7 @@ class HeatmapModel(QAbstractTableModel):
         values = s.metric("rel_change")
         v = values[col] if col < len(values) else None
         if role == Qt.ItemDataRole.BackgroundRole:
-            color = change_color(v)
+            color = change_color(v, *self.levels)
             return QBrush(color) if color is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:

@@ -39,6 +39,7 @@ TIMELINE_TARGET = "inspector.core.timeline.build:iter_timeline"
 ALPHA_TARGET = "inspector.core.health.alpha:iter_alpha"
 MODULES, TENSORS = "modules", "tensors"
 ALPHA_COLUMNS = ("Layer", "Shape", "alpha", "Reading")
+STRETCH_COLUMNS = 16  # heatmaps of up to this many checkpoints fill the width
 
 
 def run_title(paths: list[str]) -> str:
@@ -73,6 +74,7 @@ class TimelineView(QWidget):
         self.state = ""  # "running", "done", "cancelled", "failed"
         self.error = ""
         self.alphas: list = []
+        self._alpha_path = ""
         self._job = 0
         self._alpha_job = 0
         self._closed = False
@@ -175,6 +177,7 @@ class TimelineView(QWidget):
         if self._alpha_job:
             self.alpha_jobs.cancel(self._alpha_job)
         path = self._scope_checkpoint()
+        self._alpha_path = path
         self.alphas = []
         self.alpha_table.setRowCount(0)
         self.alpha_label.setText(f"alpha of {file_label(path)}: computing…")
@@ -229,9 +232,7 @@ class TimelineView(QWidget):
         self.heatmap.horizontalHeader().setDefaultSectionSize(56)
         self.heatmap.verticalHeader().setDefaultSectionSize(22)
         self.heatmap.clicked.connect(self._on_heatmap_clicked)
-        legend = QLabel("Colour: relative change ‖Δw‖/‖w_prev‖ from the previous checkpoint, "
-                        "log scale from 1e-6 (dark) to 10 (yellow); grey: unchanged; red: "
-                        "NaN. Click a cell to compare the two checkpoints at that tensor.")
+        self.heatmap_legend = legend = QLabel()
         legend.setTextFormat(Qt.TextFormat.PlainText)
         legend.setWordWrap(True)
         heat_page = QWidget()
@@ -348,8 +349,9 @@ class TimelineView(QWidget):
             elif cancelled:
                 self.alpha_label.setText("alpha cancelled")
             else:
-                self.alpha_label.setText(f"alpha of {len(self.alphas)} 2-D layers: 2–6 well "
-                                         "trained, < 2 over-trained, > 6 under-trained")
+                self.alpha_label.setText(
+                    f"alpha of {printable(file_label(self._alpha_path))} ({len(self.alphas)} 2-D "
+                    "layers): 2–6 well trained, < 2 over-trained, > 6 under-trained")
                 self.sig_alpha_done.emit()
             self.sig_state_changed.emit()
 
@@ -409,6 +411,15 @@ class TimelineView(QWidget):
         self.curves.set_data([s.name for s in series], tl.steps,
                              lambda name, metric: by_name[name].metric(metric))
         self.heatmap_model.set_data(series, tl.steps, [c.path for c in tl.checkpoints])
+        # a few checkpoints share the width; many keep readable fixed-width columns
+        self.heatmap.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.Stretch if len(tl.steps) <= STRETCH_COLUMNS
+            else QHeaderView.ResizeMode.Fixed)
+        lo, hi = self.heatmap_model.levels
+        self.heatmap_legend.setText(
+            f"Colour: relative change ‖Δw‖/‖w_prev‖ from the previous checkpoint, log scale "
+            f"from {10 ** lo:.2g} or less (dark) to {10 ** hi:.2g} or more (yellow); grey: "
+            "unchanged. Click a cell to compare the two checkpoints at that tensor.")
 
     # ---- Private API: heatmap and findings
     def _on_heatmap_clicked(self, index: QModelIndex) -> None:
