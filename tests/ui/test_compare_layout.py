@@ -338,5 +338,5 @@ def test_focus_alone_shows_no_plots_and_a_small_window_keeps_table_rows(qtbot, m
     view.table.selectRow(2)
     assert not view.detail.isHidden()
     qtbot.waitUntil(lambda: view.splitter.sizes()[2] > 0)
-    assert view.table.viewport().height() // view.table.rowHeight(0) >= 7
-    assert view.detail.height() >= 180
+    assert view.table.viewport().height() // view.table.rowHeight(0) >= 8
+    assert view.detail.height() >= 140

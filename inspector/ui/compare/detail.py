@@ -56,7 +56,7 @@ class PairDetail(QWidget):
         grid.addWidget(self.title_label, 0, 0, 1, 3)
 
         self.overlay_plot = pg.PlotWidget()
-        self.overlay_plot.setMinimumHeight(160)
+        self.overlay_plot.setMinimumHeight(120)
         p = real_value_axes(self.overlay_plot.getPlotItem())
         p.setMenuEnabled(False)
         p.setTitle(OVERLAY_TITLE)
@@ -72,7 +72,7 @@ class PairDetail(QWidget):
         self.curve_b.setData([], [])
 
         self.delta_plot = pg.PlotWidget()
-        self.delta_plot.setMinimumHeight(160)
+        self.delta_plot.setMinimumHeight(120)
         d = real_value_axes(self.delta_plot.getPlotItem())
         d.setMenuEnabled(False)
         d.setTitle(DELTA_TITLE)
