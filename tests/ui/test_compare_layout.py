@@ -340,3 +340,15 @@ def test_focus_alone_shows_no_plots_and_a_small_window_keeps_table_rows(qtbot, m
     qtbot.waitUntil(lambda: view.splitter.sizes()[2] > 0)
     assert view.table.viewport().height() // view.table.rowHeight(0) >= 8
     assert view.detail.height() >= 140
+
+
+def test_a_compare_tab_uses_the_window_settings(qtbot, make_window, settings, pair):
+    window = make_window()
+    window.show()
+    view = window.open_compare(*pair)
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: view._settings is not None)
+    view.table.horizontalHeader().resizeSection(COLUMNS.index("Status"), 150)
+    assert settings.splitter_state(SETTINGS_KEY) is not None
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.running, timeout=60_000)
