@@ -116,8 +116,26 @@ def test_a_failing_piece_is_reported_not_dropped(cluster):
         run_pieces(cluster.scheduler_address, failing_piece, list(range(6)), retries=0)
 
 
-def test_an_unreachable_scheduler_is_one_clear_error(capsys, tmp_path):
+def test_the_app_statistics_job_on_the_cluster(tmp_path, cluster):
+    from inspector.core.cluster.job import cluster_tensor_stats
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.jobs import JobProgress
+    from inspector.core.stats import iter_stats, stats_to_json
+
+    index = _sharded(tmp_path / "m", 3)
+    out = list(cluster_tensor_stats(str(index), cluster.scheduler_address))
+    assert isinstance(out[0], JobProgress) and out[0].total == 39
+    got = {r.path: stats_to_json(r.path, r.stats) for r in out[1:]}
+    with open_checkpoint(index) as ck:
+        assert got == {tuple(i.path): stats_to_json(i.path, i.stats) for i in iter_stats(ck)}
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(capsys, tmp_path, monkeypatch):
     from safetensors.torch import save_file
+
+    from inspector.core import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
 
     f = tmp_path / "m.safetensors"
     save_file({"w": torch.zeros(3)}, str(f))

@@ -11,7 +11,7 @@ paths and small results travel. ``distributed`` is imported on first use only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from inspector.core.model import CheckpointError
@@ -19,7 +19,7 @@ from inspector.core.model import CheckpointError
 DEFAULT_RETRIES = 2
 CONNECT_TIMEOUT_S = 10
 
-__all__ = ["ClusterError", "run_pieces"]
+__all__ = ["ClusterError", "iter_pieces", "run_pieces"]
 
 
 class ClusterError(CheckpointError):
@@ -43,6 +43,26 @@ def run_pieces(address: str, func: Callable[[Any], Any], pieces: Sequence[Any], 
     piece is re-raised as it is. ``progress(done, total)`` is called as pieces finish;
     ``cancel()`` returning True cancels the rest and raises :class:`ClusterError`.
     """
+    pieces = list(pieces)
+    results: list[Any] = [None] * len(pieces)
+    done = 0
+    for i, result in iter_pieces(address, func, pieces, retries=retries, cancel=cancel,
+                                 describe=describe):
+        results[i] = result
+        done += 1
+        if progress is not None:
+            progress(done, len(pieces))
+    if done != len(pieces):
+        raise ClusterError("cancelled", address)
+    return results
+
+
+def iter_pieces(address: str, func: Callable[[Any], Any], pieces: Sequence[Any], *,
+                retries: int = DEFAULT_RETRIES, cancel: Callable[[], bool] | None = None,
+                describe: Callable[[Any], str] = repr) -> Iterator[tuple[int, Any]]:
+    """``(index, func(pieces[index]))`` as pieces finish on the cluster (any order; every
+    piece exactly once, or :class:`ClusterError` — see :func:`run_pieces`); stops early,
+    dropping the rest, when ``cancel()`` returns True."""
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -50,43 +70,33 @@ def run_pieces(address: str, func: Callable[[Any], Any], pieces: Sequence[Any], 
                            "install 'checkpoint-inspector[cluster]')", address) from None
     pieces = list(pieces)
     if not pieces:
-        return []
+        return
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"cannot reach the Dask scheduler ({e})", address) from None
     try:
         with client.as_current():
-            return _gather(client, func, pieces, progress, retries, cancel, describe, address,
-                           as_completed)
+            # pure=False: the same piece submitted twice (two runs) is computed again
+            futures = [client.submit(func, p, retries=retries, pure=False) for p in pieces]
+            index = {f.key: i for i, f in enumerate(futures)}
+            try:
+                for future in as_completed(futures):
+                    i = index[future.key]
+                    if cancel is not None and cancel():
+                        return  # the rest is dropped below
+                    if future.status != "finished":
+                        error = _piece_error(future)
+                        if isinstance(error, CheckpointError):
+                            raise error
+                        raise ClusterError(f"piece {describe(pieces[i])} failed on the cluster "
+                                           f"({type(error).__name__}: {str(error)[:300]})",
+                                           address)
+                    yield i, future.result()
+            finally:  # an error, a cancel or a consumer that stops early: drop the rest
+                client.cancel([f for f in futures if not f.done()])
     finally:
         client.close()
-
-
-def _gather(client, func, pieces, progress, retries, cancel, describe, address, as_completed
-            ) -> list[Any]:
-    # pure=False: the same piece submitted twice (two runs) is computed again
-    futures = [client.submit(func, p, retries=retries, pure=False) for p in pieces]
-    index = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(pieces)
-    done = 0
-    for future in as_completed(futures):
-        i = index[future.key]
-        if cancel is not None and cancel():
-            client.cancel(futures)
-            raise ClusterError("cancelled", address)
-        if future.status != "finished":
-            error = _piece_error(future)
-            client.cancel(futures)
-            if isinstance(error, CheckpointError):
-                raise error
-            raise ClusterError(f"piece {describe(pieces[i])} failed on the cluster "
-                               f"({type(error).__name__}: {str(error)[:300]})", address)
-        results[i] = future.result()
-        done += 1
-        if progress is not None:
-            progress(done, len(pieces))
-    return results
 
 
 def _piece_error(future) -> BaseException:

@@ -51,9 +51,9 @@ def worker_checkpoint(path: str, expected: tuple | None = None) -> Checkpoint:
 
     here = fingerprint(path)
     if expected is not None and here != tuple(expected):
-        raise ClusterError(f"{path} is not the same file on the worker as on this machine "
-                           "(changed, or another file at the same path); use a shared "
-                           "filesystem or a URL")
+        raise ClusterError("not the same file on the worker as on this machine (changed, or "
+                           "another file at the same path); use a shared filesystem or a URL",
+                           path)
     key = f"{path}\0{here}"
     with _OPEN_LOCK:
         ck = _OPEN.get(key)
@@ -147,11 +147,9 @@ def stats_piece(task: tuple) -> list:
             for item in iter_stats(ck, paths=unit, bins=bins, workers=1)]
 
 
-def cluster_stats(address: str, ck: Checkpoint, paths: Sequence[tuple] | None = None,
-                  bins: int = 64, progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> list:
-    """What ``list(iter_stats(ck, paths=paths, bins=bins))`` returns, computed on the
-    cluster: ``StatsItem`` per tensor in the same order, bit for bit the same values."""
+def stats_tasks(ck: Checkpoint, paths: Sequence[tuple] | None, bins: int
+                ) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """(tensors to compute, requested paths that name no tensor, one task per piece)."""
     tensors = ck.tensors()
     if paths is None:
         todo = tensors
@@ -164,15 +162,27 @@ def cluster_stats(address: str, ck: Checkpoint, paths: Sequence[tuple] | None = 
     # units grouped into pieces of about GROUP_BYTES, each unit a list of tensor paths
     pieces = [[[todo[j][0] for j in units[k]] for k in group]
               for group in group_units(units, todo)]
-    results = run_pieces(address, stats_piece,
-                         [(ck.path, fingerprint(ck.path), piece, bins) for piece in pieces],
-                         progress=progress, cancel=cancel,
-                         describe=lambda t: f"{sum(map(len, t[2]))} tensor(s) from "
-                                            f"{t[2][0][0]!r}")
+    fp = fingerprint(ck.path)
+    return todo, missing, [(ck.path, fp, piece, bins) for piece in pieces]
+
+
+def describe_stats_task(task: tuple) -> str:
+    return f"{sum(map(len, task[2]))} tensor(s) from {task[2][0][0]!r}"
+
+
+def cluster_stats(address: str, ck: Checkpoint, paths: Sequence[tuple] | None = None,
+                  bins: int = 64, progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> list:
+    """What ``list(iter_stats(ck, paths=paths, bins=bins))`` returns, computed on the
+    cluster: ``StatsItem`` per tensor in the same order, bit for bit the same values."""
+    todo, missing, tasks = stats_tasks(ck, paths, bins)
+    results = run_pieces(address, stats_piece, tasks, progress=progress, cancel=cancel,
+                         describe=describe_stats_task)
     by_path = {tuple(item.path): item for part in results for item in part}
     if set(by_path) != {p for p, _ in todo}:
         raise ClusterError("the workers read a different checkpoint than this machine (was "
-                           "the file changed, or is the path not the same file there?)")
+                           "the file changed, or is the path not the same file there?)",
+                           address)
     items = [by_path[p] for p, _ in todo]
     if missing:  # names no tensor: reported exactly as the local run does
         from inspector.core.stats import iter_stats
@@ -219,7 +229,8 @@ def diff_piece(task: tuple) -> list:
     pairs = tuple(alignment.pairs[i] for i in indices if i < len(alignment.pairs))
     if [(p.path_a, p.path_b) for p in pairs] != expected:
         raise ClusterError("the workers read different checkpoints than this machine (were "
-                           "the files changed, or are the paths not the same files there?)")
+                           "the files changed, or are the paths not the same files there?)",
+                           "cluster")
     sub = dataclasses.replace(alignment, pairs=pairs)
     return list(iter_diff(ck_a, ck_b, sub, atol=atol, rtol=rtol))
 
@@ -247,7 +258,8 @@ def cluster_diff(address: str, path_a: str, path_b: str, *, strip_prefixes: Sequ
                              describe=lambda t: f"{len(t[3])} pair(s) from pair {t[3][0]}")
         entries = [e for part in results for e in part]
         if len(entries) != len(alignment.pairs):
-            raise ClusterError("the cluster returned a different number of comparisons")
+            raise ClusterError("the cluster returned a different number of comparisons",
+                               address)
         return make_report(ck_a, ck_b, alignment, entries, atol=atol, rtol=rtol)
 
 
