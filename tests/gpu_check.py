@@ -4,8 +4,10 @@
 
 Lists the devices, runs the bundled demo checkpoint on cuda:0 in float32, bfloat16 (when the
 GPU supports it) and float16, checks that the loaded weights are unchanged, that eval mode is
-deterministic (spread 0) and train mode is not, and that the file was not modified; prints a
-JSON summary. Exit code 0: all good, 1: a check failed, 2: no CUDA device.
+deterministic (spread 0) and train mode is not, and that the file was not modified; then
+statistics and diff with ``device="cuda"`` on a ~1 GiB file (GB/s, and the results against
+the CPU path: counts/histograms identical, sums within 1e-12; issue #13); prints a JSON
+summary. Exit code 0: all good, 1: a check failed, 2: no CUDA device.
 Not collected by pytest (no test_ functions).
 """
 
@@ -92,8 +94,103 @@ def main() -> int:
     except Exception as e:  # noqa: BLE001
         summary["ok"] = False
         summary["cpu_vs_cuda_error"] = f"{type(e).__name__}: {e}"
+    try:
+        summary["stats_diff"] = stats_diff_check()
+        summary["ok"] &= summary["stats_diff"]["ok"]
+    except Exception as e:  # noqa: BLE001
+        summary["ok"] = False
+        summary["stats_diff_error"] = f"{type(e).__name__}: {e}"
+        summary["stats_diff_traceback"] = traceback.format_exc()
     print(json.dumps(summary, indent=2))
     return 0 if summary["ok"] else 1
+
+
+def stats_diff_check(mb: int = 1024, device: str = "cuda") -> dict:
+    """Statistics and diff with ``device="cuda"`` (issue #13) on a ~1 GiB float32 file and a
+    changed copy, page cache warm: GB/s of the GPU path and of every CPU core, and the
+    results against the CPU's (counts, min/max and histograms identical; float64 sums within
+    a relative 1e-12)."""
+    import math
+
+    import torch
+
+    from inspector.core.diff import diff_checkpoints
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.stats import iter_stats
+
+    folder = tempfile.mkdtemp(prefix="gpu_check_stats_")
+    a, b = os.path.join(folder, "a.pth"), os.path.join(folder, "b.pth")
+    g = torch.Generator().manual_seed(0)
+    per = 16 << 20  # 64 MiB float32 tensors
+    sd = {f"layer{i}.weight": torch.randn(per, generator=g) * 0.02 for i in range(mb // 64)}
+    sd["with_nan"] = torch.randn(3 << 20, generator=g)
+    sd["with_nan"][::1000] = float("nan")
+    sd["bf16"] = torch.randn(8 << 20, generator=g).to(torch.bfloat16)
+    torch.save(sd, a)
+    torch.save({k: v + (torch.randn(v.shape, generator=g) * 1e-3).to(v.dtype)
+                for k, v in sd.items()}, b)
+    del sd
+    for path in (a, b):
+        with open(path, "rb") as fh:
+            while fh.read(16 << 20):
+                pass
+    out: dict = {"ok": True}
+
+    def stats(device: str):
+        with open_checkpoint(a) as ck:
+            t0 = time.perf_counter()
+            items = list(iter_stats(ck, device=device))
+            return items, time.perf_counter() - t0
+
+    cpu_items, cpu_s = stats("cpu")
+    stats(device)  # warm-up: CUDA context, kernels
+    gpu_items, gpu_s = stats(device)
+    nbytes = cpu_items[-1].progress.bytes_total
+    out["stats_gb_per_s"] = {"cpu_all_cores": nbytes / cpu_s / 1e9,
+                             "cuda": nbytes / gpu_s / 1e9}
+    worst = 0.0
+    for c, d in zip(cpu_items, gpu_items):
+        cs, ds = c.stats, d.stats
+        for name in ("numel", "min", "max", "zeros", "nan", "inf", "finite", "histogram"):
+            if repr(getattr(cs, name)) != repr(getattr(ds, name)):
+                out["ok"] = False
+                out.setdefault("stats_mismatch", []).append([list(c.path), name])
+        for name in ("mean", "std", "abs_mean", "l2"):
+            x, y = getattr(cs, name), getattr(ds, name)
+            if x is not None and y is not None and math.isfinite(x):
+                # the mean and std relative to the spread: a mean near 0 has few exact digits
+                scale = abs(cs.mean) + cs.std if name in ("mean", "std") else abs(x)
+                worst = max(worst, abs(x - y) / max(scale, 1e-300))
+    out["stats_worst_relative_error"] = worst
+    out["ok"] &= worst <= 1e-12
+
+    t0 = time.perf_counter()
+    cpu_report = diff_checkpoints(a, b)
+    cpu_s = time.perf_counter() - t0
+    diff_checkpoints(a, b, device=device)
+    t0 = time.perf_counter()
+    gpu_report = diff_checkpoints(a, b, device=device)
+    gpu_s = time.perf_counter() - t0
+    pair_bytes = 2 * nbytes
+    out["diff_gb_per_s"] = {"cpu_all_cores": pair_bytes / cpu_s / 1e9,
+                            "cuda": pair_bytes / gpu_s / 1e9}
+    worst = 0.0
+    for c, d in zip(cpu_report.entries, gpu_report.entries):
+        if (c.status, c.num_diff, c.nan_a, c.nan_b, c.max_abs_diff) != \
+                (d.status, d.num_diff, d.nan_a, d.nan_b, d.max_abs_diff):
+            out["ok"] = False
+            out.setdefault("diff_mismatch", []).append(list(c.path))
+        for name in ("mean_abs_diff", "rel_l2", "cosine"):
+            x, y = getattr(c, name), getattr(d, name)
+            if x is not None and y is not None:
+                worst = max(worst, abs(x - y) / max(abs(x), 1e-300))
+    out["diff_worst_relative_error"] = worst
+    out["ok"] &= worst <= 1e-12
+    out["gpu"] = torch.cuda.get_device_name(0) if device.startswith("cuda") else device
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 if __name__ == "__main__":

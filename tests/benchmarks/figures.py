@@ -91,12 +91,12 @@ class Context:
     def file(self, name: str) -> str:
         return os.path.join(self.folder, name)
 
-    def probe(self, name: str, *args: str) -> dict:
+    def probe(self, name: str, *args: str, module: str = "tests.benchmarks.probes") -> dict:
         """Run one probe in a fresh process; its result is also kept under ``raw[name]``."""
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONDONTWRITEBYTECODE="1")
         with tempfile.TemporaryDirectory(prefix="bench-config-", dir=self.folder) as cfg:
             env["XDG_CONFIG_HOME"] = cfg  # a fresh QSettings: no recent files, no geometry
-            cmd = [sys.executable, "-m", "tests.benchmarks.probes", *args]
+            cmd = [sys.executable, "-m", module, *args]
             env["BENCH_LAUNCH_T"] = repr(time.monotonic())
             try:
                 proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -254,6 +254,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value * 1000:,.1f} ms" if value < 10 else f"{value:,.1f} s"
     if unit == "GB/s":
         return f"{value:.2f} GB/s"
+    if unit == "×":
+        return f"{value:.2f}×"
     return f"{value:,.0f} MB"
 
 

@@ -9,6 +9,9 @@ Three files per size (see :data:`SIZES`):
 - ``gpt2_b.pth``: the same model with a few tensors changed, one removed and one added (the
   second file of the diff benchmark).
 - ``many.pth``: many small tensors (``block{i}.weight`` / ``block{i}.bias``, 64 floats each).
+- ``gpt2_c.pth``: every tensor of ``gpt2.pth`` changed (small noise added): the usual
+  epoch-to-epoch diff, where no pair is identical (issue #13).
+- ``many100k.pth``: 100,000 small tensors (the opening target for huge trees).
 
 Run as a module (``python -m tests.benchmarks.workloads --size tiny OUT_DIR``) it writes the
 files; the suite does that in a child process so torch's memory is returned afterwards.
@@ -27,8 +30,11 @@ MANIFEST = "manifest.json"
 GPT2 = "gpt2.pth"
 GPT2_B = "gpt2_b.pth"
 MANY = "many.pth"
+GPT2_C = "gpt2_c.pth"
+MANY_100K = "many100k.pth"
+FILES = (GPT2, GPT2_B, MANY, GPT2_C, MANY_100K)
 SEED = 0
-VERSION = 1  # bump when the generated content changes, so kept folders are rewritten
+VERSION = 2  # bump when the generated content changes, so kept folders are rewritten
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,17 @@ def modify(sd: dict, size: Size) -> dict:
     return out
 
 
+def modify_all(sd: dict) -> dict:
+    """Every tensor nudged (the tied head stays tied): no pair of the diff is identical."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED + 2)
+    out = {k: v + torch.randn(v.shape, generator=gen) * 1e-4 for k, v in sd.items()
+           if k != "lm_head.weight"}
+    out["lm_head.weight"] = out["transformer.wte.weight"]
+    return out
+
+
 def write_many(path: str, count: int) -> None:
     """``count`` small tensors; reuses the stats helper's writer so the two stay comparable."""
     from tests.benchmarks.bench_stats import _write_small
@@ -124,7 +141,7 @@ def generate(size: Size, folder: str) -> dict:
         with open(manifest_path, encoding="utf-8") as fh:
             have = json.load(fh)
         if {k: have.get(k) for k in wanted} == wanted and all(
-                os.path.isfile(os.path.join(folder, n)) for n in (GPT2, GPT2_B, MANY)):
+                os.path.isfile(os.path.join(folder, n)) for n in FILES):
             return have
     except (OSError, ValueError):
         pass
@@ -133,12 +150,15 @@ def generate(size: Size, folder: str) -> dict:
     sd = gpt2_state_dict(size)
     torch.save(sd, os.path.join(folder, GPT2))
     sd_b = modify(sd, size)
-    del sd
     torch.save(sd_b, os.path.join(folder, GPT2_B))
     del sd_b
+    torch.save(modify_all(sd), os.path.join(folder, GPT2_C))
+    del sd
     write_many(os.path.join(folder, MANY), size.many_tensors)
+    write_many(os.path.join(folder, MANY_100K), 100_000 if size.name == "full" else
+               size.many_tensors)
     manifest = dict(wanted, files={n: os.path.getsize(os.path.join(folder, n))
-                                   for n in (GPT2, GPT2_B, MANY)},
+                                   for n in FILES},
                     diff=_names(size))
     with open(manifest_path, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1)

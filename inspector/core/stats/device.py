@@ -11,8 +11,8 @@ bins), min, max and the histogram edges (the shift of the variance and of the bi
 computed on the host from the first block, exactly as on the CPU, and the bin index is the
 same sequence of correctly rounded float64 operations). What is not: the float64 sums of
 each block are added in the device's order, so mean, std, abs_mean and l2 may differ from
-the CPU's in the last bits - relative error below 1e-12 (tested, see
-tests/core/test_stats_device.py). Complex tensors (whose |z| the device could round
+the CPU's in the last bits: abs_mean and l2 within a relative 1e-12, mean and std within
+1e-12 × (|mean| + std) (tested, see tests/core/test_stats_device.py and tests/gpu_check.py). Complex tensors (whose |z| the device could round
 differently) and one-block tensors run on the CPU pool.
 
 ``device="torch:cpu"`` runs this very code with torch on the CPU (no pinned memory, no streams):
