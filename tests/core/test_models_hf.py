@@ -72,7 +72,7 @@ CLASSES = {"bert": "BertModel", "gpt2": "GPT2LMHeadModel", "vit": "ViTForImageCl
            "resnet": "ResNetForImageClassification", "wav2vec2": "Wav2Vec2Model"}
 
 
-def make_models(root) -> dict[str, tuple[str, str]]:
+def make_models(root, names: tuple[str, ...] | None = None) -> dict[str, tuple[str, str]]:
     """name -> (save_pretrained folder, bare state_dict .pth) under ``root``."""
     from transformers.utils import logging as hf_logging
 
@@ -80,6 +80,8 @@ def make_models(root) -> dict[str, tuple[str, str]]:
     hf_logging.disable_progress_bar()
     out = {}
     for name, (model, with_tokenizer) in tiny_models().items():
+        if names is not None and name not in names:
+            continue
         folder = os.path.join(root, name)
         model.save_pretrained(folder)
         if with_tokenizer:

@@ -93,6 +93,9 @@ _HEADS = {"bert": ("num_attention_heads", "hidden_size"),
           "wav2vec2": ("num_attention_heads", "hidden_size"),
           "whisper": ("encoder_attention_heads", "d_model"),
           "llama": ("num_attention_heads", "hidden_size")}
+# attributes no shape shows (only their product with the head size): inferred by convention
+GUESSED = ("num_attention_heads", "n_head", "n_heads", "encoder_attention_heads",
+           "decoder_attention_heads", "num_key_value_heads", "head_dim", "d_kv")
 # which auto-mapping tables give a family's candidate classes (base model first)
 _TASK_TABLES = ("MODEL_MAPPING_NAMES", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
                 "MODEL_FOR_MASKED_LM_MAPPING_NAMES", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
@@ -333,9 +336,10 @@ def _llama(shapes: Shapes, values: dict[str, Any]) -> None:
     q = _first(shapes, r"self_attn\.q_proj\.weight$")
     k = _first(shapes, r"self_attn\.k_proj\.weight$")
     if hidden and q and k:
-        heads = _heads(q[1][0], 32 if q[1][0] % 32 == 0 and q[1][0] // 32 >= 64 else 0)
-        head_dim = q[1][0] // heads
-        values["num_attention_heads"] = heads
+        common = math.gcd(q[1][0], k[1][0])
+        head_dim = next((d for d in ((128, 64) if hidden >= 2048 else (64,)) + (32, 16, 8, 4, 2)
+                         if common % d == 0), 1)
+        values["num_attention_heads"] = q[1][0] // head_dim
         values["head_dim"] = head_dim
         values["num_key_value_heads"] = max(k[1][0] // head_dim, 1)
     values["tie_word_embeddings"] = not any(k.endswith("lm_head.weight") for k in shapes)

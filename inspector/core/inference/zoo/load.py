@@ -85,7 +85,17 @@ def spec_model(spec: LibrarySpec, config, ckpt, shapes) -> LibraryModel:
     built = build(spec, {**inferred, **user}, folder=folder)
     if inferred:
         built.notes.append(f"sizes read from the weights' shapes: {inferred}")
+    _note_guesses(built, inferred, user)
     return built
+
+
+def _note_guesses(built: LibraryModel, inferred: Mapping[str, Any], user: Mapping) -> None:
+    guessed = {k: v for k, v in inferred.items() if k in hf.GUESSED and k not in user}
+    if guessed:
+        text = ", ".join(f"{k}={v}" for k, v in guessed.items())
+        built.notes.append(f"the number of attention heads is not in the weights' shapes: "
+                           f"assumed {text}; give the right value in the kwargs if the model "
+                           f"was trained with another (the outputs depend on it)")
 
 
 def proposed_model(config, shapes) -> tuple[LibraryModel, float] | None:
@@ -104,6 +114,7 @@ def proposed_model(config, shapes) -> tuple[LibraryModel, float] | None:
     share = round(100 * proposal.score)
     built.notes.insert(0, f"identified as {proposal.spec} by parameter names and shapes "
                           f"({share}% of keys match) with {dict(proposal.kwargs)}")
+    _note_guesses(built, proposal.kwargs, config.arch_kwargs or {})
     return built, proposal.score
 
 
