@@ -144,6 +144,8 @@ def pattern_table(dtype: str) -> np.ndarray:
         values = (pats.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     elif facts.numpy is not None:
         values = pats.view(np.dtype(facts.numpy).newbyteorder("=")).astype(np.float64)
+    elif dtype in _FLOAT8:
+        values = _float8_values(dtype)
     elif facts.kind == "float":
         import torch
 
@@ -155,6 +157,37 @@ def pattern_table(dtype: str) -> np.ndarray:
         values = pats.astype(np.float64)
     values = values.reshape(-1, 1)
     values.flags.writeable = False
+    return values
+
+
+# float8 layouts: (exponent bits, mantissa bits, bias, NaN rule); "fn": all-ones exponent and
+# mantissa is NaN, no inf; "fnuz": only 0x80 is NaN (no -0, no inf); "ieee": as IEEE (inf).
+_FLOAT8 = {"float8_e4m3fn": (4, 3, 7, "fn"), "float8_e4m3fnuz": (4, 3, 8, "fnuz"),
+           "float8_e5m2": (5, 2, 15, "ieee"), "float8_e5m2fnuz": (5, 2, 16, "fnuz")}
+
+
+def _float8_values(dtype: str) -> np.ndarray:
+    """Every byte of a float8 dtype decoded exactly in numpy (no torch import)."""
+    b = np.arange(256, dtype=np.int64)
+    if dtype == "float8_e8m0fnu":  # a bare exponent: 2**(e - 127), 0xFF is NaN
+        values = np.ldexp(1.0, b - 127)
+        values[255] = np.nan
+        return values
+    ebits, mbits, bias, rule = _FLOAT8[dtype]
+    sign = np.where(b >> 7, -1.0, 1.0)
+    e = (b >> mbits) & ((1 << ebits) - 1)
+    m = (b & ((1 << mbits) - 1)).astype(np.float64)
+    normal = np.ldexp(1.0 + m / (1 << mbits), e - bias)
+    sub = np.ldexp(m / (1 << mbits), 1 - bias)
+    values = sign * np.where(e == 0, sub, normal)
+    top = e == (1 << ebits) - 1
+    if rule == "fn":
+        values[top & (m == (1 << mbits) - 1)] = np.nan
+    elif rule == "fnuz":
+        values[0x80] = np.nan
+    else:  # ieee
+        values[top & (m == 0)] = sign[top & (m == 0)] * np.inf
+        values[top & (m != 0)] = np.nan
     return values
 
 
