@@ -53,20 +53,28 @@ def run_and_wait(qtbot, panel: InferencePanel) -> str:
     return blocker.args[0]
 
 
-def combo_names(combo) -> list:
-    return [combo.itemData(i) for i in range(combo.count())]
+def combo_names(controls) -> list:
+    return controls.architecture_keys()
 
 
 # ---- Choices
 def test_demo_preselects_the_proposed_architecture(make_panel):
     panel = make_panel(DEMO)
     assert panel.controls.architecture_key() == "builtin:demo-cnn"
-    assert "proposed: 100 % of keys match" in panel.controls.arch_combo.currentText()
-    assert ARCH_FILE not in combo_names(panel.controls.arch_combo)  # a state_dict has no code to trust
+    item = panel.controls.arch_list.currentItem()
+    assert (item.text(0), item.text(1), item.text(2)) == ("demo-cnn", "built-in", "exact")
+    assert item.font(0).bold()  # the proposed row
+    assert panel.controls.architecture_keys()[0] == "builtin:demo-cnn"  # best match first
+    assert ARCH_FILE not in combo_names(panel.controls)  # a state_dict has no code to trust
     assert panel.controls.trust_button.isHidden()
-    assert ARCH_CODE in combo_names(panel.controls.arch_combo)
-    assert panel.controls.shape_edit.placeholderText() == "auto: 3×32×32"
-    assert "in_channels" in panel.controls.kwargs_edit.placeholderText()
+    assert ARCH_CODE in combo_names(panel.controls)
+    assert panel.controls.shape_edit.placeholderText() == "automatic: 3×32×32"
+    # the inferred sizes are a note, not a placeholder that looks like a filled-in value
+    assert panel.controls.kwargs_edit.text() == ""
+    assert panel.controls.kwargs_edit.placeholderText().startswith("none")
+    assert "in_channels" not in panel.controls.kwargs_edit.placeholderText()
+    assert panel.controls.kwargs_note.text().startswith("Inferred from the weights: ")
+    assert "in_channels=3" in panel.controls.kwargs_note.text()
     assert panel.controls.runs_spin.value() == 20 and panel.controls.batch_spin.value() == 4
 
 
@@ -139,21 +147,22 @@ def test_demo_run_on_cpu_shows_eval_identical_and_train_spread(qtbot, make_panel
     assert "Dropout (classifier.1)" in verdict and "BatchNorm" in verdict
     assert panel.results.pages.currentWidget() is panel.results.results_page
     # plots have data: 10 outputs of sample 0, every train run, the spread bars
-    x, y = panel.results.eval_curve.getData()
+    x, y = panel.results.output_plots.eval_curve.getData()
     assert len(x) == 10 and len(y) == 10
-    _x, lo = panel.results.train_min_curve.getData()
-    _x, hi = panel.results.train_max_curve.getData()
+    _x, lo = panel.results.output_plots.train_min_curve.getData()
+    _x, hi = panel.results.output_plots.train_max_curve.getData()
     assert (hi >= lo).all() and (hi > lo).any()
-    assert len(panel.results.train_lines.getData()[0]) == 20 * 11  # 20 runs, NaN-separated
-    assert max(panel.results.train_spread_bars.opts["height"]) > 0
-    _x, eval_std = panel.results.eval_spread_curve.getData()
+    assert len(panel.results.output_plots.train_lines.getData()[0]) == 20 * 11  # 20 runs, NaN-separated
+    assert max(panel.results.output_plots.train_spread_bars.opts["height"]) > 0
+    _x, eval_std = panel.results.output_plots.eval_spread_curve.getData()
     assert (eval_std == 0).all()
-    assert panel.results.gap_curve.getData()[1].max() > 0
+    assert panel.results.output_plots.gap_curve.getData()[1].max() > 0
     # layers, load report, timings
     table = panel.results.layers_table
-    assert [table.item(i, 0).text() for i in range(table.rowCount())] == [
-        "features.1", "features.5", "classifier.1"]
-    assert "passes the input through unchanged" in table.item(2, 2).text()
+    # the two BatchNorm layers say the same thing: one row names both
+    assert [row[:2] for row in table.row_texts()] == [
+        ("features.1, features.5", "BatchNorm2d ×2"), ("classifier.1", "Dropout")]
+    assert "passes the input through unchanged" in table.item(1, 2).text()
     report = panel.results.load_view.toPlainText()
     assert "16 tensors loaded into demo-cnn" in report
     assert "in memory; the file is not changed" in report
@@ -178,7 +187,7 @@ def test_model_without_dropout_or_batchnorm_shows_no_spread(qtbot, make_panel,
         in panel.verdict()
     assert panel.results.layers_table.item(0, 0).text().startswith("None")
     assert "No BatchNorm running statistics" in panel.timings.timing_label.text()
-    assert max(panel.results.train_spread_bars.opts["height"]) == 0
+    assert max(panel.results.output_plots.train_spread_bars.opts["height"]) == 0
 
 
 def test_key_fixes_are_reported(qtbot, make_panel, tmp_path):
@@ -368,7 +377,7 @@ def test_whole_model_pickle_loads_into_a_builtin_without_trust(qtbot, make_panel
     monkeypatch.setattr(QMessageBox, "exec",
                         lambda *a: pytest.fail("no trust question for a built-in"))
     panel = make_panel(path)
-    assert ARCH_FILE in combo_names(panel.controls.arch_combo)
+    assert ARCH_FILE in combo_names(panel.controls)
     assert panel.controls.architecture_key() == "builtin:plain-mlp"
     panel.controls.runs_spin.setValue(2)
     assert run_and_wait(qtbot, panel) == "done"
