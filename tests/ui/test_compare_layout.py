@@ -352,3 +352,16 @@ def test_a_compare_tab_uses_the_window_settings(qtbot, make_window, settings, pa
     assert settings.splitter_state(SETTINGS_KEY) is not None
     view.cancel()
     qtbot.waitUntil(lambda: not view.running, timeout=60_000)
+
+
+def test_columns_follow_a_font_change(qtbot, make_view, pair):
+    view = make_view(*pair, size=(1920, 1080))
+    feed(qtbot, view)
+    shape = COLUMNS.index("Shape A")
+    before = view.table.horizontalHeader().sectionSize(shape)
+    font = view.table.font()
+    font.setPointSizeF(font.pointSizeF() * 1.6)
+    view.table.setFont(font)
+    fm = view.table.fontMetrics()
+    qtbot.waitUntil(lambda: view.table.horizontalHeader().sectionSize(shape) > before)
+    assert view.table.horizontalHeader().sectionSize(shape) >= fm.horizontalAdvance("1024×1×51")

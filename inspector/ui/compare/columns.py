@@ -52,6 +52,7 @@ class ColumnFitter(QObject):
         header.customContextMenuRequested.connect(self._header_menu)
         header.sectionResized.connect(self._on_section_resized)
         table.viewport().installEventFilter(self)
+        table.installEventFilter(self)  # its font may change when the style sheet applies
         self.delegate = PathDelegate(table)
         table.setItemDelegateForColumn(COL_PATH, self.delegate)
         self.reset_content()
@@ -82,6 +83,15 @@ class ColumnFitter(QObject):
                     self._content[col] = w
                     changed = True
         if changed:
+            self.fit()
+
+    def remeasure(self) -> None:
+        """Measure every row again (the table's font changed)."""
+        self.reset_content()
+        entries = self.model.entries()
+        if entries:
+            self.measure(entries)
+        else:
             self.fit()
 
     def content_width(self, col: int) -> int:
@@ -131,6 +141,9 @@ class ColumnFitter(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
             self.fit()  # Path follows the table's width
+        elif watched is self.table and event.type() in (QEvent.Type.FontChange,
+                                                        QEvent.Type.StyleChange):
+            self.remeasure()
         return False
 
     # ---- Private API
