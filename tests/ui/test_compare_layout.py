@@ -211,8 +211,8 @@ def test_user_widths_and_heights_are_remembered(qtbot, make_view, pair, settings
     header = view.table.horizontalHeader()
     status = COLUMNS.index("Status")
     header.resizeSection(status, 181)  # what a drag on the divider does
-    header.resizeSection(0, 333)
-    assert view.columns.user_widths() == {"Status": 181, "Path": 333}
+    header.resizeSection(0, 900)  # wider than the room left: the table scrolls
+    assert view.columns.user_widths() == {"Status": 181, "Path": 900}
     assert settings.splitter_state(SETTINGS_KEY) is not None
     view.table.selectRow(0)
     view.splitter.moveSplitter(view.splitter.sizes()[0] + 40, 1)  # taller summary
@@ -221,8 +221,14 @@ def test_user_widths_and_heights_are_remembered(qtbot, make_view, pair, settings
     again = make_view(*pair, settings=settings)
     feed(qtbot, again)
     header2 = again.table.horizontalHeader()
-    assert header2.sectionSize(status) == 181 and header2.sectionSize(0) == 333
+    assert header2.sectionSize(status) == 181 and header2.sectionSize(0) == 900
     qtbot.waitUntil(lambda: again.splitter.sizes()[0] == summary_height)
+    # a narrow Path still fills the room left over: no blank band on the right
+    header2.resizeSection(0, 250)
+    again.columns.fit()
+    visible = sum(header2.sectionSize(c) for c in range(len(COLUMNS))
+                  if not header2.isSectionHidden(c))
+    assert header2.sectionSize(0) > 250 and visible == again.table.viewport().width()
     # "Fit Columns to Content" forgets them
     again.columns.fit_to_content()
     assert again.columns.user_widths() == {}

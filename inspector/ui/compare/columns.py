@@ -106,14 +106,14 @@ class ColumnFitter(QObject):
         """Apply the widths: the user's, else the content's; Path takes what is left."""
         header = self.table.horizontalHeader()
         widths = [self._user.get(name, self._content[col]) for col, name in enumerate(COLUMNS)]
-        if COLUMNS[COL_PATH] not in self._user:
-            viewport = self.table.viewport().width()
-            others = sum(w for col, w in enumerate(widths)
-                         if col != COL_PATH and not header.isSectionHidden(col))
-            # whole keys first (the other columns scroll), elided only past a share of the
-            # table; and all the room that is left over
-            least = min(self._content[COL_PATH], max(MIN_PATH_WIDTH, int(viewport * PATH_SHARE)))
-            widths[COL_PATH] = max(least, viewport - others)
+        viewport = self.table.viewport().width()
+        others = sum(w for col, w in enumerate(widths)
+                     if col != COL_PATH and not header.isSectionHidden(col))
+        # whole keys first (the other columns scroll), elided only past a share of the
+        # table; the user's width when set; and all the room that is left over (no blank band)
+        least = self._user.get(COLUMNS[COL_PATH]) or min(
+            self._content[COL_PATH], max(MIN_PATH_WIDTH, int(viewport * PATH_SHARE)))
+        widths[COL_PATH] = max(least, viewport - others)
         self._fitting = True
         try:
             for col, w in enumerate(widths):
