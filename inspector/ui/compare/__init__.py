@@ -3,6 +3,8 @@
 - ``view``: :class:`CompareView`, which runs the diff and the selected pair's histograms
   on the window's runners and wires the panes together;
 - ``model``: the table model, its filter/sort proxy, statuses, columns and colours;
+- ``columns``: the table's column widths (fitted to content, resizable, remembered) and
+  the key-path eliding that keeps a key's first and last parts;
 - ``summary``: the header (files, alignment, counts, largest changes, non-tensor values);
 - ``controls``: strip prefixes, tolerances, filters, export button;
 - ``detail``: the selected pair's histograms and metrics;
