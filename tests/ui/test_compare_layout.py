@@ -371,3 +371,12 @@ def test_columns_follow_a_font_change(qtbot, make_view, pair):
     fm = view.table.fontMetrics()
     qtbot.waitUntil(lambda: view.table.horizontalHeader().sectionSize(shape) > before)
     assert view.table.horizontalHeader().sectionSize(shape) >= fm.horizontalAdvance("1024×1×51")
+
+
+def test_double_click_on_a_divider_fits_the_whole_key(qtbot, make_view, pair):
+    view = make_view(*pair, size=(1024, 700))
+    feed(qtbot, view)
+    fm = view.table.fontMetrics()
+    view.table.resizeColumnToContents(0)  # what a double-click on Path's divider does
+    assert view.table.columnWidth(0) >= fm.horizontalAdvance(f"model.{LONG}")
+    assert view.columns.user_widths()["Path"] == view.table.columnWidth(0)
