@@ -7,10 +7,12 @@ Library models are built with random initial values and no download (``weights=N
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,14 +46,20 @@ class LibraryModel:
     optional_keys: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)
     renames: tuple[tuple[re.Pattern, str], ...] = ()  # transformers' legacy key renamings
+    _keys: tuple[dict[str, tuple[int, ...]], frozenset[str]] | None = None
+
+    def keys(self) -> tuple[dict[str, tuple[int, ...]], frozenset[str]]:
+        """(unique key → shape, tied keys) of the model, computed once."""
+        if self._keys is None:
+            self._keys = _key_shapes(self.model)
+        return self._keys
 
     def match(self, shapes: Shapes):
         """:func:`~inspector.core.inference.matching.match_keys` of the checkpoint's keys
         against this model's, after transformers' own renaming of older key names; the
         result names the checkpoint's keys as stored."""
 
-        model_keys = unique_shapes(self.model)
-        tied = tied_keys(self.model)
+        model_keys, tied = self.keys()
         copies = [k for k in shapes if _plain(k, self.base_prefix) in tied]
         if copies:  # e.g. lm_head.weight, the embeddings' tensor under a second name
             shapes = {k: v for k, v in shapes.items() if k not in set(copies)}
@@ -95,13 +103,7 @@ def _plain(key: str, base_prefix: str) -> str:
 
 def tied_keys(model: nn.Module) -> frozenset[str]:
     """State_dict keys that are a second name of a tensor listed under an earlier key."""
-    seen: set[int] = set()
-    tied = set()
-    for key, value in model.state_dict(keep_vars=True).items():
-        if id(value) in seen:
-            tied.add(key)
-        seen.add(id(value))
-    return frozenset(tied)
+    return _key_shapes(model)[1]
 
 
 def rename_key(key: str, renames: tuple[tuple[re.Pattern, str], ...]) -> str:
@@ -142,17 +144,23 @@ def _require(name: str):
     return module
 
 
-def unique_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """The model's state_dict key → shape, without tied copies (a tensor shared by two
-    keys, such as an LM head tied to the embeddings, is listed under its first key only)."""
+def _key_shapes(model: nn.Module) -> tuple[dict[str, tuple[int, ...]], frozenset[str]]:
     seen: set[int] = set()
     shapes = {}
+    tied = set()
     for key, value in model.state_dict(keep_vars=True).items():
         if id(value) in seen:
+            tied.add(key)
             continue
         seen.add(id(value))
         shapes[key] = tuple(value.shape)
-    return shapes
+    return shapes, frozenset(tied)
+
+
+def unique_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """The model's state_dict key → shape, without tied copies (a tensor shared by two
+    keys, such as an LM head tied to the embeddings, is listed under its first key only)."""
+    return _key_shapes(model)[0]
 
 
 def _ignored(model: nn.Module, keys) -> frozenset[str]:
@@ -171,6 +179,39 @@ def _ignored(model: nn.Module, keys) -> frozenset[str]:
     return frozenset(out)
 
 
+_INIT_NAMES = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
+               "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+               "kaiming_normal_", "orthogonal_", "sparse_")
+
+
+@contextmanager
+def _no_init():
+    """Weight initialisers as no-ops: on the meta device they only cost time (a 1,000-tensor
+    model spends most of its build in them), and there are no values to fill."""
+    saved = {n: getattr(torch.nn.init, n) for n in _INIT_NAMES if hasattr(torch.nn.init, n)}
+
+    def skip(tensor, *args, **kwargs):
+        return tensor
+
+    for name in saved:
+        setattr(torch.nn.init, name, skip)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(torch.nn.init, name, fn)
+
+
+def _on(device):
+    return contextlib.nullcontext() if device is None else _meta(device)
+
+
+@contextmanager
+def _meta(device):
+    with device, _no_init():
+        yield
+
+
 def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: bool = False,
           config_json: Mapping[str, Any] | None = None, folder: str | None = None
           ) -> LibraryModel:
@@ -187,38 +228,27 @@ def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: b
         cls = hf.model_class(spec.name)
         values = {**(config_json or {}), **kwargs}
         config = hf.build_config(cls, values)
-        with torch.random.fork_rng(devices=[]):
-            if device is not None:
-                with device:
-                    model = hf.build_model(cls, config)
-            else:
-                model = hf.build_model(cls, config)
+        with torch.random.fork_rng(devices=[]), _on(device):
+            model = hf.build_model(cls, config)
         prefix = getattr(model, "base_model_prefix", "") or ""
         task = hf_task(cls.__name__, config, folder)
+        keys = _key_shapes(model)
         return LibraryModel(model, f"hf:{cls.__name__}", task, prefix + "." if prefix else "",
-                            _ignored(model, unique_shapes(model)), list(task.notes),
-                            hf_renames(model))
+                            _ignored(model, keys[0]), list(task.notes), hf_renames(model), keys)
     module = _require(spec.library)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _on(device):
             if spec.library == "torchvision":
-                if device is not None:
-                    with device:
-                        model = module.models.get_model(spec.name, weights=None, **kwargs)
-                else:
-                    model = module.models.get_model(spec.name, weights=None, **kwargs)
+                model = module.models.get_model(spec.name, weights=None, **kwargs)
             else:
-                if device is not None:
-                    with device:
-                        model = module.create_model(spec.name, pretrained=False, **kwargs)
-                else:
-                    model = module.create_model(spec.name, pretrained=False, **kwargs)
+                model = module.create_model(spec.name, pretrained=False, **kwargs)
     except Exception as e:  # noqa: BLE001 - unknown names, rejected kwargs
         raise ModelError(f"{spec.library} cannot build {spec.name!r} with {kwargs}: "
                          f"{type(e).__name__}: {str(e)[:300]}") from None
     task = vision_task(spec.library, spec.name, model)
-    return LibraryModel(model, spec.text, task, "", _ignored(model, unique_shapes(model)),
-                        list(task.notes))
+    keys = _key_shapes(model)
+    return LibraryModel(model, spec.text, task, "", _ignored(model, keys[0]), list(task.notes),
+                        (), keys)
 
 
 def folder_config(ckpt, path: str) -> tuple[dict[str, Any] | None, str | None]:
