@@ -75,6 +75,27 @@ def test_iter_stats_equals_serial_for_any_worker_count(mixed, reference, workers
         assert _same(item.stats, reference[item.path]), item.path
 
 
+@pytest.mark.parametrize("bins", [0, 7])
+def test_other_bin_counts_and_the_one_pass_path(mixed, bins, monkeypatch):
+    """bins=0 reads each tensor once (no min/max pass first): still the serial results."""
+    monkeypatch.setattr(P, "PIECE_BYTES", 3 * CHUNK)
+    calls = []
+    real = P.fused_piece
+
+    def fused(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(P, "fused_piece", fused)
+    with open_checkpoint(mixed) as ck:
+        want = {p: compute_stats(ck, info, bins=bins, chunk_bytes=CHUNK, workers=1)
+                for p, info in ck.tensors()}
+        items = list(iter_stats(ck, bins=bins, chunk_bytes=CHUNK, workers=2))
+    for item in items:
+        assert _same(item.stats, want[item.path]), item.path
+    assert bool(calls) == (bins == 0)
+
+
 def test_compute_stats_parallel_equals_serial(mixed, reference):
     with open_checkpoint(mixed) as ck:
         for p, info in ck.tensors():

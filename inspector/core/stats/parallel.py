@@ -63,6 +63,7 @@ class Job:
         self.phase = "scan"
         self.scan: P.Scan | None = None
         self.binner = None
+        self.shift: float | None = None
         try:
             self.lay = P.layout(engine.ckpt, info, engine.chunk_bytes)
             self.pieces = P.tensor_pieces(engine.ckpt, info, lay=self.lay)
@@ -73,7 +74,11 @@ class Job:
             self.result = P.finish_stats(engine.ckpt, info, P.Scan(0), None, bins=engine.bins,
                                          lay=self.lay)
             return
-        self._submit(P.scan_piece, [(p,) for p in self.pieces])
+        if P.fusable(self.lay, engine.bins):  # no histogram: one read does both phases
+            self.phase = "shift"
+            self._submit(P.first_shift, [()])
+        else:
+            self._submit(P.scan_piece, [(p,) for p in self.pieces])
 
     def _submit(self, fn: Callable, arg_list: list[tuple], **kw) -> None:
         e = self.engine
@@ -95,7 +100,24 @@ class Job:
             self.error, self.result, self.futures = err, err.problem, []
             return True
         self.futures = []
-        if self.phase == "scan":
+        if self.phase == "shift":
+            self.phase, self.shift = "fused", outs[0]
+            self._submit(P.fused_piece, [(p, self.shift) for p in self.pieces])
+        elif self.phase == "fused":
+            self.scan = P.merge_scans([scan for scan, _ in outs])
+            part = None
+            if P.needs_binning(self.scan):
+                if P._shift(P._p1_of(self.scan)) != self.shift:
+                    # a range so wide that the shift falls back to the minimum: the sums
+                    # were taken around the wrong point; phase 2 again, now it is known
+                    self.phase = "bin"
+                    self._submit(P.bin_piece, [(p, self.scan) for p in self.pieces],
+                                 bins=e.bins)
+                    return True
+                part = P.merge_bins([b for _, b in outs])
+            self.phase = "finish"
+            self._submit(P.finish_stats, [(self.scan, part)], bins=e.bins)
+        elif self.phase == "scan":
             self.scan = P.merge_scans(outs)
             if P.needs_binning(self.scan, e.bins):
                 self.phase = "bin"

@@ -266,6 +266,62 @@ def bin_piece(ckpt: Checkpoint, info: TensorInfo, piece: Piece, scan: Scan, *,
                 abs_sums, dev_sums, dev2_sums, counts, hist)
 
 
+# ---- Both phases in one read (no histogram: min/max are not needed first)
+def fusable(lay: Layout, bins: int) -> bool:
+    """Whether one pass suffices: no histogram, real or complex values, several blocks."""
+    return bins == 0 and lay.grid is not None and not lay.single and lay.plan.kind != "patterns"
+
+
+def first_shift(ckpt: Checkpoint, info: TensorInfo, *, lay: Layout,
+                cancel: Callable[[], bool] = _never) -> float | None:
+    """The shift phase 1 would find: the mean of the first block with finite values
+    (reads blocks from the start until one has any)."""
+    values = magnitudes if lay.plan.kind == "complex" else native
+    p1 = _Pass1()
+    with np.errstate(all="ignore"):
+        for x in lay.grid.range(0, len(lay.grid), cancel):
+            p1.add(values(x), lay.plan.value_kind)
+            if p1.shift is not None:
+                return p1.shift
+    return None
+
+
+def fused_piece(ckpt: Checkpoint, info: TensorInfo, piece: Piece, shift: float | None, *,
+                lay: Layout, cancel: Callable[[], bool] = _never) -> tuple[Scan, Bins]:
+    """Phase 1 and phase 2 of ``piece`` in one read, without a histogram, given the
+    tensor's shift (:func:`first_shift`). The sums of |v| are always kept (phase 2 keeps
+    them only for tensors with negative values; :func:`finish_stats` uses them only then),
+    and a block's non-finite values are left out when that block has any - the same values
+    phase 2 keeps, in the same order, so the merged results are those of the two passes."""
+    plan = lay.plan
+    values = magnitudes if plan.kind == "complex" else native
+    scan = _Pass1()
+    fake = _Pass1()
+    fake.lo, fake.shift = -math.inf, shift
+    p2 = _Pass2(fake, plan.value_kind, 1, None)
+    p2.shift = 0.0 if shift is None else shift
+    buf = _BUFFERS
+    if buf.f is None or buf.f.size < lay.block:
+        buf.f = np.empty(max(lay.block, MAX_BLOCK_ELEMS), dtype=np.float64)
+        buf.g = np.empty(max(lay.block, MAX_BLOCK_ELEMS), dtype=np.float64)
+    p2._f, p2._g = buf.f, buf.g
+    count = piece.stop - piece.start
+    sums = np.zeros((3, count))
+    with np.errstate(all="ignore"):
+        for j, x in enumerate(lay.grid.range(piece.start, piece.stop, cancel)):
+            v = values(x)
+            before = scan.n_nan + scan.n_inf
+            scan.add(v, plan.value_kind)
+            p2.abs_total = p2.dev = p2.dev2 = 0.0
+            p2.add(v, scan.n_nan + scan.n_inf > before)
+            sums[:, j] = (p2.abs_total, p2.dev, p2.dev2)
+    first = piece.index if scan.shift is not None else -1
+    return (Scan(piece.index, scan.n_nan, scan.n_inf, scan.n_fin, scan.lo, scan.hi, scan.shift,
+                 first),
+            Bins(piece.index, p2.zeros, np.arange(piece.start, piece.stop, dtype=np.int64),
+                 sums[0], sums[1], sums[2]))
+
+
 def merge_bins(parts: Sequence[Bins]) -> Bins:
     """Phase-2 results of several pieces as one (exact; the order of ``parts`` is free)."""
     parts = sorted(parts, key=lambda p: p.index)
