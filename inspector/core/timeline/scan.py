@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from inspector.core.checkpoint import (
     DICT,
     LIST,
@@ -212,79 +214,131 @@ def scalars_of(ck: Checkpoint) -> dict[str, float]:
 
 # ---- Private API: streaming one tensor
 def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
-    """Fill ``s`` from tensor ``t``; with ``p`` (same shape) also return (‖t − p‖, changed)."""
-    import torch
+    """Fill ``s`` from tensor ``t``; with ``p`` (same shape) also return (‖t − p‖, changed).
 
+    numpy on the mapped bytes, one chunk widened to float64 at a time (single-threaded: torch's
+    thread pool is 10-30× slower on a busy machine, PERFORMANCE.md)."""
     numel = t.numel()
     rows = int(t.shape[0]) if t.dim() >= 2 and numel else 0
     rowlen = numel // rows if rows else 1
-    flat = t.reshape(-1)
-    pflat = p.reshape(-1) if p is not None else None
+    flat, to_numpy = _flat(t)
+    pflat, p_numpy = _flat(p) if p is not None else (None, None)
     step = max(rowlen, (CHUNK_ELEMENTS // rowlen) * rowlen) if rows else CHUNK_ELEMENTS
-    want_small = s.name.endswith("running_var") or s.name.split(".")[-1] == "running_var"
+    acc = _Moments()
+    want_small = s.name.split(".")[-1] == "running_var"
     want_over = s.dtype in _WIDE_FLOATS
-    n = 0
-    mean = 0.0
-    m2 = 0.0
-    sumsq = 0.0
-    max_abs = 0.0
     dsq = 0.0
     changed = False
     dead: list[int] = []
-    dead_count = 0
-    with torch.inference_mode():
+    with np.errstate(all="ignore"):
         for start in range(0, numel, step):
             if stop():
                 raise ScanCancelled()
-            c = flat[start:start + step]
-            x = c.to(torch.float64)
-            fin = torch.isfinite(x)
-            k = int(fin.sum())
-            if k < x.numel():
-                s.nan += int(torch.isnan(x).sum())
-                s.inf += int(torch.isinf(x).sum())
-                xf = x[fin]
-            else:
-                xf = x
-            if k:
-                cm = float(xf.mean())
-                cm2 = float(((xf - cm) ** 2).sum())
-                total = n + k
-                d = cm - mean
-                mean += d * k / total
-                m2 += cm2 + d * d * n * k / total
-                n = total
-                sumsq += float(torch.dot(xf, xf))
-                max_abs = max(max_abs, float(xf.abs().max()))
-                if want_over:
-                    s.fp16_over += int((xf.abs() > FP16_MAX).sum())
-            if want_small:
-                s.small += int((x <= BN_VAR_EPS).sum())
-            if rows:
-                zero_rows = torch.nonzero((x.view(-1, rowlen) == 0).all(dim=1)).flatten()
-                if zero_rows.numel():
-                    dead_count += int(zero_rows.numel())
-                    if len(dead) < MAX_DEAD_LISTED:
-                        first = start // rowlen
-                        dead.extend(first + int(i) for i in zero_rows[:MAX_DEAD_LISTED - len(dead)])
+            raw = flat[start:start + step]
+            x = to_numpy(raw).astype(np.float64)
             if pflat is not None:
-                pc = pflat[start:start + step]
-                if pc.dtype != c.dtype or not torch.equal(c, pc):
+                praw = pflat[start:start + step]
+                if not _same_bits(raw, praw):
                     changed = True
-                    dd = x - pc.to(torch.float64)
-                    dd = dd[torch.isfinite(dd)]
-                    dsq += float(torch.dot(dd, dd))
-    s.finite = n
-    if n:
-        s.mean = mean
-        s.std = math.sqrt(max(m2, 0.0) / n)
-        s.l2 = math.sqrt(sumsq)
-        s.max_abs = max_abs
-    s.dead_rows = dead_count
-    s.dead_examples = dead
+                    d = to_numpy(praw).astype(np.float64)
+                    np.subtract(x, d, out=d)
+                    sq = _sumsq(d)
+                    if not math.isfinite(sq):
+                        d = d[np.isfinite(d)]
+                        sq = _sumsq(d)
+                    dsq += sq
+            absx = np.abs(x)
+            if rows:
+                row_max = absx.reshape(-1, rowlen).max(axis=1)
+                zero = np.flatnonzero(row_max == 0)
+                if zero.size:
+                    s.dead_rows += int(zero.size)
+                    first = start // rowlen
+                    dead.extend(first + int(i) for i in zero[:MAX_DEAD_LISTED - len(dead)])
+            if want_small:
+                s.small += int(np.count_nonzero(x <= BN_VAR_EPS))
+            s1 = float(x.sum())
+            if not math.isfinite(s1):
+                fin = np.isfinite(x)
+                s.nan += int(np.count_nonzero(np.isnan(x)))
+                s.inf += int(x.size - np.count_nonzero(fin) - np.count_nonzero(np.isnan(x)))
+                x, absx = x[fin], absx[fin]
+                s1 = float(x.sum())
+            if x.size:
+                top = float(absx.max())
+                acc.add(x, s1, top)
+                if want_over and top > FP16_MAX:
+                    s.fp16_over += int(np.count_nonzero(absx > FP16_MAX))
+    acc.finish(s)
+    s.dead_examples = dead[:MAX_DEAD_LISTED]
     if pflat is None:
         return None
     return math.sqrt(dsq), changed
+
+
+class _Moments:
+    """Count, mean, M2 (Chan et al.'s parallel merge of per-chunk moments), Σx², max |x|."""
+
+    def __init__(self):
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.sumsq = 0.0
+        self.max_abs = 0.0
+
+    def add(self, x: np.ndarray, s1: float, top: float) -> None:
+        k = x.size
+        cm = s1 / k
+        self.sumsq += _sumsq(x)
+        x -= cm
+        cm2 = _sumsq(x)
+        total = self.n + k
+        d = cm - self.mean
+        self.mean += d * k / total
+        self.m2 += cm2 + d * d * self.n * k / total
+        self.n = total
+        self.max_abs = max(self.max_abs, top)
+
+    def finish(self, s: TensorSummary) -> None:
+        s.finite = self.n
+        if self.n:
+            s.mean = self.mean
+            s.std = math.sqrt(max(self.m2, 0.0) / self.n)
+            s.l2 = math.sqrt(self.sumsq)
+            s.max_abs = self.max_abs
+
+
+_NUMPY_FLOATS = ("float64", "float32", "float16")
+
+
+def _sumsq(x: np.ndarray) -> float:
+    """Σx² in float64 without BLAS (a multi-threaded BLAS dot is 100× slower on a busy
+    machine)."""
+    return float(np.einsum("i,i->", x, x))
+
+
+def _flat(t):
+    """The tensor as a flat sequence that slices cheaply, and how to turn a slice into a
+    numpy array (zero-copy for numpy's float types; bfloat16/float8 through float32)."""
+    import torch
+
+    flat = t.reshape(-1)
+    name = str(t.dtype).removeprefix("torch.")
+    if name in _NUMPY_FLOATS:
+        return flat.numpy(), np.asarray
+    return flat, lambda c: c.to(torch.float32).numpy()
+
+
+def _same_bits(a, b) -> bool:
+    """Bit-for-bit equality of two chunks (numpy arrays or torch tensors of one dtype)."""
+    if isinstance(a, np.ndarray):
+        if a.dtype != b.dtype:
+            return False
+        ints = {8: np.int64, 4: np.int32, 2: np.int16, 1: np.int8}[a.dtype.itemsize]
+        return bool(np.array_equal(a.view(ints), b.view(ints)))
+    import torch
+
+    return a.dtype == b.dtype and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
 
 
 # ---- Private API: optimizer state and duplicates
