@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -15,18 +14,7 @@ torch = pytest.importorskip("torch")
 
 from inspector.cli import main as cli_main  # noqa: E402
 from inspector.core.cluster import ClusterError, run_pieces  # noqa: E402
-
-
-def slow_square(x: int) -> int:
-    """A piece that takes a moment, so a worker can be killed while it runs."""
-    time.sleep(0.3)
-    return x * x
-
-
-def failing_piece(x: int) -> int:
-    if x == 3:
-        raise ValueError("piece three is broken")
-    return x
+from tests.cluster_pieces import failing_piece, slow_square  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +81,6 @@ def test_stats_and_diff_on_the_cluster_match_the_local_run(tmp_path, cluster, ca
     assert local_diff["summary"]["changed"] == 1
 
 
-def test_a_worker_killed_mid_run_is_retried(cluster):
-    from distributed import Client
-
-    address = cluster.scheduler_address
-    with Client(address) as client:
-        pids = list(client.run(os.getpid).values())
-    done: list[int] = []
-
-    def progress(n: int, total: int) -> None:
-        done.append(n)
-        if n == 1:  # one piece finished, others running or queued: kill a worker now
-            os.kill(pids[0], signal.SIGKILL)
-
-    pieces = list(range(8))
-    assert run_pieces(address, slow_square, pieces, progress=progress) == [x * x for x in pieces]
-    assert done[-1] == len(pieces)
-
-
 def test_a_failing_piece_is_reported_not_dropped(cluster):
     with pytest.raises(ClusterError, match="piece 3 failed.*piece three is broken"):
         run_pieces(cluster.scheduler_address, failing_piece, list(range(6)), retries=0)
@@ -143,3 +113,21 @@ def test_an_unreachable_scheduler_is_one_clear_error(capsys, tmp_path, monkeypat
     err = capsys.readouterr().err
     assert err.startswith("error: tcp://127.0.0.1:9: cannot reach the Dask scheduler")
     assert "Traceback" not in err
+
+
+def test_a_worker_killed_mid_run_is_retried(cluster):
+    from distributed import Client
+
+    address = cluster.scheduler_address
+    with Client(address) as client:
+        pids = list(client.run(os.getpid).values())
+    done: list[int] = []
+
+    def progress(n: int, total: int) -> None:
+        done.append(n)
+        if n == 1:  # one piece finished, others running or queued: kill a worker now
+            os.kill(pids[0], signal.SIGKILL)
+
+    pieces = list(range(6))
+    assert run_pieces(address, slow_square, pieces, progress=progress) == [x * x for x in pieces]
+    assert done[-1] == len(pieces)
