@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -208,7 +209,8 @@ def _on(device):
 
 @contextmanager
 def _meta(device):
-    with device, _no_init():
+    with device, _no_init(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # library advice about init defaults: no values here
         yield
 
 

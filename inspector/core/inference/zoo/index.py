@@ -33,7 +33,8 @@ from inspector.core.jobs import JobProgress, cancel_requested
 from inspector.core.state_dict import strip_wrapper_prefixes
 
 INDEX_FORMAT = 1
-REFINE = 4  # candidates built on the meta device and matched exactly
+REFINE = 4  # candidates built on the meta device and matched exactly...
+MAX_REFINE = 16  # ...or more while equally good ones remain and none matched exactly
 _NUMBER = re.compile(r"(?<=\.)\d+(?=\.)|^\d+(?=\.)")
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -113,7 +114,8 @@ def iter_build_index(libraries: tuple[str, ...] | None = None
                 continue
             entries.append({"name": arch, "family": family,
                             "templates": sorted(templates(unique_shapes(built.model))),
-                            "renames": [[rx.pattern, t] for rx, t in built.renames]})
+                            "renames": [[rx.pattern, t] for rx, t in built.renames],
+                            "keys": len(built.keys()[0])})
         _write(index_path(name, _version(name) or ""), {
             "format": INDEX_FORMAT, "library": name, "version": _version(name),
             "entries": entries})
@@ -251,10 +253,18 @@ def propose(shapes: Shapes, limit: int = 5) -> list[tuple[Proposal, Any]]:
 
     results = []
     tried = 0
-    short = shortlist(shapes)
+    exact_found = False
+    count = len(strip_wrapper_prefixes(dict(shapes)))
+    short = shortlist(shapes, limit=40)
+    # among equal overlaps, a fixed-size architecture with as many keys as the file comes first
+    # (resnet50 and resnet101 have the same key templates, not the same number of keys)
+    short.sort(key=lambda r: (-r[0], not (r[1] != "transformers" and r[2].get("keys") == count)))
     top = short[0][0] if short else 0.0
     for overlap, name, entry in short:
-        if tried >= REFINE or overlap < 0.5 * top:
+        if overlap < 0.5 * top:
+            break
+        tie = overlap >= top - 1e-9
+        if tried >= REFINE and not (tie and not exact_found and tried < MAX_REFINE):
             break
         spec = LibrarySpec(name, entry["name"])
         try:
@@ -265,6 +275,7 @@ def propose(shapes: Shapes, limit: int = 5) -> list[tuple[Proposal, Any]]:
         tried += 1
         match = built.match(shapes)
         exact = not (match.missing_keys or match.unexpected_keys or match.shape_mismatches)
+        exact_found = exact_found or exact
         results.append((Proposal(spec.text, name, entry["name"], match.score, exact, kwargs,
                                  _describe(name, entry["name"], kwargs)), match, overlap))
     results = [r for r in results if r[0].score > 0]
