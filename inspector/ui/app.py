@@ -48,11 +48,61 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The libraries Qt's xcb platform plugin (X11) loads, and the Debian/Ubuntu packages that
+# ship them; a fresh desktop often lacks libxcb-cursor0 (Qt >= 6.5 needs it).
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0", "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0", "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libxcb-xkb.so.1": "libxcb-xkb1", "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libEGL.so.1": "libegl1", "libfontconfig.so.1": "libfontconfig1",
+    "libdbus-1.so.3": "libdbus-1-3",
+}
+
+
+def missing_xcb_libraries(load=None) -> list[str]:
+    """The libraries of :data:`XCB_LIBRARIES` that cannot be loaded ([] off Linux, or when Qt
+    will not use its xcb plugin: QT_QPA_PLATFORM set to another one, or no X display)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or (platform and not platform.startswith("xcb")):
+        return []
+    if not platform and (not os.environ.get("DISPLAY")
+                         or os.environ.get("XDG_SESSION_TYPE") == "wayland"):
+        return []
+    if load is None:
+        import ctypes
+
+        load = ctypes.CDLL
+    missing = []
+    for name in XCB_LIBRARIES:
+        try:
+            load(name)
+        except OSError:
+            missing.append(name)
+    return missing
+
+
+def platform_help(missing: list[str]) -> str:
+    """What to tell a user whose Qt platform plugin cannot start (``missing``: libraries)."""
+    packages = sorted({XCB_LIBRARIES.get(name, name) for name in missing})
+    return (f"{APP_NAME} cannot start its window: Qt's X11 platform plugin (xcb) needs "
+            f"system libraries that are not installed: {', '.join(missing)}.\n"
+            f"On Debian/Ubuntu install them with:\n    sudo apt-get install {' '.join(packages)}\n"
+            "(other distributions: the packages providing these files). Without a display, "
+            "--screenshot and the command line (checkpoint-inspector info FILE) still work.")
+
+
 def run_gui(argv: Sequence[str] | None = None) -> int:
     """Run the app; returns the process exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    missing = missing_xcb_libraries()
+    if missing:  # Qt would abort with "Could not load the Qt platform plugin" and no hint
+        print(platform_help(missing), file=sys.stderr)
+        return 3
 
     from PySide6.QtCore import QSettings, QTimer  # PySide6 before pyqtgraph
     from PySide6.QtWidgets import QApplication

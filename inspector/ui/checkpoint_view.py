@@ -9,10 +9,10 @@ arrive.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -28,14 +28,16 @@ from inspector.core import stats_job
 from inspector.core.jobs import JobFailure, JobProgress
 from inspector.core.opening import PreparedCheckpoint, read_checkpoint
 from inspector.core.stats_job import TensorStatsResult
-from inspector.core.text import file_label
+from inspector.core.text import dotted_path, file_label, format_bytes, format_count
 from inspector.ui import resources
 from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
 from inspector.ui.settings import Settings
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.tree import CheckpointTreeModel, TensorFilterProxy, TreeData, prepare_tree
-from inspector.ui.tree_pane import FilterBar, attach_model, build_tree_view
+from inspector.ui.tree.copy_menu import install_copy_menu, tree_row_texts
+from inspector.ui.tree.proxy import parse_pattern
+from inspector.ui.tree_pane import FilterBar, attach_model, build_tree_view, expand_matches
 from inspector.ui.workers import Runners, run_in_pool
 
 FILTER_DEBOUNCE_MS = 200
@@ -113,6 +115,8 @@ class CheckpointView(QWidget):
         self.model: CheckpointTreeModel | None = None
         self.proxy: TensorFilterProxy | None = None
         self.tree: QTreeView | None = None
+        self.table = None  # the flat table (inspector.ui.table.FlatTable), built on first use
+        self._left_stack: QStackedWidget | None = None
         self.tensor_panel = None
         self.summary_panel: SummaryPanel | None = None
         self.filter_bar: FilterBar | None = None
@@ -190,6 +194,9 @@ class CheckpointView(QWidget):
         if self._views is None:
             return []
         return [self._views.tabText(i) for i in range(self._views.count())]
+
+    def current_view_index(self) -> int:
+        return self._views.currentIndex() if self._views is not None else -1
 
     def select_view(self, name: str) -> bool:
         """Show the view whose title is ``name`` (case-insensitive); False if there is none."""
@@ -270,17 +277,72 @@ class CheckpointView(QWidget):
         else:
             self.filter_bar.show_matches(None)
             self._expand_default(fresh=True)  # the reset collapsed every row
+        if self.table is not None:
+            needle, compiled, _error = parse_pattern(text, self.filter_bar.is_regex())
+            n = self.table.apply_filter(needle, compiled, nan_only)
+            if self.is_table_shown():
+                self.filter_bar.show_matches(n if filtering else None)
         if self._current_path is not None:
             self.select_path(self._current_path, scroll=True)
+
+    def show_mode(self, mode: str) -> None:
+        """Show the tree ("tree") or the flat table of every tensor ("table")."""
+        if self._left_stack is None:
+            return
+        button = self.filter_bar.table_button if mode == "table" else self.filter_bar.tree_button
+        if not button.isChecked():
+            button.setChecked(True)  # comes back here through sig_mode
+            return
+        if mode == "table":
+            if self.table is None:
+                self._build_table()
+            self._left_stack.setCurrentWidget(self.table)
+            if self._current_path is not None:
+                self.table.select_path(self._current_path)
+            self.table.setFocus()
+        else:
+            self._left_stack.setCurrentWidget(self.tree)
+            if self._current_path is not None:
+                self.select_path(self._current_path)
+            self.tree.setFocus()
+        self.apply_filter()
+
+    def run_inference(self) -> bool:
+        """Ctrl+R on the Tensors tab: show the Inference tab and run the model there (or say
+        why not, in the status bar). Returns True when a run started."""
+        say = getattr(self.window(), "statusBar", None)
+        if self._inference_view is None:
+            if say is not None:
+                say().showMessage("Ctrl+R runs a model on the Inference tab; this file has "
+                                  "no tensors to run", 6000)
+            return False
+        self.select_view("Inference")
+        started = bool(self.inference_panel.run())
+        if say is not None:
+            say().showMessage("Running the model on the Inference tab (Ctrl+R)" if started
+                              else "Ctrl+R: see the Inference tab for why the model cannot "
+                                   "run yet", 6000)
+        return started
+
+    def show_nan_inf_only(self) -> None:
+        """Filter to the tensors with NaN or Inf values (the summary's link)."""
+        if self.filter_bar is not None:
+            self.filter_bar.edit.clear()
+            self.filter_bar.nan_check.setChecked(True)  # applies the filter
+            self.apply_filter()
+
+    def is_table_shown(self) -> bool:
+        return self.table is not None and self._left_stack.currentWidget() is self.table
 
     def expand_all(self) -> None:
         """Expand every row (exposing every row of a lazily fetched tree first)."""
         if self.tree is None:
             return
         if not self.model.is_fully_fetched():
-            self.model.fetch_all()
-            if self._current_path is not None:
-                self.select_path(self._current_path, scroll=False)
+            current = self.model.item(self.proxy.mapToSource(self.tree.currentIndex()))
+            self.model.fetch_all()  # a reset: the current row is restored below
+            if current is not None:
+                self.tree.setCurrentIndex(self.proxy.mapFromSource(self.model.index_of(current)))
         self.tree.expandAll()
 
     def collapse_all(self) -> None:
@@ -338,6 +400,8 @@ class CheckpointView(QWidget):
         self.stats_state = "running"
         self.model.clear_stats()
         self.model.set_stats_pending(True)
+        if self.table is not None:
+            self.table.table_model.set_stats_pending(True)
         self.tree.viewport().update()
         self._show_current()
 
@@ -357,7 +421,10 @@ class CheckpointView(QWidget):
                 else:
                     self.tensor_panel.set_stats_error(result.error or "statistics unavailable")
         self.stats_done += len(results)
-        if self.proxy.depends_on_stats() and not self._restat_timer.isActive():
+        if self.table is not None:
+            self.table.table_model.stats_changed()
+        if (self.proxy.depends_on_stats() or self.table is not None) \
+                and not self._restat_timer.isActive():
             self._restat_timer.start()
 
     # ---- Private API: statistics
@@ -403,6 +470,14 @@ class CheckpointView(QWidget):
         self.stats_running = False
         self.stats_state = state
         self.model.set_stats_pending(False)
+        self.tree.fit_columns(self.model.widest_texts())  # NaN/Inf counts never elide
+        self.summary_panel.show_finiteness(
+            len(self.model.nan_inf_paths()) if self.model.stats_count() else None,
+            self.model.stats_count(), self.stats_total, state == "done")
+        self._fit_summary()
+        if self.table is not None:
+            self.table.table_model.set_stats_pending(False)
+            self.table.table_model.stats_changed(resort=True)
         self.tree.viewport().update()
         if self.proxy.depends_on_stats():
             self._refresh_for_stats()
@@ -412,12 +487,38 @@ class CheckpointView(QWidget):
         self._restat_timer.stop()
         if self.proxy is None:
             return
+        if self.table is not None:
+            self.table.table_model.stats_changed(resort=True)
+            if self.filter_bar.nan_inf_only():
+                self.apply_filter()
+                return
         self.proxy.refresh()
         if self.proxy.is_filtering():
             self.filter_bar.show_matches(self.proxy.matches)
             self._expand_matches()
 
     # ---- Private API: building
+    def _build_table(self) -> None:
+        from inspector.ui.table import FlatTable
+
+        self.table = FlatTable(self.ckpt, self.model.stats, self._settings,
+                               self.model.widest_texts())
+        self.table.table_model.set_stats_pending(self.stats_running)
+        self.table.sig_current_changed.connect(self._on_table_current)
+        install_copy_menu(self.table, self.table.row_texts)
+        self._left_stack.addWidget(self.table)
+
+    def _on_table_current(self, path: tuple) -> None:
+        self._current_path = path
+        node = self.ckpt.find(path)
+        if node is not None and node.tensor is not None:
+            panel = self._ensure_tensor_panel()
+            panel.show_tensor(self.ckpt, node, self.model.stats(path))
+            error = self.model.stats_error(path)
+            if self.model.stats(path) is None and error:
+                panel.set_stats_error(error)
+        self.sig_current_changed.emit(path)
+
     def _build_content(self, prepared: PreparedCheckpoint) -> None:
         content = QWidget(self)
         outer = QVBoxLayout(content)
@@ -426,6 +527,7 @@ class CheckpointView(QWidget):
         vsplit = QSplitter(Qt.Orientation.Vertical, content)
         vsplit.setChildrenCollapsible(False)
         self.summary_panel = SummaryPanel(vsplit)
+        self.summary_panel.sig_show_nan_inf.connect(self.show_nan_inf_only)
         if prepared.summary is not None:
             self.summary_panel.show_checkpoint(self.ckpt, prepared.summary)
         vsplit.addWidget(self.summary_panel)
@@ -451,8 +553,11 @@ class CheckpointView(QWidget):
         self.filter_bar.sig_apply.connect(self.apply_filter)
         self.proxy.sig_pattern_error.connect(self.filter_bar.show_pattern_error)
         left_layout.addWidget(self.filter_bar)
+        self.filter_bar.sig_mode.connect(self.show_mode)
         self.tree = build_tree_view()
-        left_layout.addWidget(self.tree)
+        self._left_stack = QStackedWidget()
+        self._left_stack.addWidget(self.tree)
+        left_layout.addWidget(self._left_stack)
         self._splitter.addWidget(left)
         # The TensorPanel (pyqtgraph: ~0.5 s to import, ~0.15 s to build) is made on the
         # first selection; pyqtgraph is imported in a pool thread once the tree is painted.
@@ -463,6 +568,10 @@ class CheckpointView(QWidget):
         if state is None or not self._splitter.restoreState(state):
             self._splitter.setSizes([900, 500])
         self._views.addTab(self._splitter, resources.icon("tensor"), "Tensors")
+        # Ctrl+R runs the model (Inference tab); on the Tensors tab it goes there and runs
+        run = QShortcut(QKeySequence("Ctrl+R"), self._splitter)
+        run.setContext(Qt.ShortcutContext.WindowShortcut)  # only while the tab is shown
+        run.activated.connect(self.run_inference)
         self._stack.addWidget(content)
         self._attach_model()
         self._expand_default(fresh=True)
@@ -532,7 +641,11 @@ class CheckpointView(QWidget):
             self._vsplit.setSizes([want, total - want])
 
     def _attach_model(self) -> None:
-        attach_model(self.tree, self.proxy)
+        attach_model(self.tree, self.proxy, self._settings.column_widths("tree"),
+                     self.model.widest_texts())
+        install_copy_menu(self.tree, lambda i: tree_row_texts(self.model, self.proxy, i))
+        self.tree.sig_columns_resized.connect(
+            lambda: self._settings.set_column_widths("tree", self.tree.user_widths()))
         self.tree.header().sortIndicatorChanged.connect(self._on_sort_changed)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
 
@@ -550,21 +663,7 @@ class CheckpointView(QWidget):
                 self.tree.expand(index)
 
     def _expand_matches(self) -> None:
-        """Open the filtered tree top-down as far as ``EXPAND_BUDGET`` rows go: a few
-        hundred matches show at once, and no filter lays out thousands of rows."""
-        model, proxy, tree = self.model, self.proxy, self.tree
-        budget = EXPAND_BUDGET
-        root = model.root_item()
-        queue = deque([root])
-        while queue:
-            item = queue.popleft()
-            children = model.shown_children(item)
-            if item is not root:
-                if len(children) > budget:
-                    continue
-                tree.expand(proxy.mapFromSource(model.index_of(item)))
-            budget -= len(children)
-            queue.extend(c for c in children if c.children)
+        expand_matches(self.tree, self.model, self.proxy, EXPAND_BUDGET)
 
     def _on_sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
         if column >= 0 and not self.model.is_fully_fetched():
@@ -588,8 +687,6 @@ class CheckpointView(QWidget):
                 self._show_item(item)
 
     def _show_item(self, item) -> None:
-        if item.node is None and self.tensor_panel is None:
-            return  # a module group: the placeholder says enough
         panel = self._ensure_tensor_panel()
         if item.is_tensor:
             stats = self.model.stats(item.path)
@@ -601,6 +698,14 @@ class CheckpointView(QWidget):
             panel.show_node(self.ckpt, item.node)
         else:
             panel.clear()
+            if item.group is not None:  # a module of a state_dict: say what it holds
+                g = item.group
+                path = dotted_path(item.path)
+                panel.title.setText(f"{path}.{g.prefix}" if path else g.prefix)
+                panel.subtitle.setText(
+                    f"module · {g.num_tensors:,} tensor{'' if g.num_tensors == 1 else 's'} · "
+                    f"{format_count(g.numel)} elements · {format_bytes(g.nbytes)} — select a "
+                    "tensor below it for its statistics and values")
 
 
 def _single_shot(parent: QWidget, ms: int, slot) -> QTimer:

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._loading: set[str] = set()  # paths being read in a pool thread
         self._compares: list = []  # the compare tabs, in no particular order
         self._shut_down = False
+        self._open_error = ""  # the banner's text while it shows an open error
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(resources.icon("app"))
@@ -113,11 +114,14 @@ class MainWindow(QMainWindow):
         path = os.fspath(path)
         url = is_url(path)  # a remote checkpoint (inspector.ui.remote): opened as it is
         path = path if url else os.path.abspath(path)
+        if not url and os.path.basename(path) == "config.json" and is_checkpoint_folder(
+                os.path.dirname(path)):
+            path = os.path.dirname(path)  # a model folder's config: open the folder
         for view in self.documents():
             if view.path == path:
                 self.tabs.setCurrentWidget(view)
                 return view
-        if not url and os.path.isdir(path) and not _has_index(path):
+        if not url and os.path.isdir(path) and not is_checkpoint_folder(path):
             files = _checkpoint_files(path)
             if files:
                 for f in files[:MAX_FOLDER_FILES]:
@@ -147,6 +151,30 @@ class MainWindow(QMainWindow):
         if files:
             self.settings.set_last_directory(os.path.dirname(files[0]))
             self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        """Choose a folder: a Hugging Face model folder, a torch.distributed.checkpoint
+        folder or a sharded checkpoint opens as one checkpoint; any other folder opens each
+        checkpoint file in it."""
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open Checkpoint Folder", self.settings.last_directory() or str(Path.home()))
+        if folder:
+            self.settings.set_last_directory(os.path.dirname(folder.rstrip("/\\")) or folder)
+            self.open_path(folder)
+
+    def switch_tab(self, step: int) -> None:
+        """Ctrl+PageDown / Ctrl+PageUp: the next or previous file tab; with one file open,
+        its next or previous view (Tensors, Details, Inference, …)."""
+        if self.tabs.count() > 1:
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+            return
+        view = self.current_document()
+        names = view.view_names() if view is not None else []
+        if len(names) > 1:
+            current = view.current_view_index()
+            view.select_view(names[(current + step) % len(names)].replace("&", ""))
 
     def close_document(self, index: int | None = None) -> None:
         if index is None:
@@ -297,6 +325,7 @@ class MainWindow(QMainWindow):
         self._central = QStackedWidget(container)
         self.welcome = WelcomePage(self.settings, self)
         self.welcome.sig_open_requested.connect(self.open_dialog)
+        self.welcome.sig_open_folder_requested.connect(self.open_folder_dialog)
         self.welcome.sig_open_path.connect(self.open_path)
         self._central.addWidget(self.welcome)
         self.tabs = QTabWidget()
@@ -327,6 +356,14 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self.act_open = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
                                      "open", "Open a checkpoint file")
+        self.act_open_folder = self._action(
+            "Open &Folder…", self.open_folder_dialog, "Ctrl+Alt+O", "open",
+            "Open a Hugging Face model folder, a torch.distributed.checkpoint folder or a "
+            "folder of checkpoint files")
+        self.act_next_tab = self._action("&Next Tab", lambda: self.switch_tab(1),
+                                         QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_PageDown))
+        self.act_prev_tab = self._action("&Previous Tab", lambda: self.switch_tab(-1),
+                                         QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_PageUp))
         self.act_close = self._action("&Close Tab", self.close_document,
                                       QKeySequence.StandardKey.Close, "close")
         self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -348,6 +385,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         self.file_menu = file_menu = bar.addMenu("&File")
         file_menu.addAction(self.act_open)
+        file_menu.addAction(self.act_open_folder)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
@@ -362,6 +400,9 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.act_expand)
         view_menu.addAction(self.act_collapse)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_next_tab)
+        view_menu.addAction(self.act_prev_tab)
         self.stats_menu = stats_menu = bar.addMenu("&Statistics")
         stats_menu.addAction(self.act_recompute)
         stats_menu.addAction(self.act_cancel)
@@ -423,6 +464,9 @@ class MainWindow(QMainWindow):
             ckpt.close()
             return
         view.set_checkpoint(loaded)
+        if self._open_error and self.banner.text() == self._open_error:
+            self.banner.hide()  # an earlier file's open error is stale now
+        self._open_error = ""
         self.settings.add_recent(view.path)
         i = self.tabs.indexOf(view)
         if ckpt.unsafe_globals:
@@ -452,7 +496,8 @@ class MainWindow(QMainWindow):
         if self.tabs.count() == 0:
             self._show_welcome()
         self.settings.remove_recent(path)
-        self.show_message(f"Could not open {path}: {problem}", "error")
+        self._open_error = f"Could not open {path}: {problem}"
+        self.show_message(self._open_error, "error")
         self.statusBar().showMessage(f"Could not open {os.path.basename(path)}", 5000)
         self._update_actions()
         self.sig_open_failed.emit(path, problem)
@@ -590,11 +635,20 @@ def _local_paths(mime) -> list[str]:
     return [u.toLocalFile() for u in mime.urls() if isinstance(u, QUrl) and u.isLocalFile()]
 
 
-def _has_index(folder: str) -> bool:
+def is_checkpoint_folder(folder: str) -> bool:
+    """A folder that is one checkpoint: a shard index, a Hugging Face model folder
+    (``config.json`` beside weights), a torch.distributed.checkpoint folder (``.metadata``)
+    or safetensors shards (``model-00001-of-00003.safetensors``)."""
     try:
-        return any(n.endswith(".index.json") for n in os.listdir(folder))
+        names = os.listdir(folder)
     except OSError:
         return False
+    if ".metadata" in names or any(n.endswith(".index.json") for n in names):
+        return True
+    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
+    if "config.json" in names and weights:
+        return True
+    return sum(1 for n in weights if "-of-" in n) > 1
 
 
 def _checkpoint_files(folder: str) -> list[str]:

@@ -12,6 +12,8 @@ import os
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from inspector.core.remote.urls import holds_credentials, is_url
+
 MAX_RECENT = 10
 INFERENCE_KEYS = ("architecture", "kwargs", "code_path", "class_name")
 
@@ -29,7 +31,10 @@ class Settings:
         return [str(v) for v in (value or []) if v]
 
     def add_recent(self, path: str | os.PathLike) -> None:
-        path = os.path.abspath(os.fspath(path))
+        path = os.fspath(path)
+        if is_url(path) and holds_credentials(path):
+            return  # a presigned URL or one with a password is a secret: never stored
+        path = path if is_url(path) else os.path.abspath(path)
         files = [path] + [p for p in self.recent_files() if p != path]
         self._set_recent(files[:MAX_RECENT])
 
@@ -39,7 +44,7 @@ class Settings:
     def existing_recent_files(self) -> list[str]:
         """Recent files that still exist; the missing ones are forgotten."""
         files = self.recent_files()
-        keep = [p for p in files if os.path.exists(p)]
+        keep = [p for p in files if is_url(p) or os.path.exists(p)]
         if keep != files:
             self._set_recent(keep)
         return keep
@@ -79,6 +84,25 @@ class Settings:
     def set_splitter_state(self, name: str, state: QByteArray) -> None:
         self._qs.setValue(f"splitters/{name}", state)
 
+    def column_widths(self, name: str) -> dict[int, int]:
+        """Column widths the user set in the table ``name`` ("tree", "table"): {column: px}."""
+        text = self._qs.value(f"columns/{name}", "", type=str) or ""
+        try:
+            value = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            return {}
+        if not isinstance(value, dict):
+            return {}
+        out = {}
+        for k, v in value.items():
+            if str(k).isdigit() and isinstance(v, int) and 10 <= v <= 5000:
+                out[int(k)] = v
+        return out
+
+    def set_column_widths(self, name: str, widths: dict[int, int]) -> None:
+        self._qs.setValue(f"columns/{name}", json.dumps({str(k): int(v)
+                                                         for k, v in widths.items()}))
+
     # ---- Public API: per-checkpoint inference choices
     def inference_choice(self, path: str | os.PathLike) -> dict:
         """The architecture choice last used for this checkpoint ({} when none).
@@ -108,6 +132,13 @@ class Settings:
     def set_stats_device(self, device: str) -> None:
         self._qs.setValue("stats/device", device)
 
+    def scheduler_address(self) -> str:
+        """The Dask scheduler statistics run on ('' = this machine; inspector.ui.remote)."""
+        return self._qs.value("cluster/scheduler", "", type=str) or ""
+
+    def set_scheduler_address(self, address: str) -> None:
+        self._qs.setValue("cluster/scheduler", address.strip())
+
     def sync(self) -> None:
         self._qs.sync()
 
@@ -115,7 +146,8 @@ class Settings:
     @staticmethod
     def _inference_key(path: str | os.PathLike) -> str:
         # a hash: INI keys mangle slashes and colons, and paths can be long
-        full = os.path.abspath(os.fspath(path))
+        full = os.fspath(path)
+        full = full if is_url(full) else os.path.abspath(full)
         return f"inference/{hashlib.sha1(full.encode()).hexdigest()[:20]}"
 
     def _set_recent(self, files: list[str]) -> None:

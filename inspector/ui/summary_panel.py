@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -195,7 +195,16 @@ class _FlowRow(QWidget):
 
 
 class SummaryPanel(QWidget):
-    """The checkpoint header: identity, counts, training state and hints."""
+    """The checkpoint header: identity, counts, training state and hints.
+
+    Emits
+    -----
+    sig_show_nan_inf()
+        The user clicked the NaN/Inf count: show only those tensors.
+    """
+
+    sig_show_nan_inf = Signal()
+    """The "N tensors have NaN/Inf" link was clicked."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -241,6 +250,14 @@ class SummaryPanel(QWidget):
 
         self.counts_label = _label()
         v.addWidget(self.counts_label)
+        # our own text (counts only), with a link that filters the tree
+        self.finite_label = QLabel()
+        self.finite_label.setObjectName("finiteLabel")
+        self.finite_label.setTextFormat(Qt.TextFormat.RichText)
+        self.finite_label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.finite_label.linkActivated.connect(lambda _link: self.sig_show_nan_inf.emit())
+        self.finite_label.setVisible(False)
+        v.addWidget(self.finite_label)
 
         self.dtype_row = _FlowRow("Dtypes")
         self.scalar_row = _FlowRow("Scalars")
@@ -361,6 +378,26 @@ class SummaryPanel(QWidget):
 
         self._fill_hparams(s)
         self._fill_hints(s)
+        self.finite_label.setVisible(False)
+        self.updateGeometry()
+
+    def show_finiteness(self, bad: int | None, checked: int, total: int,
+                        complete: bool) -> None:
+        """After statistics: how many tensors have NaN/Inf (a link that filters to them), of
+        ``checked`` of ``total`` tensors; ``bad`` None hides the line."""
+        if bad is None:
+            self.finite_label.setVisible(False)
+            return
+        scope = (f"all {total:,} tensors" if complete and checked >= total
+                 else f"{checked:,} of {total:,} tensors checked")
+        if bad:
+            noun = "tensor has" if bad == 1 else "tensors have"
+            text = (f"<span style='color:#dc2626'>⚠ <b>{bad:,}</b> {noun} NaN or Inf "
+                    f"values</span> ({scope}) · <a href='nan-inf'>show only them</a>")
+        else:
+            text = f"✓ No NaN or Inf values ({scope})"
+        self.finite_label.setText(text)
+        self.finite_label.setVisible(True)
         self.updateGeometry()
 
     def clear(self) -> None:
@@ -386,7 +423,10 @@ class SummaryPanel(QWidget):
         """Everything shown, as plain text (for tests and copying)."""
         parts = [self.banner_label.text() if self.banner.isVisibleTo(self) else "",
                  self.file_label.text(), self.format_badge.text(), self.size_label.text(),
-                 self.counts_label.text(), self.dtype_row.text(), self.scalar_row.text(),
+                 self.counts_label.text(),
+                 re.sub(r"<[^>]+>", "", self.finite_label.text())
+                 if self.finite_label.isVisibleTo(self) else "",
+                 self.dtype_row.text(), self.scalar_row.text(),
                  self.optimizer_label.text(), self.scheduler_label.text(),
                  *[lab.text() for lab in self.hint_labels]]
         return "\n".join(p for p in parts if p)

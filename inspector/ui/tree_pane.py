@@ -6,10 +6,13 @@ tree model (:mod:`inspector.ui.tree`) and decides what a filter does.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from collections import deque
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QButtonGroup,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
@@ -37,12 +40,16 @@ from inspector.ui.tree import (
     HEADERS,
 )
 
-MIN_NAME_WIDTH = 160
-# The widest text each column usually shows; numeric columns are sized to it (and to their
-# header) from the font, so that all of them fit beside the name column, which stretches.
-COLUMN_SAMPLES = {COL_DTYPE: "bfloat16", COL_SHAPE: "(1024, 1024)", COL_NUMEL: "123.4M",
-                  COL_SIZE: "123.4 MiB", COL_MEAN: "-1.234e-05", COL_STD: "0.01234",
-                  COL_MIN: "-0.1234", COL_MAX: "-0.1234", COL_ZEROS: "12.3 %", COL_NANINF: "0"}
+MIN_NAME_WIDTH = 220
+MAX_SHAPE_WIDTH = 420  # a longer shape (rare: 8+ dimensions) may scroll, never the others
+CELL_PADDING = 18
+HEADER_PADDING = 22  # room for the sort indicator
+# The widest text each column can show (numbers: 4 significant digits, sizes, counts); the
+# columns are sized to it, or to wider text found in the file (a shape), and never elide it.
+COLUMN_SAMPLES = {COL_DTYPE: "bfloat16", COL_SHAPE: "(1024, 1024)", COL_NUMEL: "888.88M",
+                  COL_SIZE: "1023.9 MiB", COL_MEAN: "-8.888e-88", COL_STD: "8.888e-88",
+                  COL_MIN: "-8.888e-88", COL_MAX: "-8.888e-88", COL_ZEROS: "100.0 %",
+                  COL_NANINF: "0"}
 
 
 class FilterBar(QWidget):
@@ -60,6 +67,8 @@ class FilterBar(QWidget):
     """The filter text changed."""
     sig_apply = Signal()
     """The filter should be applied now."""
+    sig_mode = Signal(str)
+    """"tree" or "table" was chosen."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -90,10 +99,29 @@ class FilterBar(QWidget):
         self.nan_check = QCheckBox("NaN/Inf only")
         self.nan_check.setToolTip("Show only tensors whose statistics found NaN or infinite values")
         self.nan_check.toggled.connect(lambda _on: self.sig_apply.emit())
+        self.tree_button = QToolButton()
+        self.tree_button.setText("Tree")
+        self.tree_button.setToolTip("The checkpoint as a tree of modules and keys")
+        self.table_button = QToolButton()
+        self.table_button.setText("Table")
+        self.table_button.setObjectName("tableButton")
+        self.table_button.setToolTip("Every tensor in one flat table: full path, dtype, shape, "
+                                     "size and statistics; click a header to sort the whole "
+                                     "model")
+        modes = QButtonGroup(self)
+        modes.setExclusive(True)
+        for button, mode in ((self.tree_button, "tree"), (self.table_button, "table")):
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            modes.addButton(button)
+            button.toggled.connect(lambda on, m=mode: on and self.sig_mode.emit(m))
+        self.tree_button.setChecked(True)
         self.match_label = QLabel("")
         self.match_label.setObjectName("matchLabel")
         self.match_label.setTextFormat(Qt.TextFormat.PlainText)
         self.match_label.setMinimumWidth(80)
+        bar.addWidget(self.tree_button)
+        bar.addWidget(self.table_button)
         bar.addWidget(edit, 1)
         bar.addWidget(self.regex_button)
         bar.addWidget(self.nan_check)
@@ -126,9 +154,131 @@ class FilterBar(QWidget):
         self.sig_apply.emit()
 
 
-def build_tree_view() -> QTreeView:
+class CheckpointTree(QTreeView):
+    """The tree view: keyboard navigation reaches every row of the lazily fetched model
+    (End fetches to the last row, Down and Page Down fetch the next batch before they run
+    out), names are elided in the middle, and the columns fit their content.
+
+    Emits
+    -----
+    sig_columns_resized()
+        The user resized a column (the widths are worth saving).
+    """
+
+    sig_columns_resized = Signal()
+    """The user dragged or double-clicked a column border."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._fitting = False
+        self._user_widths: dict[int, int] = {}
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self.fit_name_column)
+
+    # ---- Public API
+    def user_widths(self) -> dict[int, int]:
+        """The columns the user sized, and their widths."""
+        return dict(self._user_widths)
+
+    def set_user_widths(self, widths: dict[int, int]) -> None:
+        self._user_widths = dict(widths)
+
+    def fit_columns(self, widest: dict[int, str] | None = None) -> None:
+        """Size every column but the name to its widest text (never elided), honour the
+        widths the user set, and give the name column the rest (at least ``MIN_NAME_WIDTH``)."""
+        header = self.header()
+        cell, title = self.fontMetrics(), header.fontMetrics()
+        texts = dict(COLUMN_SAMPLES)
+        for col, text in (widest or {}).items():
+            if cell.horizontalAdvance(text) > cell.horizontalAdvance(texts.get(col, "")):
+                texts[col] = text
+        self._fitting = True
+        try:
+            for col, sample in texts.items():
+                need = max(cell.horizontalAdvance(sample) + CELL_PADDING,
+                           title.horizontalAdvance(HEADERS[col]) + HEADER_PADDING)
+                if col == COL_SHAPE:
+                    need = min(need, MAX_SHAPE_WIDTH)
+                width = max(need, self._user_widths.get(col, 0))
+                if header.sectionSize(col) != width:
+                    header.resizeSection(col, width)
+        finally:
+            self._fitting = False
+        self.fit_name_column()
+
+    def fit_name_column(self) -> None:
+        """The name column fills the view's free width, unless the user sized it."""
+        header = self.header()
+        if COL_NAME in self._user_widths:
+            width = self._user_widths[COL_NAME]
+        else:
+            others = sum(header.sectionSize(c) for c in range(1, header.count())
+                         if not header.isSectionHidden(c))
+            width = max(MIN_NAME_WIDTH, self.viewport().width() - others)
+        if header.sectionSize(COL_NAME) != width:
+            self._fitting = True
+            try:
+                header.resizeSection(COL_NAME, width)
+            finally:
+                self._fitting = False
+
+    # ---- Qt overrides
+    def moveCursor(self, action, modifiers):  # noqa: N802 - Qt override
+        model = self.model()
+        if model is not None:
+            if action == QAbstractItemView.CursorAction.MoveEnd:
+                self._fetch_to_end()
+            elif action in (QAbstractItemView.CursorAction.MoveDown,
+                            QAbstractItemView.CursorAction.MovePageDown,
+                            QAbstractItemView.CursorAction.MoveNext):
+                self._fetch_after(self.currentIndex())
+        return super().moveCursor(action, modifiers)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_timer.start()
+
+    # ---- Private API
+    def _fetch_to_end(self) -> None:
+        """Fetch every row of the top level and of each last, expanded row below it, so
+        End lands on the real last row."""
+        model = self.model()
+        parent = QModelIndex()
+        while True:
+            while model.canFetchMore(parent):
+                model.fetchMore(parent)
+            n = model.rowCount(parent)
+            if n == 0:
+                return
+            last = model.index(n - 1, 0, parent)
+            if not self.isExpanded(last):
+                return
+            parent = last
+
+    def _fetch_after(self, current: QModelIndex) -> None:
+        """Fetch the next batch of ``current``'s siblings (and of its ancestors') when the
+        cursor is a page or less from the end of what is fetched."""
+        model = self.model()
+        page = max(1, self.viewport().height() // max(1, self.sizeHintForRow(0) or 20)) + 1
+        index = current
+        while index.isValid():
+            parent = index.parent()
+            if index.row() >= model.rowCount(parent) - page and model.canFetchMore(parent):
+                model.fetchMore(parent)
+            index = parent
+
+    def _on_section_resized(self, col: int, _old: int, new: int) -> None:
+        if self._fitting or not self.header().underMouse():
+            return
+        self._user_widths[col] = new
+        self.sig_columns_resized.emit()
+
+
+def build_tree_view() -> CheckpointTree:
     """The tree view, without its model yet: see :func:`attach_model`."""
-    tree = QTreeView()
+    tree = CheckpointTree()
     tree.setObjectName("checkpointTree")
     tree.setUniformRowHeights(True)
     tree.setAlternatingRowColors(True)
@@ -139,11 +289,17 @@ def build_tree_view() -> QTreeView:
     tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     tree.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     tree.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    # a key's end tells running_mean from running_var: elide the middle, never the end
+    tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     return tree
 
 
-def attach_model(tree: QTreeView, model) -> None:
+def attach_model(tree: CheckpointTree, model, widths: dict[int, int] | None = None,
+                 widest: dict[int, str] | None = None) -> None:
     """Give ``tree`` its model and fit the columns; file order until a header is clicked.
+
+    ``widths``: the column widths the user set before (settings); ``widest``: the widest
+    text of some columns (e.g. the longest shape), which are never elided.
 
     Call it last, once the widgets are assembled: every re-parenting and tab insertion would
     otherwise lay out all exposed rows again (20 000 tensors: ~0.3 s of GUI thread).
@@ -153,16 +309,27 @@ def attach_model(tree: QTreeView, model) -> None:
     header.setStretchLastSection(False)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    # numbers compact (their usual text or their title, whichever is wider), the name takes
-    # the rest: every column fits the default window without scrolling sideways
-    cell, title = tree.fontMetrics(), header.fontMetrics()
-    for col, sample in COLUMN_SAMPLES.items():
-        header.resizeSection(col, max(cell.horizontalAdvance(sample) + 14,
-                                      title.horizontalAdvance(HEADERS[col]) + 16))
-    header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
     header.setMinimumSectionSize(min(header.minimumSectionSize(), 40))
-    header.resizeSection(COL_NAME, MIN_NAME_WIDTH)
+    tree.set_user_widths(widths or {})
+    tree.fit_columns(widest)
+    header.sectionResized.connect(tree._on_section_resized)
     header.setSortIndicatorShown(True)
     header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     tree.setSortingEnabled(True)
     tree.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+
+
+def expand_matches(tree: QTreeView, model, proxy, budget: int) -> None:
+    """Open a filtered tree top-down as far as ``budget`` rows go: a few hundred matches show
+    at once, and no filter lays out thousands of rows."""
+    root = model.root_item()
+    queue = deque([root])
+    while queue:
+        item = queue.popleft()
+        children = model.shown_children(item)
+        if item is not root:
+            if len(children) > budget:
+                continue
+            tree.expand(proxy.mapFromSource(model.index_of(item)))
+        budget -= len(children)
+        queue.extend(c for c in children if c.children)

@@ -30,6 +30,8 @@ class WelcomePage(QWidget):
     """The Open button was pressed."""
     sig_open_path = Signal(str)
     """A recent file was clicked: its path."""
+    sig_open_folder_requested = Signal()
+    """The Open Folder button was pressed."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -44,14 +46,22 @@ class WelcomePage(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.8)
         font.setBold(True)
         title.setFont(font)
-        hint = QLabel("Open a checkpoint (Ctrl+O) or drop one here",
+        hint = QLabel("Open a checkpoint (Ctrl+O) or a model folder — Hugging Face, "
+                      "torch.distributed.checkpoint, sharded (Ctrl+Alt+O) — or drop one here",
                       alignment=Qt.AlignmentFlag.AlignCenter)
         hint.setObjectName("welcomeHint")
         button = QPushButton(resources.icon("open"), "Open Checkpoint…")
         button.clicked.connect(self.sig_open_requested)
+        hint.setWordWrap(True)
+        folder = QPushButton(resources.icon("open"), "Open Folder…")
+        folder.setObjectName("openFolderButton")
+        folder.setToolTip("A Hugging Face model folder (config.json and weights), a "
+                          "torch.distributed.checkpoint folder or sharded checkpoint files")
+        folder.clicked.connect(self.sig_open_folder_requested)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(button)
+        row.addWidget(folder)
         row.addStretch(1)
         self._recent = QVBoxLayout()
         for w in (logo, title, hint):

@@ -206,9 +206,9 @@ class PredictionsView(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in (1, 2, 3):
+        for c in range(4):  # whole labels and numbers; a narrow table scrolls sideways
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         split.addWidget(self.table)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -222,6 +222,9 @@ class PredictionsView(QWidget):
         orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if self.split.orientation() != orientation:
             self.split.setOrientation(orientation)
+            total = event.size().width() if wide else event.size().height()
+            first = 0.58 if wide else 0.55  # the bars; the table gets the rest
+            self.split.setSizes([int(total * first), int(total * (1 - first))])
         super().resizeEvent(event)
 
     # ---- Public API

@@ -121,6 +121,7 @@ class TreeData:
             only = TreeItem(root, None, self.root, 0, "(root)", ())
             self.root.children = [only]
             self.register(only)
+        self.widest = widest_texts(ckpt)
         if _count_nodes(root, EAGER_LIMIT + 1) <= EAGER_LIMIT:
             self.expose_all()
         else:
@@ -275,6 +276,28 @@ def prepare_tree(ckpt: Checkpoint, labels: dict[tuple, str] | None = None) -> Tr
     Qt-free: call it in the thread that opened the file (20 000 tensors: ~0.1 s).
     """
     return TreeData(ckpt, labels, FETCH_BATCH)
+
+
+def shape_text(shape) -> str:
+    """A tensor shape as the tree shows it."""
+    return "(" + ", ".join(str(s) for s in shape) + ")" if shape else "scalar"
+
+
+def dtype_text(t) -> str:
+    return t.dtype if t.layout == "strided" else f"{t.dtype} ({t.layout})"
+
+
+def widest_texts(ckpt: Checkpoint) -> dict[str, str]:
+    """The longest dtype and shape texts of the file's tensors: their columns fit them."""
+    longest_shape = ()
+    longest_dtype = ""
+    for node in ckpt.tensor_nodes():
+        t = node.tensor
+        if len(t.shape) >= len(longest_shape) and len(str(t.shape)) > len(str(longest_shape)):
+            longest_shape = tuple(t.shape)
+        if len(t.dtype) + len(t.layout) > len(longest_dtype):
+            longest_dtype = dtype_text(t)
+    return {"shape": shape_text(longest_shape), "dtype": longest_dtype}
 
 
 def _count_nodes(root: Node, limit: int) -> int:

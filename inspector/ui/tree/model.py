@@ -56,7 +56,14 @@ from inspector.ui.tree.columns import (
     stats_value,
     value_text,
 )
-from inspector.ui.tree.items import FETCH_BATCH, SearchIndex, TreeData, TreeItem
+from inspector.ui.tree.items import (
+    FETCH_BATCH,
+    SearchIndex,
+    TreeData,
+    TreeItem,
+    dtype_text,
+    shape_text,
+)
 
 _NO_PARENT = QModelIndex()
 _ICON_BY_KIND = {DICT: "dict", LIST: "list", TUPLE: "list", SET: "list", SCALAR: "scalar",
@@ -319,6 +326,17 @@ class CheckpointTreeModel(QAbstractItemModel):
         """Key paths of the tensors whose statistics found NaN or Inf values."""
         return self._nan_paths
 
+    def widest_texts(self) -> dict[int, str]:
+        """The widest texts of the dtype, shape and NaN/Inf columns (these never elide)."""
+        widest = {COL_SHAPE: self._data.widest["shape"], COL_DTYPE: self._data.widest["dtype"]}
+        if self._nan_paths:
+            most_nan = max((getattr(self._stats[p], "nan", 0) or 0) for p in self._nan_paths)
+            most_inf = max((getattr(self._stats[p], "inf", 0) or 0) for p in self._nan_paths)
+            parts = [f"{n:,} {what}" for n, what in ((most_nan, "NaN"), (most_inf, "Inf")) if n]
+            below = _nan_below_text(len(self._nan_paths)) or ""
+            widest[COL_NANINF] = max(", ".join(parts), below, key=len)
+        return widest
+
     def nan_inf_items(self) -> list[TreeItem]:
         """The rows of those tensors (every row must be exposed)."""
         by_path = self._items_by_path
@@ -560,9 +578,9 @@ class CheckpointTreeModel(QAbstractItemModel):
     def _tensor_display(self, item: TreeItem, node: Node, col: int) -> str | None:
         t = node.tensor
         if col == COL_DTYPE:
-            return t.dtype if t.layout == "strided" else f"{t.dtype} ({t.layout})"
+            return dtype_text(t)
         if col == COL_SHAPE:
-            return "(" + ", ".join(str(s) for s in t.shape) + ")" if t.shape else "scalar"
+            return shape_text(t.shape)
         if col == COL_NUMEL:
             return format_count(t.numel)
         if col == COL_SIZE:

@@ -10,6 +10,25 @@ from PySide6.QtCore import QObject, QSortFilterProxyModel, Signal
 from inspector.ui.tree.columns import COL_MEAN, SortRole
 
 
+def parse_pattern(text: str, regex: bool = False) -> tuple[str, re.Pattern[str] | None, str]:
+    """(lower-cased substring, compiled regex, error) of a filter text: a substring, or a
+    regex when ``regex`` or the text starts with ``/`` (case-insensitive either way)."""
+    text = text.strip()
+    needle, compiled, error = "", None, ""
+    if text.startswith("/") and len(text) > 1:
+        regex, text = True, text[1:].removesuffix("/")
+    elif text == "/":
+        text = ""
+    if text and regex:
+        try:
+            compiled = re.compile(text, re.IGNORECASE)
+        except re.error as e:
+            error = f"invalid regular expression: {e}"
+    elif text:
+        needle = text.lower()
+    return needle, compiled, error
+
+
 class TensorFilterProxy(QSortFilterProxyModel):
     """Filters the tree by a substring or regex of the dotted path, optionally NaN/Inf only,
     and sorts it.
@@ -58,19 +77,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
         ``source_change`` runs inside the source model's reset (the proxy follows it): the
         caller changes which source rows are exposed and the view lays out only once.
         """
-        text = text.strip()
-        needle, compiled, error = "", None, ""
-        if text.startswith("/") and len(text) > 1:
-            regex, text = True, text[1:].removesuffix("/")
-        elif text == "/":
-            text = ""
-        if text and regex:
-            try:
-                compiled = re.compile(text, re.IGNORECASE)
-            except re.error as e:
-                error = f"invalid regular expression: {e}"
-        elif text:
-            needle = text.lower()
+        needle, compiled, error = parse_pattern(text, regex)
         self._apply(needle, compiled, bool(nan_inf_only), source_change)
         self.sig_pattern_error.emit(error)
 
