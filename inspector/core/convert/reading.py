@@ -25,6 +25,7 @@ from inspector.core.model import CheckpointError, TensorInfo
 BLOCK_BYTES = 16 << 20  # bytes per block read or written
 CASTABLE = frozenset({"float64", "float32", "float16", "bfloat16"})
 CAST_TARGETS = ("bfloat16", "float16", "float32")
+MAX_EXPANSION = 256 << 20  # bytes a view may hold beyond its storage's size (broadcasts)
 _BAD_NOTES = ("view exceeds its storage", "negative stride")
 
 
@@ -58,6 +59,14 @@ def convertible_reason(info: TensorInfo) -> str | None:
         return f"its data cannot be read ({info.note})"
     if canonical(info.dtype) not in DTYPES:
         return f"unknown dtype {info.dtype}"
+    if any(s < 0 for s in info.stride) or info.storage_offset < 0:
+        return "its data cannot be read (negative stride or offset)"
+    if info.numel and info.storage_span()[1] * info.itemsize > info.storage.nbytes:
+        return "its data cannot be read (its view lies outside its storage)"
+    if info.nbytes > max(info.storage.nbytes, 1) and info.nbytes > MAX_EXPANSION:
+        # a zero-stride view repeats its storage: written out it could fill the disk
+        return (f"an expanded view ({info.nbytes} bytes of values from a storage of "
+                f"{info.storage.nbytes} bytes)")
     return None
 
 

@@ -26,7 +26,7 @@ from inspector.core.convert.plan import (
     plan_conversion,
 )
 from inspector.core.convert.pth_out import write_pth
-from inspector.core.convert.reading import BLOCK_BYTES, BlockReader
+from inspector.core.convert.reading import BLOCK_BYTES, BlockReader, NotConvertible
 from inspector.core.convert.safetensors_out import (
     INDEX_NAME,
     SHARD_NAME,
@@ -196,6 +196,8 @@ def iter_convert(src: str | os.PathLike, dst: str | os.PathLike,
                     _remove_stale_shards(dst, {o.final for o in outputs})
             yield JobProgress(total, total, "done")
             yield _report(ckpt, plan, dst, kind, options, outputs, verify)
+        except NotConvertible as e:  # the plan rules these out; a file may still surprise
+            raise ConvertError(src, f"a tensor cannot be read: {e}") from None
         finally:
             for out in outputs:
                 if out.temp and not out.renamed:
