@@ -59,14 +59,14 @@ def _size(text: str) -> int:
 
 
 def run(args) -> int:
-    from inspector.core.convert import ConvertOptions, convert, report_lines
+    from inspector.core.convert import ConvertOptions, report_lines
 
     options = ConvertOptions(kind=args.kind, key=args.key,
                              include_optimizer=args.include_optimizer,
                              strip_prefixes=tuple(args.strip_prefix), dtype=args.dtype,
                              max_shard_size=args.max_shard_size, verify=args.verify,
                              overwrite=args.overwrite)
-    report = convert(args.src, args.dst, options)
+    report = _run_with_progress(args.src, args.dst, options)
     if args.json:
         print_json(report.to_json())
     else:
@@ -78,3 +78,28 @@ def run(args) -> int:
                        file=sys.stderr)
         return 1
     return 0
+
+
+def _run_with_progress(src: str, dst: str, options):
+    """Run the conversion; on a terminal, one progress line on stderr, rewritten in place."""
+    from inspector.core.convert import ConvertReport, iter_convert
+    from inspector.core.text import format_bytes, printable_line
+
+    tty = sys.stderr.isatty()
+    report = None
+    shown = False
+    try:
+        for item in iter_convert(src, dst, options):
+            if isinstance(item, ConvertReport):
+                report = item
+            elif tty and item.total:
+                line = (f"{item.text}: {format_bytes(item.done)} of {format_bytes(item.total)} "
+                        f"({100 * item.done // item.total} %)")
+                sys.stderr.write("\r" + printable_line(line)[:100].ljust(100))
+                sys.stderr.flush()
+                shown = True
+    finally:
+        if shown:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
+    return report

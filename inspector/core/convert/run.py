@@ -44,7 +44,7 @@ from inspector.core.convert.verify import (
     merge_results,
 )
 from inspector.core.jobs import JobProgress
-from inspector.core.text import dotted_path
+from inspector.core.text import dotted_path, safe_str
 
 Cancel = Callable[[], bool] | None
 PROGRESS_S = 0.1  # at most this often a progress item
@@ -337,7 +337,8 @@ def _remove_stale_shards(folder: str, written: set[str]) -> None:
 
 # ---- Private API: writing
 def _metadata(ckpt: Checkpoint, plan: ConversionPlan, options: ConvertOptions) -> dict[str, str]:
-    meta = {"format": "pt", "source": os.path.basename(ckpt.path.rstrip(os.sep)) or ckpt.path,
+    meta = {"format": "pt", "source": safe_str(os.path.basename(ckpt.path.rstrip(os.sep))
+                                               or ckpt.path),
             "source_format": ckpt.format,
             "weights": dotted_path(plan.container) if plan.container is not None else plan.label,
             "converted_by": "checkpoint-inspector"}
