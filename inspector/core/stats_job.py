@@ -52,7 +52,8 @@ def tensor_stats(path: str, paths: list[tuple] | None = None, bins: int = 64,
         try:
             open_device(device)
         except DeviceUnavailable as e:
-            yield DeviceNote(f"statistics on the CPU: {device}: {e}")
+            yield DeviceNote(f"Statistics computed on the CPU: device {device} cannot be used "
+                             f"({e}).")
             device = "cpu"
     with open_checkpoint(path) as ckpt:
         total = len(paths) if paths is not None else len(ckpt.tensor_nodes())

@@ -35,7 +35,7 @@ def test_device_menu_choice_is_kept_and_used(qtbot, make_window, open_file, smal
     assert settings.stats_device() == "cuda" and actions["cuda"].isChecked()
     assert view.stats_done == 2
     if not torch_mod.cuda.is_available():
-        assert "statistics on the CPU" in w.message_text()
+        assert "Statistics computed on the CPU" in w.message_text()
     actions["cpu"].trigger()
     assert settings.stats_device() == "cpu"
     qtbot.waitUntil(lambda: not view.stats_running, timeout=STATS_TIMEOUT)
