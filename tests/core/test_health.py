@@ -108,3 +108,21 @@ def test_alpha_recovers_a_planted_power_law():
     assert fit.alpha == pytest.approx(3.5, abs=0.35)
     assert reading(fit.alpha) == "well trained (2–6)"
     assert reading(1.5).startswith("very heavy-tailed") and reading(9).startswith("weakly")
+
+
+def test_bfloat16_float16_float64_and_complex_tensors(tmp_path):
+    import torch
+
+    sd = {"a.weight": torch.randn(4, 4).to(torch.bfloat16),
+          "b.weight": torch.randn(3, 3).to(torch.float16),
+          "c.weight": torch.randn(5, 5, dtype=torch.float64),
+          "z": torch.randn(3, dtype=torch.complex64)}
+    sd["a.weight"][0] = 1e6
+    sd["a.weight"][1] = 0
+    sd["b.weight"][1, 1] = float("inf")
+    torch.save(sd, tmp_path / "mixed.pth")
+    report = check_health(str(tmp_path / "mixed.pth"))
+    assert _kinds(report) == [("dead_units", "a.weight"), ("fp16_overflow", "a.weight"),
+                              ("inf", "b.weight")]
+    over = next(f for f in report.findings if f.kind == "fp16_overflow")
+    assert over.count == 4  # bfloat16 holds 1e6 (as 999424); float16 cannot
