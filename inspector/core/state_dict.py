@@ -15,6 +15,7 @@ the summary, the diff alignment and inference:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
@@ -129,9 +130,9 @@ def find_weights(ckpt: Checkpoint, container: tuple | None = None) -> Weights:
     for node, path in candidates:
         if is_pickled_module(node) or looks_like_state_dict(node):
             return _weights_of(ckpt, node, path)
-    queue = [(c, 1) for c in root.children]
+    queue = deque((c, 1) for c in root.children)
     while queue:
-        node, depth = queue.pop(0)
+        node, depth = queue.popleft()
         if is_optimizer_state(node) or node.key in _SKIPPED_ENTRIES:
             continue
         if looks_like_state_dict(node) and len(node.children) >= 2:
