@@ -3,6 +3,8 @@ endpoint from ``AWS_ENDPOINT_URL_S3``, credentials from the environment as boto 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -36,6 +38,18 @@ def bucket(tmp_path_factory):
     fs.mkdir("ckpts")
     for name in ("train.pth", "model.safetensors"):
         fs.put(str(root / name), f"ckpts/runs/{name}")
+    # a Hugging Face model folder under a prefix: config, index, two shards
+    folder = root / "hf"
+    folder.mkdir()
+    weight_map = {}
+    for s in range(2):
+        part = {f"layer{s}.{k}": torch.randn(4, 4, generator=gen) for k in range(2)}
+        save_file(part, str(folder / f"model-{s + 1}-of-2.safetensors"))
+        weight_map.update(dict.fromkeys(part, f"model-{s + 1}-of-2.safetensors"))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "toy"}))
+    for f in folder.iterdir():
+        fs.put(str(f), f"ckpts/models/toy/{f.name}")
     try:
         yield root
     finally:
@@ -59,3 +73,14 @@ def test_s3_checkpoints_read_like_local_files(bucket, tmp_path, monkeypatch):
 def test_a_missing_s3_object_is_one_clear_error(bucket):
     with pytest.raises(CheckpointError, match=r"not found \(HTTP 404"):
         open_checkpoint("s3://ckpts/runs/missing.pth")
+
+
+def test_an_s3_prefix_opens_as_a_model_folder(bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECTOR_REMOTE_CACHE_DIR", str(tmp_path / "cache"))
+    with open_checkpoint(bucket / "hf") as local, open_checkpoint("s3://ckpts/models/toy") as ck:
+        assert ck.format == local.format == "hf-folder"
+        assert ck.details["model_type"] == "toy" and ck.details["index"] == local.details["index"]
+        assert [p for p, _ in ck.tensors()] == [p for p, _ in local.tensors()]
+        assert ck.details["remote"]["bytes_fetched"] > 0
+        for (_, a), (_, b) in zip(ck.tensors(), local.tensors()):
+            assert bytes(ck.storage_view(a.storage)) == bytes(local.storage_view(b.storage))
