@@ -17,6 +17,7 @@ HINTS = {
     "architecture": "give one: --arch path/to/model.py:ClassName (and --arch-kwargs JSON)",
     "trust": "if you trust it, rerun with --trust; or load only its weights with --arch",
     "random-init": "rerun with --allow-random-init to run anyway (the verdict will say so)",
+    "extra-args": "give it with --extra-args JSON, e.g. --extra-args '{\"sr\": 16000}'",
 }
 
 

@@ -17,6 +17,7 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 from inspector.core.inference import (  # noqa: E402
+    HINT_EXTRA_ARGS,
     HINT_RANDOM_INIT,
     HINT_TRUST,
     RandomInitError,
@@ -141,6 +142,8 @@ def test_inputs_are_real_and_labelled(models):
     assert v.input_kind == "image" and v.input_shape == (2, 3, 32, 32)
     assert "sample images" in v.input_description
     assert {x.label for x in v.predictions.eval} == {f"shape-{i}" for i in range(5)}
+    assert len(v.predictions.train_probs) == 5 and all(
+        len(run) == 5 and abs(sum(run) - 1.0) < 1e-6 for run in v.predictions.train_probs)
     assert abs(sum(x.probability for x in v.predictions.eval) - 1.0) < 1e-6
     # ViT has Dropout 0.2 here: train runs differ and the verdict names the layers
     assert v.train.max_run_diff > 0
@@ -167,6 +170,8 @@ def test_bare_state_dict_identified_by_shapes(models, index, name):
     assert options.config_class == "" and options.index_missing == ()
     top = options.proposals[0]
     assert top.spec == f"hf:{CLASSES[name]}" and top.exact and top.score == 1.0
+    assert top.input_kind == {"bert": "text", "gpt2": "text", "wav2vec2": "audio"}.get(
+        name, "image")
     assert options.proposed == top.spec
     if name not in ("gpt2", "vit"):  # running: the tied LM head and the renamed ViT keys
         return
@@ -293,5 +298,36 @@ def test_extra_forward_args_and_npy_input(tmp_path):
                            extra_args={"sr": 16000}))
     assert r.input_shape == (5, 3) and r.output_shape == (5, 2)
     assert "input.npy" in r.input_description and "'sr': 16000" in r.input_description
-    items = list(iter_run_job(RunConfig(str(path), architecture=spec, runs=2)))
+    items = list(iter_run_job(RunConfig(str(path), architecture=spec, runs=2,
+                                        extra_args={"sr": 8000})))
     assert isinstance(items[-1], InferenceFailure) and "assert sr == 16000" in items[-1].traceback
+    (tmp_path / "needs.py").write_text(
+        "from torch import nn\n"
+        "class Needs(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin = nn.Linear(3, 2)\n"
+        "    def forward(self, x, sr):\n"
+        "        return self.lin(x)\n")
+    items = list(iter_run_job(RunConfig(str(path), architecture=f"{tmp_path / 'needs.py'}:Needs",
+                                        runs=2)))
+    failure = items[-1]
+    assert isinstance(failure, InferenceFailure) and failure.hint == HINT_EXTRA_ARGS
+    assert "needs the argument 'sr'" in failure.message
+    scripted = tmp_path / "needs.pt"
+    with pytest.warns(DeprecationWarning):  # torch.jit is deprecated, silero still ships it
+        torch.jit.save(torch.jit.script(_Needs()), str(scripted))
+    items = list(iter_run_job(RunConfig(str(scripted), trust=True, runs=2, input_shape=(3,))))
+    assert items[-1].hint == HINT_EXTRA_ARGS and "'sr'" in items[-1].message
+    r = run_demo(RunConfig(str(scripted), trust=True, runs=2, input_shape=(3,),
+                           extra_args={"sr": 16000}))
+    assert r.output_shape == (4, 2)
+
+
+class _Needs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x, sr: int):
+        return self.lin(x) * (sr / 16000)

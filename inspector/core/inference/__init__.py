@@ -35,6 +35,7 @@ from inspector.core.inference.config import (
 from inspector.core.inference.errors import (
     HINT_ARCHITECTURE,
     HINT_CHANGE_INPUT_SHAPE,
+    HINT_EXTRA_ARGS,
     HINT_GIVE_INPUT_SHAPE,
     HINT_RANDOM_INIT,
     HINT_TRUST,
@@ -147,7 +148,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BUILTINS", "DEFAULT_BATCH", "DEFAULT_RUNS", "DEFAULT_TEXT", "HINT_ARCHITECTURE",
-    "HINT_CHANGE_INPUT_SHAPE", "HINT_GIVE_INPUT_SHAPE", "HINT_RANDOM_INIT", "HINT_TRUST",
+    "HINT_CHANGE_INPUT_SHAPE", "HINT_EXTRA_ARGS", "HINT_GIVE_INPUT_SHAPE", "HINT_RANDOM_INIT", "HINT_TRUST",
     "EmbeddingCosine", "Label", "Predictions", "Proposal", "RandomInitError",
     "parse_extra_args", "prediction_text", "probability_text", "random_init_text", "KIND_TEXT", "LAYER_DROPOUT", "LAYER_NORM",
     "LAYER_RANDOM", "MAX_RUN_BYTES", "MIN_PROPOSAL_SCORE", "MLP", "SPREAD_MEANING", "Architecture",

@@ -15,6 +15,7 @@ HINT_CHANGE_INPUT_SHAPE = "change-input-shape"  # the forward pass rejected the 
 HINT_ARCHITECTURE = "architecture"  # no built-in fits: ask for the user's own architecture
 HINT_TRUST = "trust"  # the file's own code would run: trust it, or choose an architecture
 HINT_RANDOM_INIT = "random-init"  # weights missing or mismatched: allow random init to go on
+HINT_EXTRA_ARGS = "extra-args"  # forward() needs another argument: give it as extra arguments
 
 
 class ModelError(Exception):

@@ -104,7 +104,8 @@ def library_options(ckpt, path: str, shapes: dict) -> dict:
         match = built.match(shapes)
         exact = not (match.missing_keys or match.unexpected_keys or match.shape_mismatches)
         out["proposals"] = (Proposal(spec.text, "transformers", cls.__name__, match.score,
-                                     exact, {}, f"{cls.__name__} as config.json says"),)
+                                     exact, {}, f"{cls.__name__} as config.json says",
+                                     built.task.input_kind),)
     else:
         out["index_missing"] = missing_indexes()
         found = [p for p, _m in propose(shapes)] if shapes else []

@@ -108,6 +108,8 @@ class Predictions:
     eval: tuple[Label, ...]
     train: tuple[tuple[Label, ...], ...]
     top1_changes: int
+    # for every train run, the probability of each of eval's top-k (same order as ``eval``)
+    train_probs: tuple[tuple[float, ...], ...] = ()
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "eval": [x.to_json() for x in self.eval],
@@ -142,6 +144,7 @@ class Proposal:
     exact: bool
     kwargs: Mapping[str, Any]
     description: str = ""
+    input_kind: str = ""  # "image", "text", "audio" or "tensor" for this candidate
 
 
 @dataclass(frozen=True, eq=False)

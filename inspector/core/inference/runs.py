@@ -17,6 +17,7 @@ the file's metadata claims is checked against
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from inspector.core.inference.config import RunConfig
 from inspector.core.inference.errors import (
     HINT_ARCHITECTURE,
     HINT_CHANGE_INPUT_SHAPE,
+    HINT_EXTRA_ARGS,
     InferenceError,
     ModelCodeError,
     ModelError,
@@ -338,10 +340,30 @@ def _forward_error(e: BaseException, x: torch.Tensor) -> ModelError:
     if "not implemented for" in low and ("half" in low or "bfloat16" in low):
         return InferenceError(f"{x.dtype} is not supported for this model on {x.device}: "
                               f"{msg}; try float32", tb)
+    missing = _missing_argument(msg)
+    if missing:
+        return ModelCodeError(f"the model's forward() needs the argument {missing!r}, which "
+                              f"the run does not give: {msg}", tb, hint=HINT_EXTRA_ARGS)
     if isinstance(e, RuntimeError) and ("shape" in low or "size" in low or "expected" in low):
         return ModelCodeError(f"forward pass with input {list(x.shape)} failed: {msg}", tb,
                               hint=HINT_CHANGE_INPUT_SHAPE)
     return ModelCodeError(f"the model's forward raised {type(e).__name__}: {msg}", tb)
+
+
+_MISSING_ARG = (
+    re.compile(r"forward\(\) is missing value for argument '(\w+)'"),  # TorchScript
+    re.compile(r"forward\(\) missing \d+ required (?:positional|keyword-only) arguments?: "
+               r"'(\w+)'"),  # Python
+)
+
+
+def _missing_argument(message: str) -> str:
+    """The argument name of a "forward() is missing an argument" message, or ""."""
+    for rx in _MISSING_ARG:
+        m = rx.search(message)
+        if m:
+            return m.group(1)
+    return ""
 
 
 def _set_mode(model: nn.Module, train: bool) -> None:

@@ -277,7 +277,8 @@ def propose(shapes: Shapes, limit: int = 5) -> list[tuple[Proposal, Any]]:
         exact = not (match.missing_keys or match.unexpected_keys or match.shape_mismatches)
         exact_found = exact_found or exact
         results.append((Proposal(spec.text, name, entry["name"], match.score, exact, kwargs,
-                                 _describe(name, entry["name"], kwargs)), match, overlap))
+                                 _describe(name, entry["name"], kwargs),
+                                 built.task.input_kind), match, overlap))
     results = [r for r in results if r[0].score > 0]
     results.sort(key=lambda r: (-r[0].exact, -r[0].score, -r[2]))
     return [(p, m) for p, m, _ in results[:limit]]

@@ -265,7 +265,12 @@ def predictions(task: ModelTask, tokenizer, eval_outputs: np.ndarray,
     ev = _top(task, tokenizer, torch.from_numpy(eval_outputs[0, 0]))
     train = tuple(_top(task, tokenizer, torch.from_numpy(run[0])) for run in train_outputs)
     changes = sum(1 for run in train if run and ev and run[0].index != ev[0].index)
-    return Predictions(task.output, ev, train, changes)
+    picks = [x.index for x in ev]
+    probs = tuple(
+        tuple(float(p) for p in torch.softmax(torch.from_numpy(run[0]).double().reshape(-1),
+                                              dim=0)[picks])
+        for run in train_outputs)
+    return Predictions(task.output, ev, train, changes, probs)
 
 
 def embedding_cosine(task: ModelTask, eval_outputs: np.ndarray, train_outputs: np.ndarray
