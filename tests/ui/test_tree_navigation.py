@@ -5,7 +5,7 @@ and the parent rows, module rows say what they are, rows copy their path/name/va
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QHeaderView
 
