@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from inspector.core.checkpoint import DICT, LIST, TENSOR, TUPLE, Checkpoint, Node, TensorInfo
 from inspector.core.convert.paths import as_path
 from inspector.core.convert.reading import CAST_TARGETS, CASTABLE, convertible_reason
-from inspector.core.dtypes import SAFETENSORS_DTYPES, canonical
+from inspector.core.dtypes import SAFETENSORS_DTYPES, canonical, dtype_info
 from inspector.core.model import CheckpointError
 from inspector.core.state_dict import (
     find_weights,
@@ -67,12 +67,7 @@ class PlannedTensor:
     source: tuple
     info: TensorInfo
     dtype: str
-
-    @property
-    def nbytes(self) -> int:
-        from inspector.core.dtypes import dtype_info
-
-        return self.info.numel * dtype_info(self.dtype).itemsize
+    nbytes: int  # bytes written: elements × the written dtype's size
 
 
 @dataclass
@@ -141,7 +136,8 @@ def plan_conversion(ckpt: Checkpoint, options: ConvertOptions, kind: str) -> Con
                 plan.notes.append(f"{name} views the storage of another tensor differently; "
                                   "it is written as a copy of its own")
             shared_storage.add(view[0])
-        plan.tensors.append(PlannedTensor(name, path, info, out_dtype))
+        plan.tensors.append(PlannedTensor(name, path, info, out_dtype,
+                                          info.numel * dtype_info(out_dtype).itemsize))
     if not plan.tensors:
         why = "; ".join(f"{n}: {r}" for n, r in plan.skipped[:3])
         raise ConvertError(ckpt.path, "nothing to convert: no tensor can be written"

@@ -27,10 +27,13 @@ def pickle_bytes(tensors: Sequence[PlannedTensor], aliases: dict[str, str]) -> b
     """``data.pkl``: ``OrderedDict(name -> tensor)`` in order, aliases after the tensor they
     share storage with. Storage ``i`` is tensor ``i``'s bytes."""
     key_of = {t.name: (str(i), t) for i, t in enumerate(tensors)}
+    by_owner: dict[str, list[str]] = {}
+    for alias, owner in aliases.items():
+        by_owner.setdefault(owner, []).append(alias)
     order: list[tuple[str, str]] = []  # (name, storage owner's name)
     for t in tensors:
         order.append((t.name, t.name))
-        order += [(a, k) for a, k in aliases.items() if k == t.name]
+        order += [(a, t.name) for a in by_owner.get(t.name, ())]
     out = bytearray(b"\x80\x02")
     out += _global("collections", "OrderedDict") + b")R"
     for start in range(0, len(order), 1000):

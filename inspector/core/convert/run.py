@@ -301,12 +301,13 @@ def _check_destination(ckpt: Checkpoint, dst: str, finals: list[str], overwrite:
 
 
 def _read_set(ckpt: Checkpoint) -> tuple[set[str], set[str]]:
-    files = {os.path.realpath(ckpt.path)}
-    dirs: set[str] = set()
+    names = {ckpt.path}
     for _, info in ckpt.tensors():
         for st in (info.storage, *info.extra_storages, *(c.view.storage for c in info.chunks)):
             if st is not None:
-                files.add(os.path.realpath(st.file))
+                names.add(st.file)
+    files = {os.path.realpath(n) for n in names}
+    dirs: set[str] = set()
     if os.path.isdir(ckpt.path):
         dirs.add(os.path.realpath(ckpt.path))
         files.discard(os.path.realpath(ckpt.path))
