@@ -25,16 +25,21 @@ from tests.benchmarks.probes import (
     warm,
 )
 
+CPU: dict[str, list[float]] = {}  # process CPU seconds of each timed run, by series
 
-def _stats_once(path: str, workers: int | None, device: str = "cpu") -> tuple[float, int]:
+
+def _stats_once(path: str, workers: int | None, device: str = "cpu",
+                series: str = "") -> tuple[float, int]:
     from inspector.core.formats import open_checkpoint
     from inspector.core.stats import iter_stats
 
     nbytes = 0
     with open_checkpoint(path) as ck:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for item in iter_stats(ck, workers=workers, device=device):
             nbytes = item.progress.bytes_total
+        if series:
+            CPU.setdefault(series, []).append(time.process_time() - c0)
         return time.perf_counter() - t0, nbytes
 
 
@@ -53,9 +58,10 @@ def stats_scaling(path: str, repeat: int) -> dict:
             t0 = time.perf_counter()
             numpy_sum_storages(storages)
             floor.append(time.perf_counter() - t0)
-            many.append(_stats_once(path, None)[0])
-            one.append(_stats_once(path, 1)[0])
+            many.append(_stats_once(path, None, series="many")[0])
+            one.append(_stats_once(path, 1, series="one")[0])
     return {"bytes": nbytes, "floor": floor, "one": one, "many": many,
+            "cpu_one": CPU["one"], "cpu_many": CPU["many"],
             "cores": usable_cores(), "anon_growth_mb": peak.growth_mb,
             "max_rss_mb": max_rss_mb()}
 
@@ -97,14 +103,17 @@ def diff_workers(path_a: str, path_b: str, repeat: int) -> dict:
             t0 = time.perf_counter()
             numpy_sum_storages(storages)
             floor.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             report = diff_checkpoints(path_a, path_b)
             many.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            CPU.setdefault("many", []).append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
             diff_checkpoints(path_a, path_b, workers=1)
             one.append(time.perf_counter() - t0)
+            CPU.setdefault("one", []).append(time.process_time() - c0)
             counts = {k: v for k, v in report.summary.counts().items() if v}
     return {"bytes": nbytes, "floor": floor, "one": one, "many": many, "counts": counts,
+            "cpu_one": CPU["one"], "cpu_many": CPU["many"],
             "cores": usable_cores(), "anon_growth_mb": peak.growth_mb,
             "torch_imported": "torch" in sys.modules}
 

@@ -34,7 +34,9 @@ class PairJob:
 
     def _submit(self, fn: Callable, **kw) -> None:
         e = self.engine
-        self.futures = [e.submit(fn, self.ck_a, self.ck_b, self.plan, p, **kw)
+        # a one-piece pair is compared right here (a thread hand-off costs more than it saves)
+        submit = e.run_here if len(self.pieces) == 1 and e.work is None else e.submit
+        self.futures = [submit(fn, self.ck_a, self.ck_b, self.plan, p, **kw)
                         for p in self.pieces]
 
     @property

@@ -82,7 +82,10 @@ class Job:
 
     def _submit(self, fn: Callable, arg_list: list[tuple], **kw) -> None:
         e = self.engine
-        self.futures = [e.submit(fn, e.ckpt, self.info, *args, lay=self.lay, **kw)
+        # a one-piece tensor is computed right here: handing a few milliseconds of work to
+        # a thread costs more (the GIL passes back and forth) than it saves
+        submit = e.run_here if len(self.pieces) == 1 else e.submit
+        self.futures = [submit(fn, e.ckpt, self.info, *args, lay=self.lay, **kw)
                         for args in arg_list]
 
     @property
@@ -159,6 +162,12 @@ class Engine:
         if fn is not P.finish_stats:
             kw["cancel"] = self.halted
         return self.pool.submit(self._run, fn, args, kw)
+
+    def run_here(self, fn: Callable, *args, **kw) -> Future:
+        """Run a task in the calling thread; its (completed) future."""
+        if fn is not P.finish_stats:
+            kw["cancel"] = self.halted
+        return _Inline().submit(fn, *args, **kw)
 
     def _run(self, fn: Callable, args: tuple, kw: dict):
         with self._lock:
