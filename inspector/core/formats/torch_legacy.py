@@ -43,8 +43,10 @@ def read_torch_legacy(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         data = mm[:min(prefix, size)]
         try:
             return _read_legacy(path, data, mm, size)
-        except CheckpointError:
-            if len(data) >= min(size, MAX_PICKLE_BYTES * 4):
+        except CheckpointError as e:
+            # only a pickle cut off by the prefix is worth a longer read (a hostile file's
+            # broken pickle is not: the local reader would refuse it the same way)
+            if len(data) >= min(size, MAX_PICKLE_BYTES * 4) or "truncated" not in e.problem:
                 raise
         prefix *= 8
 
