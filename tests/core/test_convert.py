@@ -167,6 +167,11 @@ def test_sharded_output_loads_through_the_index(tmp_path):
     one = tmp_path / "one"
     convert(p, one, ConvertOptions(max_shard_size=10**9))
     assert os.listdir(one) == ["model.safetensors"]
+    # a folder holding a converted model is refused, or replaced as a whole when allowed
+    with pytest.raises(ConvertError, match="already holds a converted model"):
+        convert(p, folder, ConvertOptions(max_shard_size=10**9))
+    convert(p, folder, ConvertOptions(max_shard_size=10**9, overwrite=True))
+    assert os.listdir(folder) == ["model.safetensors"]  # the three old shards and index went
 
 
 def test_weights_only_pth_output(training_ckpt, tmp_path):

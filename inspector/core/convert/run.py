@@ -9,6 +9,7 @@ unsafe globals converts like any other, and nothing from it runs.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from inspector.core.convert.reading import BLOCK_BYTES, BlockReader, NotConverti
 from inspector.core.convert.safetensors_out import (
     INDEX_NAME,
     SHARD_NAME,
+    SINGLE_NAME,
     index_bytes,
     shard,
     shard_metadata,
@@ -295,6 +297,9 @@ def _check_destination(ckpt: Checkpoint, dst: str, finals: list[str], overwrite:
         for f in finals:
             if os.path.lexists(f):
                 raise ConvertError(f, "already exists; choose another name or allow overwriting")
+        if folder and os.path.isdir(dst) and _model_files(dst):
+            raise ConvertError(dst, f"already holds a converted model ({_model_files(dst)[0]}); "
+                                    "choose another folder or allow overwriting")
     for f in finals:
         if os.path.isdir(f):
             raise ConvertError(f, "is a folder")
@@ -323,14 +328,22 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _remove_stale_shards(folder: str, written: set[str]) -> None:
-    """Shards of an earlier conversion into the same folder (another shard count)."""
-    import re
+_SHARD_PATTERN = re.compile(SHARD_NAME.replace(".", r"\.").replace("{i:05d}", r"\d{5}")
+                           .replace("{n:05d}", r"\d{5}") + "$")
 
-    pattern = re.compile(SHARD_NAME.replace("{i:05d}", r"\d{5}").replace("{n:05d}", r"\d{5}")
-                         .replace(".", r"\.") + "$")
-    candidates = [*filter(pattern.match, os.listdir(folder)), "model.safetensors", INDEX_NAME]
-    for name in candidates:
+
+def _model_files(folder: str) -> list[str]:
+    """The files of a converted model in ``folder``: shards, model.safetensors, the index."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(n for n in names if _SHARD_PATTERN.match(n) or n in (SINGLE_NAME, INDEX_NAME))
+
+
+def _remove_stale_shards(folder: str, written: set[str]) -> None:
+    """Files of an earlier conversion into the same folder (another shard count)."""
+    for name in _model_files(folder):
         path = os.path.join(folder, name)
         if path not in written and os.path.isfile(path):
             _remove(path)
