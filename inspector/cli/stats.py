@@ -7,8 +7,11 @@ import sys
 
 from inspector.cli.output import add_json_flag, print_error, print_json, print_line
 from inspector.core.formats import open_checkpoint
-from inspector.core.stats import DEFAULT_BINS, iter_stats, stats_to_json
 from inspector.core.text import dotted_path, number_text, path_to_json
+
+# inspector.core.stats.DEFAULT_BINS; the engine (numpy) is imported only when stats run, so
+# that other subcommands (info, scan) start without numpy
+DEFAULT_BINS = 64
 
 
 def register(sub) -> None:
@@ -83,11 +86,15 @@ def run(args) -> int:
 
             items = cluster_stats(args.scheduler, ck, paths=paths, bins=args.bins)
         else:
+            from inspector.core.stats import iter_stats
+
             items = list(iter_stats(ck, paths=paths, bins=args.bins, workers=args.threads,
                                     device=args.device))
     finally:
         ck.close()
     if args.json:
+        from inspector.core.stats import stats_to_json
+
         tensors = []
         for path, stats, error in items:
             if stats is not None:
