@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--alpha", action="store_true",
                    help="also fit WeightWatcher's alpha for each 2-D layer (an SVD per layer)")
     p.add_argument("--device", default="cpu", help="device for the --alpha SVDs (default cpu)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="for a run: read its checkpoints on a Dask cluster (tcp://host:8786)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -69,7 +71,7 @@ def _run_health(args) -> int:
     from inspector.core.timeline import RunError, build_timeline
 
     try:
-        tl = build_timeline(args.path)
+        tl = build_timeline(args.path, scheduler=args.scheduler)
     except RunError as e:
         print_error(safe_str(e))
         return 2

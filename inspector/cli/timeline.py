@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--filter", metavar="REGEX", help="only tensors/modules whose name matches")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the per-file cache")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="read the checkpoints on a Dask cluster (tcp://host:8786); the paths "
+                        "must be readable by its workers")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -40,7 +43,8 @@ def run(args) -> int:
             print_error(f"--filter: not a valid regular expression ({e})")
             return 2
     try:
-        tl = build_timeline(args.paths, **({"cache_dir": None} if args.no_cache else {}))
+        tl = build_timeline(args.paths, scheduler=args.scheduler,
+                            **({"cache_dir": None} if args.no_cache else {}))
     except RunError as e:
         print_error(safe_str(e))
         return 2

@@ -67,3 +67,16 @@ def test_bad_runs_exit_2_with_one_line(tmp_path, capsys):
     assert err.startswith("error: cannot order the run: a.pt, b.pt") and err.count("\n") == 1
     assert main(["timeline", str(tmp_path), "--filter", "("]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
+
+
+def test_scheduler_reads_the_run_on_a_dask_cluster(run_dir, capsys):
+    distributed = pytest.importorskip("distributed")
+    assert main(["timeline", str(run_dir), "--json", "--no-cache"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    # workers in this process (inproc://): the pieces and their results still go through
+    # Dask's scheduler
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None, silence_logs=50) as cluster:
+        assert main(["timeline", str(run_dir), "--json", "--no-cache",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert json.loads(capsys.readouterr().out) == local

@@ -49,10 +49,12 @@ class RunProblem:
 
 # ---- Public API
 def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | None = None,
-                  exploding_factor: float = EXPLODING_FACTOR
+                  exploding_factor: float = EXPLODING_FACTOR, scheduler: str | None = None
                   ) -> Iterator[TimelineProgress | TimelineResult | RunProblem]:
     """Discover the run in ``paths``, read every checkpoint (cached per file under
-    ``cache_dir``; None: no cache) and yield progress, then the result."""
+    ``cache_dir``; None: no cache) and yield progress, then the result. With ``scheduler``
+    (a Dask address) the checkpoints not in the cache are read on that cluster, one piece
+    per checkpoint (the paths must be readable there)."""
     if cancel is None:
         from inspector.core.jobs import cancel_requested as cancel
     try:
@@ -72,6 +74,12 @@ def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | No
     deltas: list[Delta | None] = [None]
     errors: list[str] = []
     yield TimelineProgress(0, len(entries), 0, total, "")
+    if scheduler:
+        try:
+            _scan_on_cluster(scheduler, entries, keys, cache, cancel)
+        except CheckpointError as e:
+            yield RunProblem(f"{e.path}: {e.problem}")
+            return
     for i, entry in enumerate(entries):
         summary = cache.summary(keys[i])
         delta = cache.delta(keys[i], keys[i - 1]) if i else None
@@ -102,11 +110,11 @@ def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | No
     yield TimelineResult(assemble(entries, summaries, deltas, errors, exploding_factor))
 
 
-def build_timeline(paths, cache_dir=_USE_DEFAULT, exploding_factor: float = EXPLODING_FACTOR
-                   ) -> Timeline:
+def build_timeline(paths, cache_dir=_USE_DEFAULT, exploding_factor: float = EXPLODING_FACTOR,
+                   scheduler: str | None = None) -> Timeline:
     """Blocking form of :func:`iter_timeline`; raises :class:`RunError` for a bad run."""
     for item in iter_timeline(paths, cache_dir, cancel=lambda: False,
-                              exploding_factor=exploding_factor):
+                              exploding_factor=exploding_factor, scheduler=scheduler):
         if isinstance(item, RunProblem):
             raise RunError(item.message)
         if isinstance(item, TimelineResult):
@@ -167,7 +175,33 @@ def module_of(name: str) -> str:
     return name.rpartition(".")[0] or name
 
 
+def scan_piece(task: tuple) -> tuple[FileSummary | None, Delta | None]:
+    """One checkpoint's piece of work on a cluster worker: ``task`` is (entry, previous entry
+    or None, whether its summary is needed)."""
+    entry, prev_entry, want_summary = task
+    return _scan(entry, prev_entry, want_summary, lambda: False, None)
+
+
 # ---- Private API
+def _scan_on_cluster(address: str, entries: list[RunEntry], keys: list, cache: RunCache,
+                     cancel) -> None:
+    """Read every checkpoint the cache lacks on the Dask cluster; results go to the cache
+    (a run without a cache folder keeps them in memory: see :class:`RunCache`)."""
+    from inspector.core.cluster import run_pieces
+
+    tasks, where = [], []
+    for i, entry in enumerate(entries):
+        need_summary = cache.summary(keys[i]) is None
+        need_delta = i > 0 and cache.delta(keys[i], keys[i - 1]) is None
+        if need_summary or need_delta:
+            tasks.append((entry, entries[i - 1] if need_delta else None, need_summary))
+            where.append(i)
+    results = run_pieces(address, scan_piece, tasks, cancel=cancel,
+                         describe=lambda t: t[0].path)
+    for i, (summary, delta) in zip(where, results):
+        cache.store(keys[i], summary, keys[i - 1] if delta is not None else None, delta)
+
+
 def _scan(entry: RunEntry, prev_entry: RunEntry | None, want_summary: bool, cancel, progress
           ) -> tuple[FileSummary | None, Delta | None]:
     from inspector.core.formats import open_checkpoint

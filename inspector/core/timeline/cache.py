@@ -48,10 +48,12 @@ def file_key(path: str) -> list:
 
 
 class RunCache:
-    """Read and write cached results under ``folder`` (None: no caching)."""
+    """Read and write cached results under ``folder``; None: kept in memory for this run
+    only."""
 
     def __init__(self, folder: str | None):
         self.folder = os.path.join(folder, "timeline") if folder else None
+        self._memory: dict[str, dict] = {}
 
     def _file(self, key: list) -> str:
         digest = hashlib.sha256(key[0].encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -59,7 +61,7 @@ class RunCache:
 
     def load(self, key: list) -> dict:
         if self.folder is None:
-            return {}
+            return self._memory.get(json.dumps(key), {})
         try:
             with open(self._file(key), encoding="utf-8") as fh:
                 doc = json.load(fh)
@@ -87,8 +89,6 @@ class RunCache:
 
     def store(self, key: list, summary: FileSummary | None, prev_key: list | None,
               delta: Delta | None) -> None:
-        if self.folder is None:
-            return
         doc = self.load(key) or {"version": VERSION, "key": key, "deltas": {}}
         if summary is not None:
             doc["summary"] = summary_to_json(summary)
@@ -97,6 +97,9 @@ class RunCache:
             deltas[json.dumps(prev_key)] = {k: [v[0], v[1]] for k, v in delta.changes.items()}
             while len(deltas) > MAX_DELTAS:
                 deltas.pop(next(iter(deltas)))
+        if self.folder is None:
+            self._memory[json.dumps(key)] = doc
+            return
         try:
             os.makedirs(self.folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
