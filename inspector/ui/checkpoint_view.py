@@ -43,7 +43,7 @@ from inspector.ui.workers import Runners, run_in_pool
 FILTER_DEBOUNCE_MS = 200
 RESTAT_MS = 1000  # arriving statistics re-apply a stats filter or sort at most this often
 STATS_FLUSH_MS = 50  # arriving statistics reach the tree in batches this often
-EXPAND_BUDGET = 1_000  # a filter opens its tree top-down as far as this many rows go
+EXPAND_BUDGET = 600  # a filter opens its tree top-down as far as this many rows go
 MAX_SUMMARY_HEIGHT = 260  # taller summaries scroll: the tree keeps most of the window
 
 
