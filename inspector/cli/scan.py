@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inspector.cli.output import add_json_flag, print_error, print_json, print_line
+from inspector.core.remote.urls import is_url
 from inspector.core.safety import scan
 
 
@@ -18,7 +19,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    result = scan(args.path)
+    if is_url(args.path):
+        from inspector.core.remote.scan import scan_url
+
+        result = scan_url(args.path)
+    else:
+        result = scan(args.path)
     if args.json:
         print_json(result.to_json())
     else:

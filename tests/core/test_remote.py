@@ -234,6 +234,9 @@ def test_misbehaving_servers_get_clean_errors(served, monkeypatch):
 
 
 def test_hostile_files_served_remotely_are_as_inert_as_local(tmp_path_factory, marker):
+    """Same outcome (tree or message) and the same scan verdict and unsafe globals."""
+    from inspector.core.remote.scan import scan_url
+    from inspector.core.safety import scan
     from tests.hostile_corpus import CASES
 
     if nginx_binary() is None:
@@ -262,6 +265,9 @@ def test_hostile_files_served_remotely_are_as_inert_as_local(tmp_path_factory, m
                     outcomes.append(("error", e.problem))
             assert outcomes[1] == outcomes[0], case.name
             assert outcomes[0][0] == case.open, case.name
+            local_scan, remote_scan = scan(path), scan_url(url)
+            assert remote_scan.verdict == local_scan.verdict == case.scan, case.name
+            assert set(remote_scan.unsafe_globals) == set(local_scan.unsafe_globals), case.name
     finally:
         server.stop()
     assert not marker.exists()
