@@ -171,8 +171,7 @@ def _select(ckpt: Checkpoint, options: ConvertOptions) -> tuple[tuple | None, st
         entries = [(e.name, e.path, e.info) for e in weights.entries]
         return weights.path, weights.label, entries, {e[1] for e in entries}
     optimizer = {p for p, _ in _optimizer_tensors(ckpt)}
-    entries = [(dotted_path(p), p, n.tensor) for p, n in _tensors_under(ckpt.root)
-               if p not in optimizer]
+    entries = [(dotted_path(p), p, info) for p, info in ckpt.tensors() if p not in optimizer]
     if not entries:
         raise ConvertError(ckpt.path, "no model weights found (and no other tensors)")
     return None, "every tensor (no state_dict found), named by its key path", entries, \
@@ -191,7 +190,7 @@ def _optimizer_tensors(ckpt: Checkpoint) -> list[tuple[tuple, Node]]:
         if is_optimizer_state(node) or (depth == 1 and node.key in _OPTIMIZER_LISTS):
             out += _tensors_under(node)
         elif depth < 3 and node.kind in (DICT, LIST, TUPLE):
-            stack.extend((c, depth + 1) for c in reversed(node.children))
+            stack.extend((c, depth + 1) for c in reversed(node.children) if c.children)
     return out
 
 
