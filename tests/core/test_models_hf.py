@@ -331,3 +331,41 @@ class _Needs(torch.nn.Module):
 
     def forward(self, x, sr: int):
         return self.lin(x) * (sr / 16000)
+
+
+def test_trusted_custom_code_folder_runs_its_own_model(tmp_path):
+    """Only with trust=True does transformers import the folder's own code; weights still
+    come through our reader; a forward() without input_ids gets a tensor of the right size."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "tiny-custom"
+    folder.mkdir()
+    (folder / "modeling_tiny.py").write_text(
+        "from torch import nn\n"
+        "from transformers import PretrainedConfig, PreTrainedModel\n"
+        "class TinyConfig(PretrainedConfig):\n"
+        "    model_type = 'tinycustom'\n"
+        "    def __init__(self, width=4, **kw):\n"
+        "        self.width = width\n"
+        "        super().__init__(**kw)\n"
+        "class TinyModel(PreTrainedModel):\n"
+        "    config_class = TinyConfig\n"
+        "    def __init__(self, config):\n"
+        "        super().__init__(config)\n"
+        "        self.lin = nn.Linear(config.width, 2)\n"
+        "        self.drop = nn.Dropout(0.3)\n"
+        "        self.post_init()\n"
+        "    def forward(self, x):\n"
+        "        return self.lin(self.drop(x))\n")
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "tinycustom", "width": 4, "architectures": ["TinyModel"],
+        "auto_map": {"AutoConfig": "modeling_tiny.TinyConfig",
+                     "AutoModel": "modeling_tiny.TinyModel"}}))
+    save_file({"lin.weight": torch.ones(2, 4), "lin.bias": torch.zeros(2)},
+              str(folder / "model.safetensors"))
+    with pytest.raises(TrustRequiredError):
+        run_demo(RunConfig(str(folder), runs=2))
+    r = run_demo(RunConfig(str(folder), runs=3, trust=True))
+    assert r.architecture == "TinyModel (the folder's own code, trusted)"
+    assert r.load.loaded_keys == 2 and not r.load.missing_keys
+    assert r.input_shape == (4, 4) and r.train.max_run_diff > 0 and r.eval.max_run_diff == 0

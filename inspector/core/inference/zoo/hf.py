@@ -244,10 +244,18 @@ def infer_config(family: str, shapes: Shapes) -> dict[str, Any]:
     special = _SPECIAL.get(family)
     if special is not None:
         special(shapes, values)
+    config_class = _config_class(family)
+    defaults = config_class() if config_class else None
+    vocab = values.get("vocab_size")
+    if defaults is not None and isinstance(vocab, int):
+        # special token ids of the family's defaults must fit a smaller vocabulary
+        for attr in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+            token = getattr(defaults, attr, None)
+            if isinstance(token, int) and token >= vocab:
+                values[attr] = vocab - 1
     heads = _HEADS.get(family)
     if heads and heads[1] in values and heads[0] not in values:
-        config_class = _config_class(family)
-        default = getattr(config_class(), heads[0], 0) if config_class else 0
+        default = getattr(defaults, heads[0], 0) if defaults is not None else 0
         values[heads[0]] = _heads(values[heads[1]], int(default or 0))
         if family == "whisper":
             values["decoder_attention_heads"] = values[heads[0]]

@@ -8,6 +8,7 @@ imported (by transformers, ``trust_remote_code=True``) — never as a fallback.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from inspector.core.inference.zoo.build import LibraryModel, build, folder_confi
 from inspector.core.inference.zoo.index import build_index, infer_kwargs, missing_indexes, propose
 from inspector.core.inference.zoo.libraries import LibrarySpec, parse_library_spec
 
-KIND_CUSTOM_CODE = "Hugging Face model whose config.json points at its own code (auto_map)"
+KIND_CUSTOM_CODE = "Hugging Face folder (its config.json names code in auto_map)"
 
 
 def hf_folder_model(config, ckpt, kwargs: Mapping[str, Any]) -> LibraryModel | None:
@@ -49,7 +50,7 @@ def hf_folder_model(config, ckpt, kwargs: Mapping[str, Any]) -> LibraryModel | N
 
 def _trusted_custom(folder: str | None, cfg_json: Mapping[str, Any]) -> LibraryModel:
     """The folder's own model class, imported by transformers (the caller checked trust)."""
-    from inspector.core.inference.zoo.task import hf_task
+    from inspector.core.inference.zoo.task import ModelTask, hf_task
 
     transformers = hf.transformers_or_error()
     auto_map = cfg_json.get("auto_map") if isinstance(cfg_json.get("auto_map"), Mapping) else {}
@@ -66,6 +67,12 @@ def _trusted_custom(folder: str | None, cfg_json: Mapping[str, Any]) -> LibraryM
                              f"{type(e).__name__}: {str(e)[:300]}", format_traceback(e)) from None
     prefix = getattr(model, "base_model_prefix", "") or ""
     task = hf_task(type(model).__name__, cfg, folder)
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if task.main_input and task.main_input not in params:  # its own inputs: a random tensor
+        task = ModelTask()
     return LibraryModel(model, f"{type(model).__name__} (the folder's own code, trusted)", task,
                         prefix + "." if prefix else "", frozenset(),
                         ["built the model with the folder's own code (trusted by you)"])

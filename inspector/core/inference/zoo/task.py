@@ -140,7 +140,7 @@ def hf_task(class_name: str, config: Any, folder: str | None) -> ModelTask:
     if task.input_kind == "text" and tok and os.path.isfile(tok):
         task.tokenizer_path = tok
     if name.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) and \
-            task.input_kind == "text":
+            task.input_kind in ("text", "audio"):  # audio: a speech decoder's first token
         task.output = OUT_NEXT_TOKEN
     elif "Classification" in name and "Token" not in name:
         task.output = OUT_CLASSES
