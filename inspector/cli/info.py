@@ -133,7 +133,11 @@ def tree_lines(ck: Checkpoint) -> list[str]:
 def run(args) -> int:
     ck = open_checkpoint(args.path)
     try:
-        if args.verify:
+        if args.verify and "://" in ck.path:  # a URL: the records are read remotely
+            from inspector.core.remote.verify import verify_remote_checksums
+
+            ck.warnings.extend(verify_remote_checksums(ck))
+        elif args.verify:
             from inspector.core.integrity import verify_checksums
 
             ck.warnings.extend(verify_checksums(ck))

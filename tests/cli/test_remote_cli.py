@@ -72,3 +72,20 @@ def test_a_failing_url_is_one_error_line(server, capsys, command):
     assert code == 2
     assert err.strip().splitlines() == [f"error: {nginx.url}/missing.pth: not found (HTTP 404: "
                                         "no such file or object)"]
+
+
+def test_info_verify_of_a_url_checks_every_record(server, capsys):
+    nginx, root = server
+    assert main(["info", f"{nginx.url}/run.pth", "--verify"]) == 0
+    assert "  checksums: every record matches its CRC-32" in capsys.readouterr().out
+    data = bytearray((root / "run.pth").read_bytes())
+    # flip a bit in the first tensor record's bytes (after its local header)
+    from inspector.core.formats import open_checkpoint
+
+    with open_checkpoint(root / "run.pth") as ck:
+        offset = min(i.storage.file_offset for _, i in ck.tensors())
+    data[offset] ^= 1
+    (root / "flipped.pth").write_bytes(bytes(data))
+    assert main(["info", f"{nginx.url}/flipped.pth", "--verify", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any("fails its CRC-32 check" in w for w in warnings), warnings
