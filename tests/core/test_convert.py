@@ -356,3 +356,26 @@ def test_options_and_report_pickle_for_the_worker_process(training_ckpt, tmp_pat
     again = pickle.loads(pickle.dumps(report))
     assert again.to_json() == report.to_json()
     json.dumps(report.to_json())
+
+
+def test_tied_model_loads_with_safetensors_load_model(tmp_path):
+    from safetensors.torch import load_model
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(7, 4)
+            self.head = torch.nn.Linear(4, 7, bias=False)
+            self.head.weight = self.embed.weight
+
+    torch.manual_seed(6)
+    model = Tied()
+    p = tmp_path / "tied_model.pth"
+    torch.save({"model": model.state_dict()}, p)
+    out = tmp_path / "tied_model.safetensors"
+    report = convert(p, out)
+    assert dict(report.aliases) == {"head.weight": "embed.weight"}
+    fresh = Tied()
+    load_model(fresh, str(out))  # strict: the tie is recognised, nothing missing
+    assert torch.equal(fresh.head.weight, model.embed.weight)
+    assert fresh.head.weight.data_ptr() == fresh.embed.weight.data_ptr()
