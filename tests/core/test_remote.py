@@ -273,14 +273,25 @@ def test_hostile_files_served_remotely_are_as_inert_as_local(tmp_path_factory, m
     assert not marker.exists()
 
 
-def test_a_dcp_folder_behind_a_url_is_refused_clearly(served):
+def test_a_dcp_checkpoint_behind_a_url(served):
+    """torch.distributed.checkpoint over HTTP: open its .metadata URL (HTTP cannot list a
+    folder); values, shards and tensor bytes equal the local folder's."""
+    import torch.distributed.checkpoint as dcp
+
     server, root, _ = served
-    (root / "dcp").mkdir(exist_ok=True)
-    (root / "dcp" / ".metadata").write_bytes(
-        b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c%torch.distributed.checkpoint.metadata"
-        b"\x94\x8c\x08Metadata\x94\x93\x94.")
-    with pytest.raises(CheckpointError, match="cannot be read from URLs yet"):
-        open_checkpoint(f"{server.url}/dcp/.metadata")
+    gen = torch.Generator().manual_seed(5)
+    state = {"model": {"w": torch.randn(6, 4, generator=gen), "b": torch.arange(4.0)},
+             "step": 11, "lr": 0.01}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "assuming the intent is to save in a single process"
+        dcp.save(state, checkpoint_id=str(root / "dcp"))
+    with open_checkpoint(root / "dcp") as local, \
+            open_checkpoint(f"{server.url}/dcp/.metadata") as remote:
+        assert remote.format == local.format == "dcp"
+        assert _described(remote) == _described(local)
+        assert _values(remote) == _values(local)
+        assert remote.find(("step",)).value == 11 and remote.warnings == local.warnings
+        assert remote.details["remote"]["bytes_fetched"] > 0
 
 
 def test_cache_eviction_keeps_the_newest(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from inspector.core.formats.torch_zip import read_torch_zip
 from inspector.core.formats.torchscript import read_torchscript
 from inspector.core.formats.trusted import TAR_BLOCK, looks_tar, validated_bytes
 from inspector.core.model import AmbiguousArchiveError
-from inspector.core.remote.urls import display_url, is_url
+from inspector.core.remote.urls import display_url, is_url, url_parent
 from inspector.core.tree import TreeBuilder
 from inspector.core.unpickler import MAX_PICKLE_BYTES, InertPickleError, load_inert
 
@@ -140,9 +140,7 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
         return read_hf_index(path, open_checkpoint)
     if looks_dcp_metadata(mm[:128]) and path.rstrip("/").rsplit("/", 1)[-1] == ".metadata":
         if is_url(path):
-            raise CheckpointError(display_url(path), "torch.distributed.checkpoint folders "
-                                                     "cannot be read from URLs yet; copy the "
-                                                     "folder and open it locally")
+            return read_dcp(url_parent(path))
         return read_dcp(os.path.dirname(os.path.abspath(path)))
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
         return _read_pickle(path, mm, size)

@@ -45,6 +45,8 @@ from inspector.core.model import (
     TensorInfo,
     contiguous_stride,
 )
+from inspector.core.remote.source import RemoteBuffer, remote_file
+from inspector.core.remote.urls import is_url, url_join
 from inspector.core.tree import TreeBuilder, graft
 from inspector.core.unpickler import (
     DtypeMarker,
@@ -155,6 +157,16 @@ class _Files:
         problem = None
         if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
             problem = f"data file name {name!r} points outside the folder"
+        elif is_url(self.folder):
+            try:
+                remote = remote_file(url_join(self.folder, name))
+            except CheckpointError as e:
+                problem = f"data file {name} cannot be read ({e.problem})"
+            else:
+                if remote.kind == "directory" or remote.size is None:
+                    problem = f"data file {name} is not a regular file"
+                else:
+                    self.sizes[name] = remote.size
         else:
             full = os.path.join(self.folder, name)
             try:
@@ -189,7 +201,13 @@ class _Files:
                     f"{item.offset + item.length}, has {size})")
         return None
 
+    def path(self, name: str) -> str:
+        return url_join(self.folder, name) if is_url(self.folder) else os.path.join(self.folder,
+                                                                                     name)
+
     def map(self, name: str) -> mmap.mmap:
+        if is_url(self.folder):  # ranged reads of the remote file, as a buffer
+            return RemoteBuffer(remote_file(url_join(self.folder, name)))
         entry = self._maps.get(name)
         if entry is None:
             fh = open(os.path.join(self.folder, name), "rb")  # noqa: SIM115 - closed in close()
@@ -214,10 +232,7 @@ class _Files:
 # ---------------------------------------------------------------------------------------
 # The reader
 # ---------------------------------------------------------------------------------------
-def read_dcp(folder: str) -> Checkpoint:
-    """Open a DCP checkpoint folder: logical state_dict, shards, per-file sizes."""
-    folder = os.fspath(folder)
-    meta_path = os.path.join(folder, METADATA_NAME)
+def _read_metadata(folder: str, meta_path: str) -> bytes:
     try:
         st = os.stat(meta_path)
     except OSError:
@@ -229,7 +244,26 @@ def read_dcp(folder: str) -> Checkpoint:
         raise CheckpointError(meta_path, f"is {st.st_size} bytes, over the "
                                          f"{MAX_METADATA_BYTES}-byte limit")
     with open(meta_path, "rb") as fh:
-        data = fh.read(MAX_METADATA_BYTES)
+        return fh.read(MAX_METADATA_BYTES)
+
+
+def read_dcp(folder: str) -> Checkpoint:
+    """Open a DCP checkpoint folder: logical state_dict, shards, per-file sizes."""
+    folder = os.fspath(folder)
+    if is_url(folder):
+        folder = folder.rstrip("/")
+        meta_path = url_join(folder, METADATA_NAME)
+        remote = remote_file(meta_path)
+        size = remote.size or 0
+        if remote.kind == "directory":
+            raise CheckpointError(meta_path, "is not a regular file")
+        if size > MAX_METADATA_BYTES:
+            raise CheckpointError(meta_path, f"is {size} bytes, over the "
+                                             f"{MAX_METADATA_BYTES}-byte limit")
+        data = remote.read(0, size)
+    else:
+        meta_path = os.path.join(folder, METADATA_NAME)
+        data = _read_metadata(folder, meta_path)
     if not data:
         raise CheckpointError(meta_path, "file is empty")
     try:
@@ -365,7 +399,7 @@ def read_dcp(folder: str) -> Checkpoint:
         "items": len(sd_meta),
         "key_paths": "planner_data" if planner else "flat names",
     }
-    total = st.st_size + sum(s for s in files.sizes.values() if s is not None)
+    total = len(data) + sum(s for s in files.sizes.values() if s is not None)
     return Checkpoint(path=folder, format="dcp", size_bytes=total, root=root,
                       globals=list(seen_globals), unsafe_globals=list(unsafe_seen),
                       warnings=warnings, details=details)
@@ -429,7 +463,7 @@ def _add_tensor(parent: Node, key: Any, fqn: str, item_meta: Any,
             continue
         try:
             emb = read_embedded_torch_save(
-                os.path.join(files.folder, item.file), files.map(item.file), item.offset,
+                files.path(item.file), files.map(item.file), item.offset,
                 item.length, f"{item.file}@{item.offset}")
             note_globals(emb.globals, emb.unsafe_globals)
             ref = emb.obj
@@ -528,7 +562,7 @@ def _add_value(parent: Node, key: Any, fqn: str, locations: dict, files: _Files,
         parent.add(key, STRING, type_name="missing value", value=problem)
         return
     try:
-        emb = read_embedded_torch_save(os.path.join(files.folder, item.file),
+        emb = read_embedded_torch_save(files.path(item.file),
                                        files.map(item.file), item.offset, item.length,
                                        f"{item.file}@{item.offset}")
     except AmbiguousArchiveError:

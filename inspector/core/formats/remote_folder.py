@@ -32,10 +32,10 @@ def read_remote_folder(url: str, remote: RemoteFile, open_file: OpenFile) -> Che
         raise CheckpointError(display_url(url), f"the folder lists more than {MAX_LISTED} entries")
     names = sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries
                    if e.get("type") == "file")
-    if ".metadata" in names:
-        raise CheckpointError(display_url(url), "torch.distributed.checkpoint folders cannot be "
-                                                "read from URLs yet; copy the folder and open "
-                                                "it locally")
+    if ".metadata" in names:  # a torch.distributed.checkpoint folder
+        from inspector.core.formats.dcp import read_dcp
+
+        return read_dcp(url.rstrip("/"))
     folder = url.rstrip("/")
     warnings: list[str] = []
     config = _read_config(folder, names, warnings)
