@@ -126,3 +126,18 @@ def test_bfloat16_float16_float64_and_complex_tensors(tmp_path):
                               ("inf", "b.weight")]
     over = next(f for f in report.findings if f.kind == "fp16_overflow")
     assert over.count == 4  # bfloat16 holds 1e6 (as 999424); float16 cannot
+
+
+def test_dead_rows_longer_than_a_chunk(tmp_path, monkeypatch):
+    import torch
+
+    from inspector.core.timeline import scan
+
+    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", 64)  # rows of 100 values span chunks
+    w = torch.randn(5, 100)
+    w[1] = 0
+    w[3, :99] = 0  # one value left: alive
+    torch.save({"fc.weight": w}, tmp_path / "long.pth")
+    report = check_health(str(tmp_path / "long.pth"))
+    assert [(f.kind, f.count, f.detail) for f in report.findings] == [
+        ("dead_units", 1, "1 of 5 rows (output units) are all zero: 1")]

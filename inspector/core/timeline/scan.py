@@ -223,7 +223,9 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
     rowlen = numel // rows if rows else 1
     flat, to_numpy = _flat(t)
     pflat, p_numpy = _flat(p) if p is not None else (None, None)
-    step = max(rowlen, (CHUNK_ELEMENTS // rowlen) * rowlen) if rows else CHUNK_ELEMENTS
+    long_rows = rows and rowlen > CHUNK_ELEMENTS  # rows read in pieces: flags per row
+    step = CHUNK_ELEMENTS if not rows or long_rows else (CHUNK_ELEMENTS // rowlen) * rowlen
+    row_seen = np.zeros(rows, dtype=bool) if long_rows else None
     acc = _Moments()
     want_small = s.name.split(".")[-1] == "running_var"
     want_over = s.dtype in _WIDE_FLOATS
@@ -256,7 +258,11 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
                 dsq += sq
             absx = np.abs(x, out=abuf[:k])
             row_max = None
-            if rows:
+            if long_rows:
+                for r in range(start // rowlen, (start + k - 1) // rowlen + 1):
+                    lo, hi = max(r * rowlen - start, 0), min((r + 1) * rowlen - start, k)
+                    row_seen[r] |= bool(absx[lo:hi].max() != 0)
+            elif rows:
                 row_max = absx.reshape(-1, rowlen).max(axis=1)
                 zero = np.flatnonzero(row_max == 0)
                 if zero.size:
@@ -279,6 +285,10 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
                 if want_over and top > FP16_MAX:
                     s.fp16_over += int(np.count_nonzero(absx > FP16_MAX))
     acc.finish(s)
+    if long_rows:
+        zero = np.flatnonzero(~row_seen)
+        s.dead_rows = int(zero.size)
+        dead = [int(i) for i in zero[:MAX_DEAD_LISTED]]
     s.dead_examples = dead[:MAX_DEAD_LISTED]
     if pflat is None:
         return None
