@@ -700,7 +700,7 @@ class CheckpointView(QWidget):
             panel.clear()
             if item.group is not None:  # a module of a state_dict: say what it holds
                 g = item.group
-                path = dotted_path(item.path)
+                path = dotted_path(item.path) if item.path else ""
                 panel.title.setText(f"{path}.{g.prefix}" if path else g.prefix)
                 panel.subtitle.setText(
                     f"module · {g.num_tensors:,} tensor{'' if g.num_tensors == 1 else 's'} · "

@@ -45,6 +45,7 @@ from inspector.core.text import (
 from inspector.ui.tree.columns import plain_tooltip
 
 MAX_HEIGHT = 380
+FINITENESS_HINT = "Whether values are finite"  # core's hint until statistics are known
 MAX_TOOLTIP_VALUE = 2_000  # characters of a scalar in its chip's tooltip
 FORMAT_COLORS = {
     "torch-zip": "#2f6db5", "torch-legacy": "#7a5cb8", "safetensors": "#2e8b57",
@@ -300,6 +301,7 @@ class SummaryPanel(QWidget):
         v.addLayout(self._hints_layout)
         v.addStretch(1)
         self.hint_labels: list[QLabel] = []
+        self._finiteness_hint: QFrame | None = None
 
         # Word-wrapped rows need the height for the actual width; without this flag the
         # scroll area squeezes them instead of scrolling.
@@ -387,6 +389,8 @@ class SummaryPanel(QWidget):
         ``checked`` of ``total`` tensors; ``bad`` None hides the line."""
         if bad is None:
             self.finite_label.setVisible(False)
+            if self._finiteness_hint is not None:
+                self._finiteness_hint.setVisible(True)
             return
         scope = (f"all {total:,} tensors" if complete and checked >= total
                  else f"{checked:,} of {total:,} tensors checked")
@@ -398,6 +402,8 @@ class SummaryPanel(QWidget):
             text = f"✓ No NaN or Inf values ({scope})"
         self.finite_label.setText(text)
         self.finite_label.setVisible(True)
+        if self._finiteness_hint is not None:  # "known only after statistics": now known
+            self._finiteness_hint.setVisible(False)
         self.updateGeometry()
 
     def clear(self) -> None:
@@ -418,6 +424,7 @@ class SummaryPanel(QWidget):
         self.hparams_widget.setVisible(False)
         _clear_layout(self._hints_layout)
         self.hint_labels = []
+        self._finiteness_hint = None
 
     def text(self) -> str:
         """Everything shown, as plain text (for tests and copying)."""
@@ -428,7 +435,7 @@ class SummaryPanel(QWidget):
                  if self.finite_label.isVisibleTo(self) else "",
                  self.dtype_row.text(), self.scalar_row.text(),
                  self.optimizer_label.text(), self.scheduler_label.text(),
-                 *[lab.text() for lab in self.hint_labels]]
+                 *[lab.text() for lab in self.hint_labels if lab.isVisibleTo(self)]]
         return "\n".join(p for p in parts if p)
 
     # ---- Private API
@@ -461,6 +468,7 @@ class SummaryPanel(QWidget):
         self.hparams_widget.setVisible(n > 0 and self.hparams_button.isChecked())
 
     def _fill_hints(self, s: CheckpointSummary) -> None:
+        self._finiteness_hint = None
         _clear_layout(self._hints_layout)
         self.hint_labels = []
         danger = [h for h in s.hints if h.level == DANGER]
@@ -487,3 +495,5 @@ class SummaryPanel(QWidget):
             lay.addWidget(text, 1)
             self._hints_layout.addWidget(row)
             self.hint_labels.append(text)
+            if h.text.startswith(FINITENESS_HINT):
+                self._finiteness_hint = row  # answered by show_finiteness()

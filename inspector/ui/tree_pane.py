@@ -41,6 +41,7 @@ from inspector.ui.tree import (
 )
 
 MIN_NAME_WIDTH = 220
+MAX_AUTO_NAME_WIDTH = 340
 MAX_SHAPE_WIDTH = 420  # a longer shape (rare: 8+ dimensions) may scroll, never the others
 CELL_PADDING = 18
 HEADER_PADDING = 22  # room for the sort indicator
@@ -176,6 +177,7 @@ class CheckpointTree(QTreeView):
         self._fit_timer.setSingleShot(True)
         self._fit_timer.setInterval(0)
         self._fit_timer.timeout.connect(self.fit_name_column)
+        self.expanded.connect(lambda _index: self._fit_timer.start())  # names below may be wider
 
     # ---- Public API
     def user_widths(self) -> dict[int, int]:
@@ -216,7 +218,10 @@ class CheckpointTree(QTreeView):
         else:
             others = sum(header.sectionSize(c) for c in range(1, header.count())
                          if not header.isSectionHidden(c))
-            width = max(MIN_NAME_WIDTH, self.viewport().width() - others)
+            # the free width, but at least what the shown names need (up to a cap): the
+            # other columns scroll sideways before names are cut
+            need = min(self.sizeHintForColumn(COL_NAME), MAX_AUTO_NAME_WIDTH)
+            width = max(MIN_NAME_WIDTH, need, self.viewport().width() - others)
         if header.sectionSize(COL_NAME) != width:
             self._fitting = True
             try:
@@ -239,6 +244,7 @@ class CheckpointTree(QTreeView):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._fit_timer.start()
+
 
     # ---- Private API
     def _fetch_to_end(self) -> None:
@@ -323,12 +329,14 @@ def expand_matches(tree: QTreeView, model, proxy, budget: int) -> None:
     """Open a filtered tree top-down as far as ``budget`` rows go: a few hundred matches show
     at once, and no filter lays out thousands of rows."""
     root = model.root_item()
+    top_level_small = len(model.shown_children(root)) <= 20
     queue = deque([root])
     while queue:
         item = queue.popleft()
         children = model.shown_children(item)
         if item is not root:
-            if len(children) > budget:
+            # a big module at the top still opens (it is what the user filtered into)
+            if len(children) > budget and not (item.parent is root and top_level_small):
                 continue
             tree.expand(proxy.mapFromSource(model.index_of(item)))
         budget -= len(children)
