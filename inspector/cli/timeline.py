@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from inspector.core.timeline import RunError, build_timeline, timeline_to_csv, timeline_to_json
+    from inspector.core.timeline import RunError, timeline_to_csv, timeline_to_json
 
     if args.filter:
         try:
@@ -43,8 +43,7 @@ def run(args) -> int:
             print_error(f"--filter: not a valid regular expression ({e})")
             return 2
     try:
-        tl = build_timeline(args.paths, scheduler=args.scheduler,
-                            **({"cache_dir": None} if args.no_cache else {}))
+        tl = _build(args)
     except RunError as e:
         print_error(safe_str(e))
         return 2
@@ -57,6 +56,31 @@ def run(args) -> int:
         return 0
     print_text(tl)
     return 0
+
+
+def _build(args):
+    """The timeline, with a progress line on stderr when it is a terminal (a run of large
+    checkpoints takes a while the first time)."""
+    from inspector.core.timeline import RunError, RunProblem, TimelineProgress, TimelineResult
+    from inspector.core.timeline.build import iter_timeline
+
+    kwargs = {"cache_dir": None} if args.no_cache else {}
+    tty = sys.stderr.isatty()
+    for item in iter_timeline(args.paths, cancel=lambda: False, scheduler=args.scheduler,
+                              **kwargs):
+        if isinstance(item, RunProblem):
+            if tty:
+                sys.stderr.write("\r\033[K")
+            raise RunError(item.message)
+        if isinstance(item, TimelineProgress) and tty:
+            sys.stderr.write(f"\rreading checkpoint {min(item.index + 1, item.count)} of "
+                             f"{item.count}…")
+            sys.stderr.flush()
+        if isinstance(item, TimelineResult):
+            if tty:
+                sys.stderr.write("\r\033[K")
+            return item.timeline
+    raise RunError("the timeline was cancelled")
 
 
 def print_text(tl) -> None:

@@ -239,3 +239,18 @@ def test_demo_output_opens_as_a_timeline(tmp_path):
     assert tl.steps == [1, 2] and tl.checkpoints[0].step_source == "epoch"
     assert "loss" in tl.scalars and tl.modules
     assert all(s.metric("rel_change")[1] > 0 for s in tl.tensors if s.role == "param")
+
+
+def test_cancel_stops_without_a_result(tmp_path):
+    from inspector.core.timeline import TimelineProgress, TimelineResult, iter_timeline
+
+    planted_run(tmp_path / "run")
+    seen = []
+
+    def cancel():
+        return len(seen) >= 2
+
+    for item in iter_timeline(str(tmp_path / "run"), cache_dir=None, cancel=cancel):
+        seen.append(item)
+    assert seen and all(isinstance(i, TimelineProgress) for i in seen)
+    assert not any(isinstance(i, TimelineResult) for i in seen)
