@@ -112,6 +112,7 @@ def _open_url(url: str) -> Checkpoint:
             raise CheckpointError(display_url(url), "file is empty")
         remote.check_ranges()
         ck = _read_guarded(url, None, RemoteBuffer(remote), remote.size)
+    remote.forget()  # the metadata is parsed: its bytes need not stay in memory
     fetched = ck.details.get("remote", {})
     ck.details["remote"] = {
         "url": display_url(url),

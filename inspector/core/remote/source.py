@@ -253,6 +253,14 @@ class RemoteFile:
                     self._span_bytes += len(data)
                 self._spans[a] = data
 
+    def forget(self) -> None:
+        """Drop the bytes kept in memory (listing is done; later reads fetch again)."""
+        with self._lock:
+            self._blocks.clear()
+            self._spans.clear()
+            self._span_starts.clear()
+            self._span_bytes = 0
+
     # ---- Private API
     def _from_spans(self, start: int, end: int) -> bytes | None:
         """Bytes ``[start, end)`` if already in memory (a prefetched span or whole blocks)."""
