@@ -13,12 +13,12 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from inspector.cli import main  # noqa: E402
-from tests.core.test_models_hf import make_models  # noqa: E402
+from tests.core.test_models_hf import shared_models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return make_models(str(tmp_path_factory.mktemp("cli-models")), ("bert", "gpt2", "vit"))
+    return shared_models(tmp_path_factory)
 
 
 def _json(capsys, argv) -> tuple[int, dict, str]:

@@ -93,9 +93,20 @@ def make_models(root, names: tuple[str, ...] | None = None) -> dict[str, tuple[s
     return out
 
 
+_MADE: dict[str, tuple[str, str]] = {}
+
+
+def shared_models(tmp_path_factory) -> dict[str, tuple[str, str]]:
+    """The tiny models, written once per test session (this module and the CLI tests)."""
+    if not _MADE or not all(os.path.isdir(folder) for folder, _ in _MADE.values()):
+        _MADE.clear()
+        _MADE.update(make_models(str(tmp_path_factory.mktemp("hf-models"))))
+    return dict(_MADE)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return make_models(str(tmp_path_factory.mktemp("hf-models")))
+    return shared_models(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
