@@ -44,7 +44,7 @@ MIN_NAME_WIDTH = 220
 MAX_AUTO_NAME_WIDTH = 340
 MAX_SHAPE_WIDTH = 420  # a longer shape (rare: 8+ dimensions) may scroll, never the others
 CELL_PADDING = 18
-HEADER_PADDING = 22  # room for the sort indicator
+HEADER_PADDING = 14  # the title; the sort indicator may cover its end while sorted
 # The widest text each column can show (numbers: 4 significant digits, sizes, counts); the
 # columns are sized to it, or to wider text found in the file (a shape), and never elide it.
 COLUMN_SAMPLES = {COL_DTYPE: "bfloat16", COL_SHAPE: "(1024, 1024)", COL_NUMEL: "888.88M",
