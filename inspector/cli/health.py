@@ -43,9 +43,15 @@ def run(args) -> int:
 def _alpha(args, path: str) -> list | None:
     if not args.alpha:
         return None
-    from inspector.core.health.alpha import iter_alpha
+    from inspector.core.health.alpha import AlphaProgress, LayerAlpha, iter_alpha
 
-    return [a for a in iter_alpha(path, device=args.device) if hasattr(a, "alpha")]
+    out = []
+    for a in iter_alpha(path, device=args.device):
+        if isinstance(a, LayerAlpha):
+            out.append(a)
+        elif isinstance(a, AlphaProgress) and a.device != args.device:
+            args.alpha_note = f"{args.device} is not available: the SVDs ran on {a.device}"
+    return out
 
 
 def _file_health(args) -> int:
@@ -58,11 +64,13 @@ def _file_health(args) -> int:
         doc = report_to_json(report)
         if alphas is not None:
             doc["alpha"] = [alpha_to_json(a) for a in alphas]
+            if getattr(args, "alpha_note", ""):
+                doc["alpha_note"] = args.alpha_note
         print_json(doc)
     else:
         print_line(f"{report.path} ({report.tensors} float tensors read)")
         _print_findings(report.findings, with_step=False)
-        _print_alpha(alphas)
+        _print_alpha(alphas, getattr(args, "alpha_note", ""))
     return 1 if report.findings else 0
 
 
@@ -82,12 +90,14 @@ def _run_health(args) -> int:
                "findings": [f.to_json(with_step=True) for f in tl.findings]}
         if alphas is not None:
             doc["alpha"] = [alpha_to_json(a) for a in alphas]
+            if getattr(args, "alpha_note", ""):
+                doc["alpha_note"] = args.alpha_note
         print_json(doc)
     else:
         print_line(f"{os.path.abspath(args.path)}: a run of {len(tl.checkpoints)} checkpoints "
                    f"(steps {tl.steps[0]} … {tl.steps[-1]})")
         _print_findings(tl.findings, with_step=True)
-        _print_alpha(alphas)
+        _print_alpha(alphas, getattr(args, "alpha_note", ""))
     return 1 if tl.findings else 0
 
 
@@ -101,11 +111,11 @@ def _print_findings(findings, with_step: bool) -> None:
         print_line(f"  {where}{f.kind:<14} {f.name}: {f.detail}")
 
 
-def _print_alpha(alphas) -> None:
+def _print_alpha(alphas, note: str = "") -> None:
     if alphas is None:
         return
     print_line()
-    print_line("WeightWatcher alpha per 2-D layer:")
+    print_line("WeightWatcher alpha per 2-D layer" + (f" ({note})" if note else "") + ":")
     for a in alphas:
         print_line(f"  {a.name:<32} {shape_text(a.shape):>12}  alpha {number_text(a.alpha):>7}"
                    f"  {a.reading}")

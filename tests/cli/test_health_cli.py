@@ -50,3 +50,15 @@ def test_unreadable_input_exits_2(tmp_path, capsys):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     assert main(["health", str(tmp_path / "junk.pth")]) == 2
     assert "junk.pth" in capsys.readouterr().err
+
+
+def test_alpha_on_an_unavailable_device_says_where_it_ran(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    paths = planted_run(tmp_path / "run")
+    assert main(["health", paths[0], "--json", "--alpha", "--device", "cuda"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["alpha_note"] == "cuda is not available: the SVDs ran on cpu"
+    assert len(doc["alpha"]) == 4

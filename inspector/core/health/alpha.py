@@ -49,6 +49,7 @@ class AlphaProgress:
     done: int
     total: int
     name: str
+    device: str = "cpu"  # where the SVDs run (cpu when the chosen GPU is not available)
 
 
 def eigenvalues(w, device: str = "cpu") -> np.ndarray:
@@ -124,6 +125,7 @@ def iter_alpha(path: str, device: str = "cpu", names: list[str] | None = None
     from inspector.core.materialize import tensor_from_info
     from inspector.core.timeline.scan import model_tensors
 
+    device = usable_device(device)
     ck = open_checkpoint(path)
     try:
         layers = [(n, p, info) for n, (p, info, role) in model_tensors(ck).items()
@@ -132,11 +134,24 @@ def iter_alpha(path: str, device: str = "cpu", names: list[str] | None = None
         for i, (name, p, info) in enumerate(layers):
             if cancel_requested():
                 return
-            yield AlphaProgress(i, len(layers), name)
+            yield AlphaProgress(i, len(layers), name, device)
             yield layer_alpha(name, p, tensor_from_info(ck, info), device)
-        yield AlphaProgress(len(layers), len(layers), "")
+        yield AlphaProgress(len(layers), len(layers), "", device)
     finally:
         ck.close()
+
+
+def usable_device(device: str) -> str:
+    """``device`` when torch can use it, else ``cpu``."""
+    if device == "cpu":
+        return device
+    import torch
+
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError, ValueError):
+        return "cpu"
+    return device
 
 
 def alpha_to_json(a: LayerAlpha) -> dict:

@@ -51,8 +51,10 @@ def open_run(window, paths, cache_dir: str | None = None) -> TimelineView:
 
     configure_plotting()
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    device = getattr(window.settings, "stats_device", lambda: "cpu")() or "cpu"
     view = TimelineView(paths, window.runners.stats, window.runners.tensor,
-                        cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
+                        cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
+                        device=device)
     view.sig_error.connect(lambda text: window.show_message(text, "error"))
     view.sig_compare_requested.connect(
         lambda a, b, tensor, _name: compare_at(window, a, b, tensor))

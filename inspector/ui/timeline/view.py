@@ -65,8 +65,10 @@ class TimelineView(QWidget):
     """The alpha table is complete."""
 
     def __init__(self, paths: list[str], jobs, alpha_jobs, cache_dir: str | None = None,
-                 parent: QWidget | None = None):
+                 device: str = "cpu", parent: QWidget | None = None):
         super().__init__(parent)
+        self.device = device  # where alpha's SVDs run (Statistics ▸ Device)
+        self._alpha_device = ""
         self.paths = [os.path.abspath(os.fspath(p)) for p in paths]
         self.jobs, self.alpha_jobs = jobs, alpha_jobs
         self.cache_dir = cache_dir
@@ -181,7 +183,8 @@ class TimelineView(QWidget):
         self.alphas = []
         self.alpha_table.setRowCount(0)
         self.alpha_label.setText(f"alpha of {file_label(path)}: computing…")
-        self._alpha_job = self.alpha_jobs.submit(ALPHA_TARGET, {"path": path})
+        self._alpha_job = self.alpha_jobs.submit(ALPHA_TARGET, {"path": path,
+                                                                "device": self.device})
         self.sig_state_changed.emit()
 
     def status_text(self) -> str:
@@ -327,9 +330,11 @@ class TimelineView(QWidget):
         elif job_id == self._alpha_job and self._alpha_job:
             if isinstance(item, LayerAlpha):
                 self._add_alpha(item)
-            elif isinstance(item, AlphaProgress) and item.total:
-                self.alpha_label.setText(f"alpha: layer {min(item.done + 1, item.total)} of "
-                                         f"{item.total}…")
+            elif isinstance(item, AlphaProgress):
+                self._alpha_device = item.device
+                if item.total:
+                    self.alpha_label.setText(f"alpha: layer {min(item.done + 1, item.total)} "
+                                             f"of {item.total} on {item.device}…")
 
     def _on_finished(self, job_id: int, cancelled: bool, failure: JobFailure | None) -> None:
         if job_id == self._job and self._job:
@@ -351,7 +356,8 @@ class TimelineView(QWidget):
             else:
                 self.alpha_label.setText(
                     f"alpha of {printable(file_label(self._alpha_path))} ({len(self.alphas)} 2-D "
-                    "layers): 2–6 well trained, < 2 over-trained, > 6 under-trained")
+                    f"layers, SVD on {self._alpha_device or 'cpu'}): 2–6 well trained, "
+                    "< 2 over-trained, > 6 under-trained")
                 self.sig_alpha_done.emit()
             self.sig_state_changed.emit()
 
