@@ -45,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip re-reading the result and comparing it with SRC")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the verify step on a Dask cluster (e.g. tcp://host:8786); its "
+                        "workers must see SRC and DST at the same paths")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -65,7 +68,7 @@ def run(args) -> int:
                              include_optimizer=args.include_optimizer,
                              strip_prefixes=tuple(args.strip_prefix), dtype=args.dtype,
                              max_shard_size=args.max_shard_size, verify=args.verify,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, scheduler=args.scheduler)
     report = _run_with_progress(args.src, args.dst, options)
     if args.json:
         print_json(report.to_json())

@@ -46,7 +46,8 @@ class ConvertOptions:
     None: found automatically). ``strip_prefixes``: removed from the start of every name
     that has them, in order (:data:`AUTO_PREFIX`: the wrapper prefixes all names share).
     ``dtype``: floating-point tensors are cast to it. ``max_shard_size``: bytes per shard
-    (sharded output). ``verify``: re-read the result and compare every tensor."""
+    (sharded output). ``verify``: re-read the result and compare every tensor (on the Dask
+    cluster at ``scheduler`` when given: its workers must see both files at the same paths)."""
 
     kind: str | None = None
     key: str | tuple | None = None
@@ -56,6 +57,7 @@ class ConvertOptions:
     max_shard_size: int | None = None
     verify: bool = True
     overwrite: bool = False
+    scheduler: str | None = None  # a Dask scheduler address: the verify step runs there
 
 
 @dataclass(frozen=True)

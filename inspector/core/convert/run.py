@@ -44,6 +44,8 @@ from inspector.core.convert.verify import (
     VerifyResult,
     iter_verify,
     merge_results,
+    split_pieces,
+    verify_piece,
 )
 from inspector.core.jobs import JobProgress
 from inspector.core.text import dotted_path, safe_str
@@ -178,7 +180,14 @@ def iter_convert(src: str | os.PathLike, dst: str | os.PathLike,
                             yield item
                         if cancel is not None and cancel():
                             return
-            if options.verify:
+            if options.verify and options.scheduler:
+                for n, piece_results in _verify_on_cluster(ckpt, plan, outputs,
+                                                           options.scheduler, cancel):
+                    results += piece_results
+                    yield progress.add(n, "verifying on the cluster", force=True)
+                if cancel is not None and cancel():
+                    return
+            elif options.verify:
                 for out in (o for o in outputs if o.items):
                     for r in iter_verify(ckpt, out.temp, out.items, cancel, block_bytes):
                         if isinstance(r, int):
@@ -233,6 +242,25 @@ def convert_job(src: str, dst: str, options: ConvertOptions) -> Iterator[JobProg
 
 
 JOB_TARGET = "inspector.core.convert.run:convert_job"
+
+
+def _verify_on_cluster(ckpt: Checkpoint, plan: ConversionPlan, outputs: list[_Output],
+                       address: str, cancel: Cancel
+                       ) -> Iterator[tuple[int, list[VerifyResult]]]:
+    """The verify step as pieces on a Dask cluster: (bytes compared, results) per piece as
+    pieces finish. The workers open the source and the temporary files by their paths."""
+    from inspector.core.cluster import iter_pieces
+
+    sizes = {t.name: t.nbytes for t in plan.tensors}
+    sizes |= {alias: sizes.get(kept, 0) for alias, kept in plan.aliases.items()}
+    pieces = []
+    for out in (o for o in outputs if o.items):
+        pieces += split_pieces(os.path.abspath(ckpt.path), os.path.abspath(out.temp),
+                               out.items, [sizes.get(i.name, 0) for i in out.items])
+    for index, piece_results in iter_pieces(
+            address, verify_piece, pieces, cancel=cancel,
+            describe=lambda p: f"verifying {len(p.items)} tensor(s) of {p.output}"):
+        yield pieces[index].nbytes, piece_results
 
 
 # ---- Private API: destinations

@@ -20,6 +20,7 @@ from inspector.core.dtypes import canonical
 from inspector.core.model import CheckpointError
 
 Cancel = Callable[[], bool] | None
+PIECE_BYTES = 256 << 20  # bytes of tensor data per piece of work on a cluster
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,12 @@ class VerifyReport:
 
 
 def iter_verify(source: Checkpoint, out_path: str, items: Sequence[VerifyItem],
-                cancel: Cancel = None, block_bytes: int | None = None
-                ) -> Iterator[int | VerifyResult]:
+                cancel: Cancel = None, block_bytes: int | None = None,
+                expected: Iterable[str] | None = None) -> Iterator[int | VerifyResult]:
     """Open ``out_path`` and compare each item with ``source``. Yields the number of bytes
     compared as it goes (ints, for progress) and a :class:`VerifyResult` per item; a last
-    result named ``""`` lists output tensors that no item expects."""
+    result named ``""`` lists output tensors that are not expected (``expected``: every
+    name the output should hold; default: the items' names)."""
     from inspector.core.formats import open_checkpoint
 
     kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
@@ -76,6 +78,7 @@ def iter_verify(source: Checkpoint, out_path: str, items: Sequence[VerifyItem],
         for path, info in out.tensors():
             written.setdefault(".".join(str(k) for k in path) if len(path) != 1 else path[0],
                                info)
+        unexpected = None if expected is None else set(written) - set(expected)
         for item in items:
             if cancel is not None and cancel():
                 return
@@ -105,7 +108,9 @@ def iter_verify(source: Checkpoint, out_path: str, items: Sequence[VerifyItem],
                 except NotConvertible as e:
                     problem = f"cannot be read back ({e})"
             yield VerifyResult(item.name, problem, src.nbytes, cast)
-        yield VerifyResult("", ", ".join(sorted(map(str, written))) or None, 0, False)
+        if unexpected is None:
+            unexpected = set(written)
+        yield VerifyResult("", ", ".join(sorted(map(str, unexpected))) or None, 0, False)
 
 
 def verify_outputs(source_path: str, outputs: Iterable[tuple[str, Sequence[VerifyItem]]],
@@ -119,6 +124,48 @@ def verify_outputs(source_path: str, outputs: Iterable[tuple[str, Sequence[Verif
             results += [r for r in iter_verify(source, out_path, items, cancel)
                         if isinstance(r, VerifyResult)]
     return merge_results(results)
+
+
+@dataclass(frozen=True)
+class VerifyPiece:
+    """A piece of the verify step that can run anywhere both files can be read: the
+    ``items`` of ``output`` compared with ``source`` (paths)."""
+
+    source: str
+    output: str
+    items: tuple[VerifyItem, ...]
+    nbytes: int  # bytes compared, for progress
+    expected: tuple[str, ...] | None  # the last piece of a file: every name it should hold
+
+
+def split_pieces(source: str, output: str, items: Sequence[VerifyItem], sizes: Sequence[int],
+                 piece_bytes: int = PIECE_BYTES) -> list[VerifyPiece]:
+    """``items`` (with their byte ``sizes``) cut into pieces of about ``piece_bytes``."""
+    pieces: list[VerifyPiece] = []
+    group: list[VerifyItem] = []
+    size = 0
+    for item, n in zip(items, sizes):
+        if group and size + n > piece_bytes:
+            pieces.append(VerifyPiece(source, output, tuple(group), size, None))
+            group, size = [], 0
+        group.append(item)
+        size += n
+    names = tuple(i.name for i in items)
+    pieces.append(VerifyPiece(source, output, tuple(group), size, names))
+    return pieces
+
+
+def verify_piece(piece: VerifyPiece) -> list[VerifyResult]:
+    """Run one piece (a module-level function: a cluster worker imports it)."""
+    from inspector.core.formats import open_checkpoint
+
+    with open_checkpoint(piece.source) as source:
+        results = [r for r in iter_verify(source, piece.output, piece.items,
+                                          expected=piece.expected)
+                   if isinstance(r, VerifyResult)]
+    if piece.expected is None:
+        results = [r for r in results if r.name != ""]  # the file's last piece reports those
+    return results
 
 
 def merge_results(results: Iterable[VerifyResult]) -> VerifyReport:
@@ -175,5 +222,5 @@ def _byte_blocks(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             yield np.ascontiguousarray(block).reshape(-1).view(np.uint8)
 
 
-__all__ = ["CheckpointError", "VerifyItem", "VerifyReport", "VerifyResult", "iter_verify",
-           "merge_results", "verify_outputs"]
+__all__ = ["CheckpointError", "VerifyItem", "VerifyPiece", "VerifyReport", "VerifyResult",
+           "iter_verify", "merge_results", "split_pieces", "verify_outputs", "verify_piece"]
