@@ -132,3 +132,38 @@ def test_findings_open_at_tensor_alpha_and_close(qtbot, make_window, run_dir, tm
     assert not bad.problem_label.isHidden() and bad.state == "failed"
     assert bad.problem_label.textFormat() == Qt.TextFormat.PlainText
     assert window.message_text().startswith("cannot order the run")
+
+
+def test_timeline_models_pass_the_model_tester(qtmodeltester, run_dir):
+    """HeatmapModel and FindingsModel under Qt's model tester (empty, filled, refilled)."""
+    from inspector.core.timeline import build_timeline
+    from inspector.ui.timeline.models import FindingsModel, HeatmapModel
+
+    tl = build_timeline(str(run_dir), cache_dir=None)
+    heat = HeatmapModel()
+    qtmodeltester.check(heat)
+    heat.set_data(tl.modules, tl.steps, [c.path for c in tl.checkpoints])
+    qtmodeltester.check(heat)
+    heat.set_data(tl.tensors, tl.steps, [c.path for c in tl.checkpoints])
+    qtmodeltester.check(heat)
+    assert heat.rowCount() == 14 and heat.columnCount() == 6
+    found = FindingsModel()
+    qtmodeltester.check(found)
+    found.set_findings(tl.findings)
+    qtmodeltester.check(found)
+    found.set_findings(tl.checkpoint_findings[2])
+    qtmodeltester.check(found)
+    assert found.rowCount() == len(tl.checkpoint_findings[2])
+
+
+def test_installing_the_feature_imports_no_plotting(tmp_path):
+    """install() only adds menu actions: pyqtgraph and numpy wait for the first run."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import inspector.ui.timeline; "
+            "print(sorted(m for m in ('pyqtgraph', 'numpy', 'inspector.ui.timeline.view') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path, timeout=120)
+    assert out.stdout.strip() == "[]"

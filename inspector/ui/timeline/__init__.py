@@ -3,18 +3,20 @@ open a Timeline tab (:class:`~inspector.ui.timeline.view.TimelineView`).
 
 A heatmap click opens the window's compare tab for those two checkpoints and selects the
 tensor as soon as its row arrives; a finding opens its checkpoint with the tensor selected.
+:func:`install` only adds menu actions: the view (pyqtgraph, numpy) is imported when a run is
+first opened, never before the window's first paint.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from inspector.ui.timeline.view import TimelineView
 from inspector.ui.tree.columns import plain_tooltip
 
 SELECT_POLL_MS = 100
@@ -44,10 +46,12 @@ def install(window) -> None:
     window.tabs.tabCloseRequested.connect(lambda index: _close_tab(window, index))
 
 
-def open_run(window, paths, cache_dir: str | None = None) -> TimelineView:
-    """Open ``paths`` (a run folder, or checkpoint files) in a new Timeline tab."""
+def open_run(window, paths, cache_dir: str | None = None):
+    """Open ``paths`` (a run folder, or checkpoint files) in a new Timeline tab; returns its
+    :class:`~inspector.ui.timeline.view.TimelineView`."""
     from inspector.core.timeline.cache import default_cache_dir
     from inspector.ui.theme import configure_plotting
+    from inspector.ui.timeline.view import TimelineView
 
     configure_plotting()
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
@@ -74,7 +78,7 @@ def open_run(window, paths, cache_dir: str | None = None) -> TimelineView:
     return view
 
 
-def open_run_dialog(window) -> TimelineView | None:
+def open_run_dialog(window):
     start = window.settings.last_directory() or str(Path.home())
     folder = QFileDialog.getExistingDirectory(window, "Open Run (a folder of checkpoints)", start)
     if not folder:
@@ -83,7 +87,7 @@ def open_run_dialog(window) -> TimelineView | None:
     return open_run(window, [folder])
 
 
-def open_run_files_dialog(window) -> TimelineView | None:
+def open_run_files_dialog(window):
     from inspector.ui.dialogs import FILE_FILTER
 
     start = window.settings.last_directory() or str(Path.home())
@@ -144,8 +148,9 @@ def _when(check, owner) -> None:
 
 
 def _close_tab(window, index: int) -> None:
+    module = sys.modules.get("inspector.ui.timeline.view")  # not imported: no Timeline tab
     view = window.tabs.widget(index)
-    if not isinstance(view, TimelineView):
+    if module is None or not isinstance(view, module.TimelineView):
         return
     view.shutdown()
     if window.tabs.indexOf(view) >= 0:
