@@ -533,7 +533,9 @@ class InferenceControls(QWidget):
             self.kwargs_edit.setPlaceholderText("none — JSON, e.g. {\"num_classes\": 10}")
             self.kwargs_note.setText("")
         else:
-            note = c.description if c is not None else ""
+            note = c.description.strip() if c is not None else ""
+            if note and not note.endswith((".", "!", "?")):
+                note += "."
             if c is not None and c.exact:
                 note = (note + " " if note else "") + "Every key matches in name and shape."
             if opts.kind != "state_dict":

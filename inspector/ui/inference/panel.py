@@ -38,6 +38,7 @@ from inspector.core.inference import (
 )
 from inspector.core.inference.errors import HINT_RANDOM_INIT
 from inspector.core.jobs import JobFailure, JobProgress
+from inspector.core.remote.urls import local_or_url
 from inspector.ui.inference import dialogs
 from inspector.ui.inference.controls import InferenceControls
 from inspector.ui.inference.results import InferenceResults, TimingBox
@@ -102,7 +103,7 @@ class InferencePanel(QWidget):
     def __init__(self, path: str, settings: Settings, jobs: ProcessJobs,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.path = os.path.abspath(path)
+        self.path = local_or_url(path)
         self._settings = settings
         self._jobs = jobs
         self._job_id = 0

@@ -223,7 +223,7 @@ class PredictionsView(QWidget):
         if self.split.orientation() != orientation:
             self.split.setOrientation(orientation)
             total = event.size().width() if wide else event.size().height()
-            first = 0.58 if wide else 0.55  # the bars; the table gets the rest
+            first = 0.55  # the bars; the table gets the rest
             self.split.setSizes([int(total * first), int(total * (1 - first))])
         super().resizeEvent(event)
 

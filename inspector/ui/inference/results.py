@@ -29,7 +29,6 @@ from inspector.core.inference import (
     timing_rows,
     verdict_text,
 )
-from inspector.core.inference.report import random_init_text
 from inspector.core.text import html_text
 from inspector.ui.inference.layers import LayersTable
 from inspector.ui.inference.plots import OutputPlots, PredictionsView
@@ -140,9 +139,12 @@ class InferenceResults(QWidget):
     # ---- Public API
     def show_result(self, r: RunResult) -> None:
         self.verdict_label.setText(verdict_text(r))
-        warning = random_init_text(r)
-        self.random_label.setText(f"⚠ {warning}" if warning else "")
-        self.random_label.setVisible(bool(warning))
+        keys = r.random_init_keys
+        self.random_label.setText(
+            f"⚠ Not what the checkpoint predicts: you chose to run anyway, and {len(keys)} "
+            f"weight{'s' if len(keys) != 1 else ''} had random values (listed under Weights)."
+            if keys else "")
+        self.random_label.setVisible(bool(keys))
         has_predictions = self.predictions.show_result(r)
         tabs = self.tabs
         tabs.setTabVisible(tabs.indexOf(self.predictions), has_predictions)
