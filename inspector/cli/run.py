@@ -109,7 +109,7 @@ def run(args) -> int:
             image=args.image, text=args.text, input_npy=args.input_npy,
             extra_args=parse_extra_args(args.extra_args),
             allow_random_init=args.allow_random_init)
-        result = run_demo(config)
+        result = _with_index_progress(run_demo, config)
     except ModelError as e:
         return _error(args.path, e.message, e.hint, e.traceback_text)
     if args.json:
@@ -121,6 +121,29 @@ def run(args) -> int:
         print_error("the loaded weights changed during the run (a bug; please report it)")
         return 1
     return 0
+
+
+def _with_index_progress(fn, config):
+    """Run ``fn(config)``; when it has to build the model index first (once per library
+    version), say so on stderr with a line per tenth of the work."""
+    from inspector.core.inference.zoo import index
+
+    shown: list[int] = []
+
+    def hook(p) -> None:
+        if not shown:
+            print_line(f"building the model index once (cached in {index.cache_dir()})…",
+                       file=sys.stderr)
+        tenth = 10 * p.done // max(p.total, 1)
+        if not shown or tenth > shown[-1]:
+            shown.append(tenth)
+            print_line(f"  {p.done}/{p.total} {p.text}", file=sys.stderr)
+
+    index.set_progress_hook(hook)
+    try:
+        return fn(config)
+    finally:
+        index.set_progress_hook(None)
 
 
 def prediction_lines(r) -> list[str]:

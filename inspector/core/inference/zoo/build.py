@@ -234,6 +234,9 @@ def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: b
             model = hf.build_model(cls, config)
         prefix = getattr(model, "base_model_prefix", "") or ""
         task = hf_task(cls.__name__, config, folder)
+        note = _functional_dropout(model, config)
+        if note:
+            task.notes.append(note)
         keys = _key_shapes(model)
         return LibraryModel(model, f"hf:{cls.__name__}", task, prefix + "." if prefix else "",
                             _ignored(model, keys[0]), list(task.notes), hf_renames(model), keys)
@@ -251,6 +254,25 @@ def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: b
     keys = _key_shapes(model)
     return LibraryModel(model, spec.text, task, "", _ignored(model, keys[0]), list(task.notes),
                         (), keys)
+
+
+def _functional_dropout(model: nn.Module, config) -> str:
+    """A note when the config sets dropout rates but the model has no Dropout module (the
+    rate is applied by ``torch.nn.functional.dropout`` inside forward(): not listed as a
+    layer, yet random in train mode)."""
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return ""
+    try:
+        values = config.to_dict()
+    except Exception:  # noqa: BLE001
+        return ""
+    rates = {k: v for k, v in values.items() if "dropout" in k and isinstance(v, int | float)
+             and not isinstance(v, bool) and v > 0}
+    if not rates:
+        return ""
+    text = ", ".join(f"{k}={v:g}" for k, v in rates.items())
+    return (f"the config sets {text}; this model applies it inside forward() (functional "
+            f"dropout), so train mode is random there although no Dropout layer is listed")
 
 
 def folder_config(ckpt, path: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,12 +124,24 @@ def iter_build_index(libraries: tuple[str, ...] | None = None
     yield IndexBuilt(cache_dir(), {n: _version(n) or "" for n in todo}, counted)
 
 
+_progress_hook: Callable[[JobProgress], None] | None = None
+
+
+def set_progress_hook(hook: Callable[[JobProgress], None] | None) -> None:
+    """Have :func:`build_index` (the blocking form, used when a run needs the index) report
+    its progress to ``hook`` — a command line prints it; None stops."""
+    global _progress_hook
+    _progress_hook = hook
+
+
 def build_index(libraries: tuple[str, ...] | None = None) -> IndexBuilt | None:
     """Blocking form of :func:`iter_build_index`."""
     result = None
     for item in iter_build_index(libraries):
         if isinstance(item, IndexBuilt):
             result = item
+        elif _progress_hook is not None:
+            _progress_hook(item)
     return result
 
 
