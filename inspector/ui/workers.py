@@ -275,10 +275,15 @@ class Runners(QObject):
         """Eval vs. train runs of the Inference views."""
         self.tensor = ProcessJobs(self, name="inspector-tensor")
         """Tensor slices (values, heatmaps, kernels) and exports."""
+        self.convert = ProcessJobs(self, name="inspector-convert")
+        """File ▸ Convert… (a long conversion must not hold up tensor previews)."""
+        self.timeline = ProcessJobs(self, name="inspector-timeline")
+        """Training runs read as a timeline, and their health checks."""
 
     def all(self) -> list[ProcessJobs]:
         """Every runner of the window."""
-        return [self.stats, self.compare, self.compare_detail, self.inference, self.tensor]
+        return [self.stats, self.compare, self.compare_detail, self.inference, self.tensor,
+                self.convert, self.timeline]
 
     def shutdown(self) -> None:
         """Stop every worker process (idempotent)."""
