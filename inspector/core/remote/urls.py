@@ -57,3 +57,12 @@ def url_parent(url: str) -> str:
 def url_join(folder: str, name: str) -> str:
     """``folder/name`` for a relative ``name`` already checked not to climb out."""
     return folder.rstrip("/") + "/" + name.lstrip("/")
+
+
+def local_or_url(path) -> str:
+    """An absolute path for a local file, the URL itself for a URL (front ends use it where
+    they used ``os.path.abspath``)."""
+    import os
+
+    path = os.fspath(path)
+    return path if is_url(path) else os.path.abspath(path)

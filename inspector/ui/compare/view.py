@@ -40,6 +40,7 @@ from inspector.core.diff import (
     PairHistograms,
     report_from_stream,
 )
+from inspector.core.remote.urls import local_or_url
 from inspector.core.text import dotted_path, file_label
 from inspector.ui.compare.columns import ColumnFitter
 from inspector.ui.compare.controls import CompareControls
@@ -101,8 +102,8 @@ class CompareView(QWidget):
                  detail_jobs: ProcessJobs, *, strip_prefixes=(), atol: float | None = None,
                  rtol: float | None = None, settings=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.path_a = os.path.abspath(os.fspath(path_a))
-        self.path_b = os.path.abspath(os.fspath(path_b))
+        self.path_a = local_or_url(path_a)
+        self.path_b = local_or_url(path_b)
         self.jobs, self.detail_jobs = jobs, detail_jobs
         self.strip_prefixes: tuple[str, ...] = tuple(strip_prefixes)
         self.atol, self.rtol = atol, rtol

@@ -40,7 +40,7 @@ from inspector.core.inference.errors import HINT_RANDOM_INIT
 from inspector.core.jobs import JobFailure, JobProgress
 from inspector.core.remote.urls import local_or_url
 from inspector.ui.inference import dialogs
-from inspector.ui.inference.controls import InferenceControls
+from inspector.ui.inference.controls import InferenceControls, own_code, own_kind_text
 from inspector.ui.inference.results import InferenceResults, TimingBox
 from inspector.ui.settings import Settings
 from inspector.ui.workers import ProcessJobs
@@ -195,8 +195,8 @@ class InferencePanel(QWidget):
                 self.results.show_message(SCRIPTED_TRUST_TEXT, "info")
                 self._finish("refused")
                 return False
-            if not dialogs.ask_trust(self, self.path, self._options.kind_text or "file",
-                                     list(self._options.globals)):
+            if not dialogs.ask_trust(self, self.path, own_kind_text(self._options),
+                                     list(own_code(self._options))):
                 self.results.show_message(
                     "Not run: you did not trust this file, so none of its code was executed. "
                     "To run it without trusting it, choose a built-in architecture or your own "
@@ -414,8 +414,8 @@ class InferencePanel(QWidget):
             self.controls.set_status(STATE_TEXTS["declined"])
             self._finish("declined")
             return
-        custom = list(getattr(self._options, "custom_code", ()) or ())
-        if dialogs.ask_trust(self, self.path, "model folder with its own code", custom):
+        if dialogs.ask_trust(self, self.path, own_kind_text(self._options),
+                             list(own_code(self._options))):
             self._running = False
             self._submit(replace(config, trust=True))
             return
