@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +26,15 @@ from inspector.ui.compare import COL_STATUS, DiffFilterProxy, DiffTableModel
 from inspector.ui.tensor import ValuesTableModel
 from inspector.ui.tree import COL_MEAN, COL_NAME, COL_NUMEL, CheckpointTreeModel, TensorFilterProxy
 
-# Every QAbstractItemModel subclass under inspector/ui must be checked here.
+# Every QAbstractItemModel subclass under inspector/ui must be checked here ...
 CHECKED = {CheckpointTreeModel, TensorFilterProxy, DiffTableModel, DiffFilterProxy,
            ValuesTableModel}
+# ... or under the model tester in its feature's own test file: "module:Class" -> test file
+CHECKED_ELSEWHERE = {
+    "inspector.ui.table.model:TensorTableModel": "test_flat_table.py",
+    "inspector.ui.timeline.models:HeatmapModel": "test_timeline_tab.py",
+    "inspector.ui.timeline.models:FindingsModel": "test_timeline_tab.py",
+}
 
 pytestmark = pytest.mark.qt_log_level_fail("WARNING")  # Qt's tester reports by qWarning
 
@@ -246,4 +253,10 @@ def test_every_item_model_in_the_ui_is_checked():
             if (isinstance(obj, type) and issubclass(obj, QAbstractItemModel)
                     and obj.__module__ == module.__name__):
                 found.add(obj)
-    assert found == CHECKED, "run qtmodeltester on every model and proxy in this module"
+    elsewhere = set()
+    for name, test_file in CHECKED_ELSEWHERE.items():
+        module_name, cls_name = name.split(":")
+        elsewhere.add(getattr(importlib.import_module(module_name), cls_name))
+        source = (Path(__file__).parent / test_file).read_text()
+        assert "qtmodeltester.check(" in source and cls_name in source, (name, test_file)
+    assert found == CHECKED | elsewhere, "run qtmodeltester on every model and proxy"
