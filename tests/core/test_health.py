@@ -97,13 +97,20 @@ def test_alpha_matches_a_direct_numpy_computation():
 
 
 def test_alpha_recovers_a_planted_power_law():
+    import torch
+
     rng = np.random.default_rng(0)
     # a matrix whose eigenvalues of WᵀW are exactly Pareto samples with exponent 3.5
     n = 400
     ev = (1 - rng.random(n)) ** (-1 / 2.5)
-    u, _ = np.linalg.qr(rng.normal(size=(2 * n, n)))
-    v, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    w = u @ np.diag(np.sqrt(ev)) @ v.T
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a busy machine makes threaded QR 50× slower
+    try:
+        u, _ = torch.linalg.qr(torch.from_numpy(rng.normal(size=(2 * n, n))))
+        v, _ = torch.linalg.qr(torch.from_numpy(rng.normal(size=(n, n))))
+        w = (u @ torch.diag(torch.from_numpy(np.sqrt(ev))) @ v.T).numpy()
+    finally:
+        torch.set_num_threads(threads)
     fit = fit_power_law(eigenvalues(w))
     assert fit.alpha == pytest.approx(3.5, abs=0.35)
     assert reading(fit.alpha) == "well trained (2–6)"
