@@ -34,8 +34,10 @@ from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
 from inspector.ui.settings import Settings
 from inspector.ui.summary_panel import SummaryPanel
+from inspector.ui.table.mode import TableMode
 from inspector.ui.tree import CheckpointTreeModel, TensorFilterProxy, TreeData, prepare_tree
 from inspector.ui.tree.copy_menu import install_copy_menu, tree_row_texts
+from inspector.ui.tree.items import full_tree
 from inspector.ui.tree.proxy import parse_pattern
 from inspector.ui.tree_pane import FilterBar, attach_model, build_tree_view, expand_matches
 from inspector.ui.workers import Runners, run_in_pool
@@ -83,7 +85,7 @@ def _import_tensor_panel() -> None:
     import inspector.ui.tensor  # noqa: F401
 
 
-class CheckpointView(QWidget):
+class CheckpointView(TableMode, QWidget):
     """One open checkpoint: summary, tree with filter, tensor panel and further views.
 
     Emits
@@ -117,6 +119,7 @@ class CheckpointView(QWidget):
         self.tree: QTreeView | None = None
         self.table = None  # the flat table (inspector.ui.table.FlatTable), built on first use
         self._left_stack: QStackedWidget | None = None
+        self._full_tree: TreeData | None = None  # every row, built in a pool thread
         self.tensor_panel = None
         self.summary_panel: SummaryPanel | None = None
         self.filter_bar: FilterBar | None = None
@@ -211,6 +214,7 @@ class CheckpointView(QWidget):
         if self._closed:
             return
         self._closed = True
+        self._full_tree = None
         if self.stats_running:
             self._runners.stats.cancel(self.stats_job_id)
         self.stats_job_id = 0
@@ -264,7 +268,7 @@ class CheckpointView(QWidget):
         model = self.model
         change = None
         if filtering and not model.is_fully_fetched():
-            change = model.expose_all_rows
+            change = self._exposing_change()
         elif not filtering and self.proxy.is_filtering() and self.proxy.sortColumn() < 0:
             keep = self._current_path
 
@@ -284,28 +288,6 @@ class CheckpointView(QWidget):
                 self.filter_bar.show_matches(n if filtering else None)
         if self._current_path is not None:
             self.select_path(self._current_path, scroll=True)
-
-    def show_mode(self, mode: str) -> None:
-        """Show the tree ("tree") or the flat table of every tensor ("table")."""
-        if self._left_stack is None:
-            return
-        button = self.filter_bar.table_button if mode == "table" else self.filter_bar.tree_button
-        if not button.isChecked():
-            button.setChecked(True)  # comes back here through sig_mode
-            return
-        if mode == "table":
-            if self.table is None:
-                self._build_table()
-            self._left_stack.setCurrentWidget(self.table)
-            if self._current_path is not None:
-                self.table.select_path(self._current_path)
-            self.table.setFocus()
-        else:
-            self._left_stack.setCurrentWidget(self.tree)
-            if self._current_path is not None:
-                self.select_path(self._current_path)
-            self.tree.setFocus()
-        self.apply_filter()
 
     def run_inference(self) -> bool:
         """Ctrl+R on the Tensors tab: show the Inference tab and run the model there (or say
@@ -331,17 +313,17 @@ class CheckpointView(QWidget):
             self.filter_bar.nan_check.setChecked(True)  # applies the filter
             self.apply_filter()
 
-    def is_table_shown(self) -> bool:
-        return self.table is not None and self._left_stack.currentWidget() is self.table
-
     def expand_all(self) -> None:
         """Expand every row (exposing every row of a lazily fetched tree first)."""
         if self.tree is None:
             return
         if not self.model.is_fully_fetched():
             current = self.model.item(self.proxy.mapToSource(self.tree.currentIndex()))
-            self.model.fetch_all()  # a reset: the current row is restored below
-            if current is not None:
+            path = current.path if current is not None and current.node is not None else None
+            self.model.reset_with(self._exposing_change())  # the current row is restored below
+            if path is not None:
+                self.select_path(path, scroll=False)
+            elif current is not None and self.model.index_of(current).isValid():
                 self.tree.setCurrentIndex(self.proxy.mapFromSource(self.model.index_of(current)))
         self.tree.expandAll()
 
@@ -498,27 +480,6 @@ class CheckpointView(QWidget):
             self._expand_matches()
 
     # ---- Private API: building
-    def _build_table(self) -> None:
-        from inspector.ui.table import FlatTable
-
-        self.table = FlatTable(self.ckpt, self.model.stats, self._settings,
-                               self.model.widest_texts())
-        self.table.table_model.set_stats_pending(self.stats_running)
-        self.table.sig_current_changed.connect(self._on_table_current)
-        install_copy_menu(self.table, self.table.row_texts)
-        self._left_stack.addWidget(self.table)
-
-    def _on_table_current(self, path: tuple) -> None:
-        self._current_path = path
-        node = self.ckpt.find(path)
-        if node is not None and node.tensor is not None:
-            panel = self._ensure_tensor_panel()
-            panel.show_tensor(self.ckpt, node, self.model.stats(path))
-            error = self.model.stats_error(path)
-            if self.model.stats(path) is None and error:
-                panel.set_stats_error(error)
-        self.sig_current_changed.emit(path)
-
     def _build_content(self, prepared: PreparedCheckpoint) -> None:
         content = QWidget(self)
         outer = QVBoxLayout(content)
@@ -601,6 +562,7 @@ class CheckpointView(QWidget):
         # the summary's height above was a guess for a typical width: fit the real one
         self._fit_summary()
         warm_up_plotting()
+        self._build_full_tree()
 
     def _build_placeholder(self) -> QLabel:
         label = QLabel("Select a tensor or an item in the tree to see its details, "
@@ -667,7 +629,29 @@ class CheckpointView(QWidget):
 
     def _on_sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
         if column >= 0 and not self.model.is_fully_fetched():
-            self.model.fetch_all()
+            self.model.reset_with(self._exposing_change())
+
+    def _exposing_change(self):
+        """Exposes every row in a reset: adopts the rows a pool thread built, or builds them."""
+        full, self._full_tree = self._full_tree, None
+        model = self.model
+        if full is None:
+            return model.expose_all_rows
+
+        def change() -> None:
+            model.adopt(full)
+            model.expose_all_rows()
+        return change
+
+    def _build_full_tree(self) -> None:
+        """Build and index every row in a pool thread, for the first filter or sort."""
+        if self.model is None or self.model.is_fully_fetched():
+            return
+        run_in_pool(full_tree, self.ckpt, self.model.labels, on_result=self._on_full_tree)
+
+    def _on_full_tree(self, data) -> None:
+        if not self._closed and self.model is not None and not self.model.is_fully_fetched():
+            self._full_tree = data
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():

@@ -90,7 +90,7 @@ def test_filter_finds_rows_not_yet_fetched(monkeypatch, make_window, open_file, 
     model, proxy = view.model, view.proxy
     assert model.rowCount() == 1  # the "layers" group
     layers = model.index(0, 0)
-    assert model.rowCount(layers) == 0 and not model.is_fully_fetched()  # nothing below it yet
+    assert model.rowCount(layers) < 2_000 and not model.is_fully_fetched()  # a batch at most
     view.set_filter("layers.1999.")
     assert proxy.rowCount() == 1
     group = proxy.index(0, 0)

@@ -169,3 +169,30 @@ def test_module_rows_and_copy_menu(qtbot, make_window, open_file, state_dict_ckp
                  if view.proxy.index(r, 0).data() == "epoch")
     assert tree_row_texts(view.model, view.proxy, epoch.siblingAtColumn(COL_SHAPE)) == \
         ("epoch", "epoch", "5")
+
+
+def test_first_filter_adopts_rows_built_in_a_pool_thread(qtbot, qapp, monkeypatch, make_window,
+                                                         open_file, many_ckpt):
+    import threading
+
+    from inspector.ui.tree import items as tree_items
+
+    built_on = []
+    original = tree_items.TreeData.expose_all
+
+    def expose_all(self):
+        if not self._complete:
+            built_on.append(threading.current_thread() is threading.main_thread())
+        original(self)
+
+    monkeypatch.setattr(tree_items.TreeData, "expose_all", expose_all)
+    w = make_window()
+    w.show()
+    view = open_file(w, many_ckpt)
+    qtbot.waitUntil(lambda: view._full_tree is not None, timeout=15_000)
+    assert built_on == [False]  # every row built in the pool thread, after the first paint
+    view.set_filter("norm.running_var")
+    assert view.proxy.matches == BLOCKS and built_on == [False]
+    assert view.model.search_index() is view.model._data.search_index()
+    view.set_filter("")
+    assert view.proxy.rowCount(view.proxy.index(0, 0)) == CheckpointTreeModel.BATCH

@@ -278,6 +278,16 @@ def prepare_tree(ckpt: Checkpoint, labels: dict[tuple, str] | None = None) -> Tr
     return TreeData(ckpt, labels, FETCH_BATCH)
 
 
+def full_tree(ckpt: Checkpoint, labels: dict[tuple, str] | None = None) -> TreeData:
+    """Every row of ``ckpt``'s tree built and indexed for filters, exposed batch-wise: a
+    model adopts it (:meth:`CheckpointTreeModel.adopt`) when a filter first needs every row.
+    Qt-free, for a pool thread (100,000 tensors: ~0.7 s that the GUI thread no longer pays)."""
+    data = TreeData(ckpt, labels, FETCH_BATCH)
+    data.search_index()
+    data.limit_exposure()
+    return data
+
+
 def shape_text(shape) -> str:
     """A tensor shape as the tree shows it."""
     return "(" + ", ".join(str(s) for s in shape) + ")" if shape else "scalar"

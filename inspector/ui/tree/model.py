@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QFont
 
 from inspector.core.checkpoint import (
     BYTES,
@@ -32,8 +32,8 @@ from inspector.core.checkpoint import (
     Checkpoint,
     Node,
 )
-from inspector.core.text import dotted_path, format_bytes, format_count, safe_str
-from inspector.ui.resources import icon
+from inspector.core.text import format_bytes, format_count, safe_str
+from inspector.ui.tree.cells import CellDecorations, nan_below_text
 from inspector.ui.tree.columns import (
     COL_DTYPE,
     COL_MEAN,
@@ -46,12 +46,10 @@ from inspector.ui.tree.columns import (
     HEADERS,
     NUMERIC_COLUMNS,
     PENDING,
-    STATS_COLUMNS,
     ItemRole,
     NodeRole,
     PathRole,
     SortRole,
-    plain_tooltip,
     stats_text,
     stats_value,
     value_text,
@@ -73,7 +71,7 @@ _DIGITS = re.compile(r"\d+")
 _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable  # asked per row and layout
 
 
-class CheckpointTreeModel(QAbstractItemModel):
+class CheckpointTreeModel(CellDecorations, QAbstractItemModel):
     """A lazy tree model over a Checkpoint's Nodes with per-tensor statistics columns.
 
     Pass ``prepared`` (from :func:`prepare_tree`, built in a worker thread) to keep the
@@ -281,6 +279,23 @@ class CheckpointTreeModel(QAbstractItemModel):
         finally:
             self.endResetModel()
 
+    def adopt(self, data: TreeData) -> None:
+        """Take ``data`` (the same file's rows, built elsewhere: ``full_tree``) instead of the
+        rows built so far; for use inside :meth:`reset_with`."""
+        if data.ckpt is not self._ckpt:
+            raise ValueError("rows of another checkpoint")
+        self._data = data
+        self._root = data.root
+        self._items_by_path = data.items_by_path
+        self._labels = data.labels
+        self._unsafe = data.unsafe
+        self._shown = self._shown_row = self._shown_flags = None
+        self._shown_count = {}
+
+    @property
+    def labels(self) -> dict[tuple, str]:
+        return self._labels
+
     def expose_all_rows(self) -> None:
         """Expose every row, for use inside :meth:`reset_with` (fetch_all resets itself)."""
         self._data.expose_all()
@@ -333,7 +348,7 @@ class CheckpointTreeModel(QAbstractItemModel):
             most_nan = max((getattr(self._stats[p], "nan", 0) or 0) for p in self._nan_paths)
             most_inf = max((getattr(self._stats[p], "inf", 0) or 0) for p in self._nan_paths)
             parts = [f"{n:,} {what}" for n, what in ((most_nan, "NaN"), (most_inf, "Inf")) if n]
-            below = _nan_below_text(len(self._nan_paths)) or ""
+            below = nan_below_text(len(self._nan_paths)) or ""
             widest[COL_NANINF] = max(", ".join(parts), below, key=len)
         return widest
 
@@ -557,7 +572,7 @@ class CheckpointTreeModel(QAbstractItemModel):
             if col == COL_SIZE:
                 return format_bytes(group.nbytes)
             if col == COL_NANINF:
-                return _nan_below_text(self.nan_inf_below(item))
+                return nan_below_text(self.nan_inf_below(item))
             return None
         if node is None:
             return None
@@ -572,7 +587,7 @@ class CheckpointTreeModel(QAbstractItemModel):
             if numel or nbytes:
                 return format_count(numel) if col == COL_NUMEL else format_bytes(nbytes)
         if col == COL_NANINF and node.children:
-            return _nan_below_text(self.nan_inf_below(item))
+            return nan_below_text(self.nan_inf_below(item))
         return None
 
     def _tensor_display(self, item: TreeItem, node: Node, col: int) -> str | None:
@@ -616,91 +631,3 @@ class CheckpointTreeModel(QAbstractItemModel):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return None
         return float(value)
-
-    def _icon(self, item: TreeItem):
-        if item.group is not None:
-            return icon("module")
-        node = item.node
-        if node is None:
-            return None
-        if node.kind == TENSOR:
-            if self._ckpt.shared_with(item.path, limit=0)[1]:
-                return icon("link")
-            if node.tensor.note:
-                return icon("warning")
-            return icon("parameter" if node.tensor.is_parameter else "tensor")
-        if self.is_unsafe(node):
-            return icon("warning")
-        return icon(_ICON_BY_KIND.get(node.kind, "object"))
-
-    def _tooltip(self, item: TreeItem, col: int) -> str | None:
-        text = self._tooltip_text(item, col)
-        return plain_tooltip(text) if text is not None else None
-
-    def _tooltip_text(self, item: TreeItem, col: int) -> str | None:
-        if col == COL_NANINF and not item.is_tensor:
-            bad = self.nan_inf_below(item)
-            if bad:
-                return (f"{bad:,} tensor{' has' if bad == 1 else 's have'} NaN or Inf values "
-                        "below this row (filter: NaN/Inf only)")
-        if item.group is not None:
-            g = item.group
-            return (f"module {g.prefix}: {g.num_tensors} tensors, {g.numel:,} elements, "
-                    f"{format_bytes(g.nbytes)}")
-        node = item.node
-        if node is None:
-            return None
-        if node.kind == TENSOR:
-            lines = [dotted_path(item.path)]
-            t = node.tensor
-            if t.note:
-                lines.append(f"⚠ {t.note}")
-            shared, count = self._ckpt.shared_with(item.path, limit=5)
-            if shared:
-                names = ", ".join(dotted_path(p) for p in shared)
-                more = f" and {count - 5} more" if count > 5 else ""
-                lines.append(f"shares its storage with {names}{more} (tied weights)")
-            error = self._errors.get(item.path)
-            if error and col in STATS_COLUMNS:
-                lines.append(f"statistics: {error}")
-            return "\n".join(lines)
-        if self.is_unsafe(node):
-            return (f"{safe_str(node.value or node.type_name)}\nThe file names the global "
-                    f"{node.type_name!r}, which is not on the allow-list. It was NOT executed; "
-                    "this is an inert placeholder.")
-        if col == COL_SHAPE and node.kind == STRING:
-            return safe_str(node.value)
-        return None
-
-    def _foreground(self, item: TreeItem, col: int) -> QBrush | None:
-        node = item.node
-        if col == COL_NAME:
-            if self.is_unsafe(node):
-                return QBrush(QColor("#d97706"))
-            return None
-        if item.is_tensor and col in STATS_COLUMNS:
-            stats = self._stats.get(item.path)
-            if stats is None:
-                return _muted()
-            if col == COL_NANINF and (getattr(stats, "nan", 0) or getattr(stats, "inf", 0)):
-                return QBrush(QColor("#dc2626"))
-            return None
-        if col == COL_NANINF and not item.is_tensor and self.nan_inf_below(item):
-            return QBrush(QColor("#dc2626"))
-        if item.group is not None and col in (COL_DTYPE, COL_SHAPE):
-            return _muted()
-        if node is not None and node.kind != TENSOR and col == COL_DTYPE:
-            return _muted()
-        return None
-
-
-def _nan_below_text(count: int) -> str | None:
-    """A parent row's NaN/Inf cell: how many tensors below it have NaN or Inf."""
-    if not count:
-        return None
-    return f"⚠ {count:,} tensor{'' if count == 1 else 's'}"
-
-
-def _muted() -> QBrush:
-    palette = QGuiApplication.palette()
-    return palette.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
