@@ -305,3 +305,41 @@ def test_extra_args_json_and_npy_input_reach_forward(qtbot, make_panel, scripted
     assert "extra forward arguments" in panel.message_text()
     saved = json.dumps(controls.choice())
     assert '"extra_args": "{sr: 3"' in saved and str(npy) in saved
+
+
+# ---- A folder with its own code runs nothing without an explicit yes
+def test_folder_with_auto_map_code_asks_and_runs_nothing_when_declined(qtbot, make_panel,
+                                                                       hf_models, tmp_path,
+                                                                       monkeypatch):
+    marker = tmp_path / "ran.txt"
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    for path in hf_models["bert"].iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel",
+                          "AutoConfig": "modeling_evil.EvilConfig"}
+    config["architectures"] = ["EvilModel"]
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+
+    asked = []
+
+    def decline(box):
+        asked.append(box.text())
+        return QMessageBox.StandardButton.No.value
+
+    monkeypatch.setattr(QMessageBox, "exec", decline)
+    panel = make_panel(folder)
+    controls = panel.controls
+    assert "file" in controls.architecture_keys()
+    assert controls.candidate("file").name == "The folder's own code (asks first)"
+    assert controls.set_architecture("file")
+    assert "modeling_evil.EvilModel" in controls.arch_note.text()
+    submitted = []
+    monkeypatch.setattr(panel._jobs, "submit", lambda *a, **k: submitted.append(a) or 0)
+    with qtbot.waitSignal(panel.sig_run_finished) as blocker:
+        assert not panel.run()
+    assert blocker.args == ["refused"] and not submitted
+    assert "• modeling_evil.EvilModel" in asked[0] and "auto_map" in asked[0]
+    assert not marker.exists()

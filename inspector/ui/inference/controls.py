@@ -94,13 +94,31 @@ def candidates(opts: InferenceOptions) -> list[Candidate]:
     matching = sorted((c for c in scored if c.score > 0), key=lambda c: (-c.exact, -c.score))
     rest = [c for c in scored if c.score <= 0]
     out = matching + rest
-    if opts.kind != "state_dict":
-        out.append(Candidate(ARCH_FILE, "The file's own model (asks first)", "", -1,
-                             False, {}, f"The file's own {opts.kind_text}", ""))
+    if has_own_code(opts):
+        own = "folder's own code" if opts.kind == "state_dict" else "file's own model"
+        out.append(Candidate(ARCH_FILE, f"The {own} (asks first)", "", -1, False, {},
+                             f"The {own}", ""))
     out.append(Candidate(ARCH_CODE, "Your code…", "", -1, False, {},
                          "path/to/model.py and a class name, or an importable "
                          "package.module:Class", ""))
     return out
+
+
+def has_own_code(opts: InferenceOptions) -> bool:
+    """True for a file that carries its own model (whole-model pickle, TorchScript, .pt2) or a
+    Hugging Face folder whose config names its own code (``auto_map``)."""
+    return opts.kind != "state_dict" or bool(getattr(opts, "custom_code", ()))
+
+
+def own_code(opts: InferenceOptions) -> tuple[str, ...]:
+    """What running the file's own model executes: its globals or the folder's code."""
+    return tuple(opts.globals) or tuple(getattr(opts, "custom_code", ()) or ())
+
+
+def own_kind_text(opts: InferenceOptions) -> str:
+    if opts.kind == "state_dict":
+        return "model folder whose config.json names its own code (auto_map)"
+    return opts.kind_text or "file"
 
 
 def proposed_key(opts: InferenceOptions) -> str:
@@ -205,7 +223,7 @@ class InferenceControls(QWidget):
             self.inputs.set_devices(list(opts.devices))
         self.inputs.set_samples(tuple(getattr(opts, "sample_images", ())),
                                 getattr(opts, "default_text", ""))
-        file_kind = opts.kind != "state_dict"
+        file_kind = has_own_code(opts)
         best = proposed_key(opts)
 
         self._populating = True
@@ -519,10 +537,10 @@ class InferenceControls(QWidget):
         c = self._candidates.get(key)
         inferred = dict(c.kwargs) if c is not None and c.score > 0 and c.kwargs else {}
         if key == ARCH_FILE:
-            globals_ = list(opts.globals)
+            globals_ = list(own_code(opts))
             named = ", ".join(globals_[:4]) or "the code stored in it"
             more = f" and {len(globals_) - 4} more" if len(globals_) > 4 else ""
-            self.arch_note.setText(f"This file is a {opts.kind_text}; running its own model "
+            self.arch_note.setText(f"This is a {own_kind_text(opts)}; running its own model "
                                    f"executes {named}{more}. Run asks you first.")
             self.kwargs_edit.setPlaceholderText("not used for the file's own model")
             self.kwargs_note.setText("")
