@@ -188,7 +188,9 @@ class Engine:
                 raise StatsCancelled()
             if any([j.advance() for j in jobs]):
                 return
-            pending = [f for j in jobs for f in j.futures]
+            # only the futures still running: FIRST_COMPLETED returns at once while any
+            # future in the list is done, and a job waits for all of its pieces
+            pending = [f for j in jobs for f in j.futures if not f.done()]
             if not pending:
                 return
             wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
