@@ -283,7 +283,8 @@ def test_extra_args_json_and_npy_input_reach_forward(qtbot, make_panel, scripted
     controls.runs_spin.setValue(2)
     # without sr the forward fails, and the message points at the Extra args field
     assert run_and_wait(qtbot, panel) == "failed"
-    assert "sr" in panel.message_text()  # the error names the missing argument
+    assert "'sr'" in panel.message_text()  # the error names the missing argument
+    assert "give it in the Extra args field" in panel.message_text()
 
     inputs = controls.inputs
     assert inputs.extra_edit.placeholderText().startswith("none")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWi
 from inspector.core.inference import (
     HINT_ARCHITECTURE,
     HINT_CHANGE_INPUT_SHAPE,
+    HINT_EXTRA_ARGS,
     HINT_GIVE_INPUT_SHAPE,
     HINT_TRUST,
     InferenceFailure,
@@ -59,7 +60,7 @@ HINTS = {
                 "load only its weights",
     HINT_RANDOM_INIT: "choose another architecture or kwargs above, or press Run to be asked "
                       "whether to run anyway",
-    "extra-args": "give it in the Extra args field as JSON, e.g. {\"sr\": 16000}",
+    HINT_EXTRA_ARGS: "give it in the Extra args field as JSON, e.g. {\"sr\": 16000}",
 }
 
 STATE_TEXTS = {"done": "Done.", "failed": "Failed; see the message on the right.",
