@@ -308,3 +308,31 @@ def test_plots_and_legends_fit_the_results_area(qtbot, size):
     narrow = size[0] < 1000
     assert results.outputs_plot.legend_columns() == (1 if narrow else 3)
     assert (results.predictions.split.orientation().name == "Vertical") == narrow
+
+
+def test_prediction_bars_use_each_train_runs_probability_of_evals_classes(qtbot):
+    from dataclasses import replace
+
+    from inspector.ui.inference.plots import PredictionsView
+
+    r = _result()
+    p = r.predictions
+    # train run 0 has another top-5; its probabilities of eval's classes come with train_probs
+    other = tuple(Label(f"other {i}", 100 + i, 0.1) for i in range(5))
+    probs = tuple((0.01, 0.02, 0.03, 0.04, 0.05) if i == 0 else
+                  tuple(lab.probability for lab in p.eval) for i in range(20))
+    with_probs = replace(r, predictions=replace(p, train=(other,) + p.train[1:],
+                                                train_probs=probs, top1_changes=1))
+    view = PredictionsView()
+    qtbot.addWidget(view)
+    assert view.show_result(with_probs)
+    heights = view.train_bars.opts["height"]
+    assert len(heights) == 20 * 5 and min(heights) > 0  # every bar known
+    rows = view.row_texts()
+    assert rows[0][0] == "1. golden retriever" and rows[0][3] == "19 of 20"
+    assert "below the top" not in rows[0][2]
+    assert "changes in 1 of 20 train runs" in view.caption_text()
+    # without train_probs, a class outside a run's own top-5 is said to be below it
+    assert view.show_result(replace(with_probs, predictions=replace(
+        with_probs.predictions, train_probs=())))
+    assert view.row_texts()[0][2].endswith("below the top 5 in 1 run")
