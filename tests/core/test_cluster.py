@@ -81,6 +81,26 @@ def test_stats_and_diff_on_the_cluster_match_the_local_run(tmp_path, cluster, ca
     assert local_diff["summary"]["changed"] == 1
 
 
+def test_workers_read_a_url_themselves(tmp_path, cluster, capsys, monkeypatch):
+    """stats --scheduler of a sharded checkpoint served by nginx: each worker fetches its
+    pieces from the URL; the JSON equals the local file's."""
+    from tests.remote_servers import Nginx, nginx_binary
+
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed")
+    monkeypatch.setenv("INSPECTOR_REMOTE_CACHE_DIR", str(tmp_path / "cache"))
+    index = _sharded(tmp_path / "www", 4)
+    server = Nginx(tmp_path / "www", tmp_path / "nginx")
+    try:
+        url = f"{server.url}/{index.name}"
+        remote = _cli_json(capsys, "stats", url, "--json", "--scheduler",
+                           cluster.scheduler_address)
+    finally:
+        server.stop()
+    local = _cli_json(capsys, "stats", str(index), "--json")
+    assert remote["tensors"] == local["tensors"] and remote["path"] == url
+
+
 def test_a_failing_piece_is_reported_not_dropped(cluster):
     with pytest.raises(ClusterError, match="piece 3 failed.*piece three is broken"):
         run_pieces(cluster.scheduler_address, failing_piece, list(range(6)), retries=0)
