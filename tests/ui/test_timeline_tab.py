@@ -31,7 +31,7 @@ def _open(qtbot, window, paths, tmp_path):
 def test_curves_heatmap_and_click_to_compare(qtbot, make_window, run_dir, tmp_path):
     window = make_window()
     menu = [a.text() for a in window.file_menu.actions()]
-    assert "Open R&un…" in menu and "Open Run from F&iles…" in menu
+    assert "Open Ru&n…" in menu and "Open Run from Fi&les…" in menu
     view = _open(qtbot, window, [str(run_dir)], tmp_path)
     assert window.tabs.currentWidget() is view and view.isVisible()
     assert view.title() == "Run: run" and view.state == "done"

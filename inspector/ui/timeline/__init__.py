@@ -25,10 +25,10 @@ SELECT_TIMEOUT_MS = 60_000
 
 def install(window) -> None:
     """Add File ▸ Open Run… and Open Run from Files… to ``window``."""
-    act = QAction("Open R&un…", window)
+    act = QAction("Open Ru&n…", window)
     act.setStatusTip("Open a folder of checkpoints as a training run (Timeline tab)")
     act.triggered.connect(lambda: open_run_dialog(window))
-    act_files = QAction("Open Run from F&iles…", window)
+    act_files = QAction("Open Run from Fi&les…", window)
     act_files.setStatusTip("Open several checkpoint files as a training run (Timeline tab)")
     act_files.triggered.connect(lambda: open_run_files_dialog(window))
     menu = window.file_menu
