@@ -254,3 +254,17 @@ def test_cancel_stops_without_a_result(tmp_path):
         seen.append(item)
     assert seen and all(isinstance(i, TimelineProgress) for i in seen)
     assert not any(isinstance(i, TimelineResult) for i in seen)
+
+
+def test_a_tensor_whose_dtype_changes_between_checkpoints(tmp_path):
+    import torch
+
+    w = torch.randn(8, 8)
+    torch.save({"step": 1, "m": {"w": w, "b": torch.ones(3)}}, tmp_path / "a.pt")
+    torch.save({"step": 2, "m": {"w": w.to(torch.bfloat16), "b": torch.ones(3)}},
+               tmp_path / "b.pt")
+    tl = build_timeline(str(tmp_path), cache_dir=None)
+    rel = tl.series("w").metric("rel_change")[1]
+    expected = float((w.to(torch.bfloat16).float() - w).norm() / w.norm())
+    assert rel == pytest.approx(expected, rel=1e-6)
+    assert tl.series("b").changed[1] is False

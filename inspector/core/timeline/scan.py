@@ -247,7 +247,7 @@ def _stream(t, p, s: TensorSummary, stop: Cancel) -> tuple[float, bool] | None:
             x = xbuf[:k]
             np.copyto(x, a, casting="unsafe")
             if pflat is not None:
-                pa = to_numpy(pflat[start:start + step])
+                pa = p_numpy(pflat[start:start + step])
                 d = dbuf[:k]
                 np.subtract(x, pa, out=d, casting="unsafe")
                 sq = _sumsq(d)
