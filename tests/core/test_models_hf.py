@@ -380,3 +380,22 @@ def test_trusted_custom_code_folder_runs_its_own_model(tmp_path):
     assert r.architecture == "TinyModel (the folder's own code, trusted)"
     assert r.load.loaded_keys == 2 and not r.load.missing_keys
     assert r.input_shape == (4, 4) and r.train.max_run_diff > 0 and r.eval.max_run_diff == 0
+
+
+@pytest.mark.parametrize("name", ["gpt2", "vit", "wav2vec2"])
+def test_outputs_equal_transformers_own_loading(models, name):
+    """Our reader + load_state_dict (no random init of weights about to be loaded) gives the
+    same eval output as transformers' from_pretrained of the same safetensors folder."""
+    folder, _pth = models[name]
+    r = run_demo(RunConfig(folder, runs=1, batch_size=1))
+    cls = getattr(transformers, CLASSES[name])
+    reference = cls.from_pretrained(folder).eval()
+    from inspector.core.inference.runs import _model_input, load_model
+    from inspector.core.inference.zoo.inputs import reduce_output
+
+    loaded = load_model(RunConfig(folder, batch_size=1))
+    inp = _model_input(loaded, RunConfig(folder, batch_size=1), torch.device("cpu"),
+                       torch.float32)
+    with torch.inference_mode():
+        expected = reduce_output(loaded.task, reference(*inp.args, **inp.kwargs))
+    np.testing.assert_allclose(r.eval.outputs[0], expected.numpy(), rtol=1e-5, atol=1e-6)

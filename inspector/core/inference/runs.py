@@ -143,8 +143,7 @@ def load_model(config: RunConfig) -> LoadedModel:
             if isinstance(model, LibraryModel):
                 library_model = model
         if library_model is not None:
-            model, name = library_model.model, library_model.name
-            notes = list(library_model.notes)
+            name = library_model.name
             match = library_model.match(shapes)
             optional = library_model.optional_keys
         else:
@@ -155,6 +154,10 @@ def load_model(config: RunConfig) -> LoadedModel:
         if random_keys and not config.allow_random_init:
             raise RandomInitError(list(random_keys), len(random_keys) - len(
                 match.shape_mismatches), len(match.shape_mismatches), name)
+        if library_model is not None:  # built on the CPU now that the weights fit
+            library_model = library_model.materialize(
+                init=bool(match.missing_keys or match.shape_mismatches))
+            model, notes = library_model.model, list(library_model.notes)
         if random_keys:
             notes.append(f"ran with random initial values for {len(random_keys)} weight"
                          f"{'s' if len(random_keys) != 1 else ''} (you allowed it)")

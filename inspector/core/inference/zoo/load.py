@@ -40,7 +40,7 @@ def hf_folder_model(config, ckpt, kwargs: Mapping[str, Any]) -> LibraryModel | N
     hf.transformers_or_error()
     cls = hf.class_for_config(cfg_json)
     built = build(LibrarySpec("transformers", cls.__name__), kwargs, config_json=cfg_json,
-                  folder=folder)
+                  folder=folder, meta=True, seed=config.seed)
     archs = cfg_json.get("architectures")
     said = f"architectures {archs}" if archs else f"model_type {cfg_json.get('model_type')!r}"
     built.notes.insert(0, f"built {cls.__name__} from config.json ({said}); no code from the "
@@ -84,12 +84,13 @@ def spec_model(spec: LibrarySpec, config, ckpt, shapes) -> LibraryModel:
     user = dict(config.arch_kwargs or {})
     cfg_json, folder = folder_config(ckpt, config.path)
     if spec.library == "transformers" and cfg_json is not None and not hf.custom_code(cfg_json):
-        return build(spec, user, config_json=cfg_json, folder=folder)
+        return build(spec, user, config_json=cfg_json, folder=folder, meta=True,
+                     seed=config.seed)
     try:
         inferred = infer_kwargs(spec, "", shapes)
     except ModelError:
         inferred = {}
-    built = build(spec, {**inferred, **user}, folder=folder)
+    built = build(spec, {**inferred, **user}, folder=folder, meta=True, seed=config.seed)
     if inferred:
         built.notes.append(f"sizes read from the weights' shapes: {inferred}")
     _note_guesses(built, inferred, user)
@@ -107,7 +108,8 @@ def _note_guesses(built: LibraryModel, inferred: Mapping[str, Any], user: Mappin
 
 def proposed_model(config, shapes) -> tuple[LibraryModel, float] | None:
     """The best library proposal for a bare state_dict (building the index first if it is
-    missing), built on the CPU, with its score; None when nothing matches."""
+    missing), built on the meta device (see :meth:`LibraryModel.materialize`), with its
+    score; None when nothing matches."""
     if missing_indexes():
         build_index()
     found = propose(shapes)
@@ -117,7 +119,7 @@ def proposed_model(config, shapes) -> tuple[LibraryModel, float] | None:
     spec = parse_library_spec(proposal.spec)
     assert spec is not None
     kwargs = {**proposal.kwargs, **(config.arch_kwargs or {})}
-    built = build(spec, kwargs)
+    built = build(spec, kwargs, meta=True, seed=config.seed)
     share = round(100 * proposal.score)
     built.notes.insert(0, f"identified as {proposal.spec} by parameter names and shapes "
                           f"({share}% of keys match) with {dict(proposal.kwargs)}")
@@ -126,8 +128,9 @@ def proposed_model(config, shapes) -> tuple[LibraryModel, float] | None:
 
 
 def library_architecture(config, ckpt, shapes) -> LibraryModel | None:
-    """The library model for this run, or None when the run is not about one (a built-in,
-    the user's code, or a bare state_dict: see :func:`proposed_model`)."""
+    """The library model for this run, on the meta device (or the CPU for a trusted folder's
+    own code), or None when the run is not about one (a built-in, the user's code, or a bare
+    state_dict: see :func:`proposed_model`)."""
     spec = parse_library_spec(config.architecture)
     if spec is not None:
         return spec_model(spec, config, ckpt, shapes)
