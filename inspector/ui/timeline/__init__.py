@@ -55,10 +55,12 @@ def open_run(window, paths, cache_dir: str | None = None):
 
     configure_plotting()
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    device = getattr(window.settings, "stats_device", lambda: "cpu")() or "cpu"
+    settings = window.settings
+    device = getattr(settings, "stats_device", lambda: "cpu")() or "cpu"
+    scheduler = getattr(settings, "scheduler_address", lambda: "")() or None
     view = TimelineView(paths, window.runners.stats, window.runners.tensor,
                         cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
-                        device=device)
+                        device=device, scheduler=scheduler)
     view.sig_error.connect(lambda text: window.show_message(text, "error"))
     view.sig_compare_requested.connect(
         lambda a, b, tensor, _name: compare_at(window, a, b, tensor))

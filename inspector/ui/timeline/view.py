@@ -65,8 +65,10 @@ class TimelineView(QWidget):
     """The alpha table is complete."""
 
     def __init__(self, paths: list[str], jobs, alpha_jobs, cache_dir: str | None = None,
-                 device: str = "cpu", parent: QWidget | None = None):
+                 device: str = "cpu", scheduler: str | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
+        self.scheduler = scheduler  # a Dask scheduler the checkpoints are read on (settings)
         self.device = device  # where alpha's SVDs run (Statistics ▸ Device)
         self._alpha_device = ""
         self.paths = [os.path.abspath(os.fspath(p)) for p in paths]
@@ -109,9 +111,11 @@ class TimelineView(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
-        self.status_label.setText("Reading the run…")
+        self.status_label.setText("Reading the run…" if not self.scheduler else
+                                  f"Reading the run on {self.scheduler}…")
         self._job = self.jobs.submit(TIMELINE_TARGET, {"paths": self.paths,
-                                                       "cache_dir": self.cache_dir})
+                                                       "cache_dir": self.cache_dir,
+                                                       "scheduler": self.scheduler})
         self.sig_state_changed.emit()
 
     def cancel(self) -> None:
