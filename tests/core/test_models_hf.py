@@ -399,3 +399,21 @@ def test_outputs_equal_transformers_own_loading(models, name):
     with torch.inference_mode():
         expected = reduce_output(loaded.task, reference(*inp.args, **inp.kwargs))
     np.testing.assert_allclose(r.eval.outputs[0], expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_one_shard_of_a_folder_says_to_open_the_folder(models, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    sd = load_file(os.path.join(models["bert"][0], "model.safetensors"))
+    keys = sorted(sd)
+    save_file({k: sd[k] for k in keys[:20]}, str(folder / "model-00001-of-00002.safetensors"))
+    save_file({k: sd[k] for k in keys[20:]}, str(folder / "model-00002-of-00002.safetensors"))
+    (folder / "config.json").write_bytes((Path(models["bert"][0]) / "config.json").read_bytes())
+    r = run_demo(RunConfig(str(folder), runs=1, batch_size=1))
+    assert r.architecture == "hf:BertModel" and r.load.loaded_keys == len(sd)
+    items = list(iter_run_job(RunConfig(str(folder / "model-00001-of-00002.safetensors"),
+                                        runs=1)))
+    assert isinstance(items[-1], InferenceFailure)
+    assert "open the folder to load every shard" in items[-1].message

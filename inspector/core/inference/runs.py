@@ -151,6 +151,11 @@ def load_model(config: RunConfig) -> LoadedModel:
             optional = frozenset()
         random_keys = tuple([k for k in match.missing_keys if k not in optional]
                             + [m.key for m in match.shape_mismatches])
+        if random_keys and library_model is not None and library_model.shard_folder:
+            raise InferenceError(
+                f"this file is one of several weight files of the model in "
+                f"{library_model.shard_folder}: {len(random_keys)} of its weights are in the "
+                f"others; open the folder to load every shard")
         if random_keys and not config.allow_random_init:
             raise RandomInitError(list(random_keys), len(random_keys) - len(
                 match.shape_mismatches), len(match.shape_mismatches), name)

@@ -49,6 +49,7 @@ class LibraryModel:
     renames: tuple[tuple[re.Pattern, str], ...] = ()  # transformers' legacy key renamings
     _keys: tuple[dict[str, tuple[int, ...]], frozenset[str]] | None = None
     rebuild: Callable[[bool], LibraryModel] | None = None  # meta → CPU (init or not)
+    shard_folder: str = ""  # the file is one of several weight files of this HF folder
 
     def materialize(self, init: bool) -> LibraryModel:
         """This model built on the CPU (itself when it is not on the meta device); with
@@ -58,6 +59,7 @@ class LibraryModel:
             return self
         built = self.rebuild(init)
         built.notes = list(self.notes)
+        built.shard_folder = self.shard_folder
         return built
 
     def keys(self) -> tuple[dict[str, tuple[int, ...]], frozenset[str]]:

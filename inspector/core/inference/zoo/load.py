@@ -9,9 +9,11 @@ imported (by transformers, ``trust_remote_code=True``) — never as a fallback.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Mapping
 from typing import Any
 
+from inspector.core.formats.hf_folder import weight_files
 from inspector.core.inference.errors import (
     ModelCodeError,
     ModelError,
@@ -41,6 +43,10 @@ def hf_folder_model(config, ckpt, kwargs: Mapping[str, Any]) -> LibraryModel | N
     cls = hf.class_for_config(cfg_json)
     built = build(LibrarySpec("transformers", cls.__name__), kwargs, config_json=cfg_json,
                   folder=folder, meta=True, seed=config.seed)
+    if os.path.isfile(config.path) and folder:
+        kind, names = weight_files(folder)
+        if kind == "index" or len(names) > 1:
+            built.shard_folder = folder
     archs = cfg_json.get("architectures")
     said = f"architectures {archs}" if archs else f"model_type {cfg_json.get('model_type')!r}"
     built.notes.insert(0, f"built {cls.__name__} from config.json ({said}); no code from the "
