@@ -81,6 +81,31 @@ def test_stats_and_diff_on_the_cluster_match_the_local_run(tmp_path, cluster, ca
     assert local_diff["summary"]["changed"] == 1
 
 
+def test_big_tensors_are_split_into_exact_pieces(tmp_path, cluster, capsys, monkeypatch):
+    """A tensor over the split size is scanned and binned in block ranges on the workers and
+    merged on the client: the same JSON as the local run, bit for bit."""
+    from safetensors.torch import save_file
+
+    from inspector.core.cluster import split
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.stats import pieces
+
+    gen = torch.Generator().manual_seed(7)
+    path = tmp_path / "big.safetensors"
+    save_file({"embed": torch.randn(4096, 1024, generator=gen) * 3 + 1,
+               "embed_bf16": torch.randn(4096, 1024, generator=gen).to(torch.bfloat16),
+               "small": torch.randn(8, 8, generator=gen)}, str(path))
+    monkeypatch.setattr(split, "SPLIT_BYTES", 1 << 20)
+    monkeypatch.setattr(split, "PIECE_BYTES", 2 << 20)
+    with open_checkpoint(path) as ck:
+        info = ck.find(("embed",)).tensor
+        assert len(pieces.tensor_pieces(ck, info, piece_bytes=split.PIECE_BYTES)) > 2
+    local = _cli_json(capsys, "stats", str(path), "--json")
+    remote = _cli_json(capsys, "stats", str(path), "--json", "--scheduler",
+                       cluster.scheduler_address)
+    assert remote == local
+
+
 def test_workers_read_a_url_themselves(tmp_path, cluster, capsys, monkeypatch):
     """stats --scheduler of a sharded checkpoint served by nginx: each worker fetches its
     pieces from the URL; the JSON equals the local file's."""

@@ -16,17 +16,16 @@ def cluster_tensor_stats(path: str, scheduler: str, paths: list[tuple] | None = 
                          bins: int = 64) -> Iterator[JobProgress | TensorStatsResult]:
     """Open ``path``, yield a :class:`JobProgress` with the number of tensors, then a
     result per tensor as the cluster at ``scheduler`` computes them (any order)."""
-    from inspector.core.cluster import iter_pieces
-    from inspector.core.cluster.work import describe_stats_task, stats_piece, stats_tasks
+    from inspector.core.cluster.split import iter_cluster_items
+    from inspector.core.cluster.work import fingerprint, stats_tasks
     from inspector.core.formats import open_checkpoint
     from inspector.core.stats import iter_stats
 
     with open_checkpoint(path) as ckpt:
-        todo, missing, tasks = stats_tasks(ckpt, paths, bins)
+        todo, missing, tasks, big = stats_tasks(ckpt, paths, bins)
         yield JobProgress(0, len(todo) + len(missing))
-        for _, items in iter_pieces(scheduler, stats_piece, tasks, cancel=cancel_requested,
-                                    describe=describe_stats_task):
-            for item in items:
-                yield TensorStatsResult(tuple(item.path), item.stats, item.error)
+        for item in iter_cluster_items(scheduler, ckpt, tasks, big, bins,
+                                       fingerprint(ckpt.path), cancel=cancel_requested):
+            yield TensorStatsResult(tuple(item.path), item.stats, item.error)
         for item in iter_stats(ckpt, paths=missing, bins=bins, workers=1) if missing else ():
             yield TensorStatsResult(tuple(item.path), item.stats, item.error)

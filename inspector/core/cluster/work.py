@@ -148,8 +148,9 @@ def stats_piece(task: tuple) -> list:
 
 
 def stats_tasks(ck: Checkpoint, paths: Sequence[tuple] | None, bins: int
-                ) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(tensors to compute, requested paths that name no tensor, one task per piece)."""
+                ) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """(tensors to compute, requested paths that name no tensor, one task per piece of
+    whole tensors, the paths of big tensors to split: :mod:`.split`)."""
     tensors = ck.tensors()
     if paths is None:
         todo = tensors
@@ -158,16 +159,18 @@ def stats_tasks(ck: Checkpoint, paths: Sequence[tuple] | None, bins: int
         wanted = {tuple(p) for p in paths}
         todo = [(p, t) for p, t in tensors if p in wanted]
         missing = sorted(wanted - {p for p, _ in todo}, key=repr)
+    from inspector.core.cluster import split
+
     units = stats_units(ck, todo, bins)
+    big = [todo[u[0]][0] for u in units
+           if len(u) == 1 and (getattr(todo[u[0]][1], "nbytes", 0) or 0) > split.SPLIT_BYTES]
+    big_set = set(big)
+    units = [u for u in units if not (len(u) == 1 and todo[u[0]][0] in big_set)]
     # units grouped into pieces of about GROUP_BYTES, each unit a list of tensor paths
     pieces = [[[todo[j][0] for j in units[k]] for k in group]
               for group in group_units(units, todo)]
     fp = fingerprint(ck.path)
-    return todo, missing, [(ck.path, fp, piece, bins) for piece in pieces]
-
-
-def describe_stats_task(task: tuple) -> str:
-    return f"{sum(map(len, task[2]))} tensor(s) from {task[2][0][0]!r}"
+    return todo, missing, [(ck.path, fp, piece, bins) for piece in pieces], big
 
 
 def cluster_stats(address: str, ck: Checkpoint, paths: Sequence[tuple] | None = None,
@@ -175,10 +178,14 @@ def cluster_stats(address: str, ck: Checkpoint, paths: Sequence[tuple] | None = 
                   cancel: Callable[[], bool] | None = None) -> list:
     """What ``list(iter_stats(ck, paths=paths, bins=bins))`` returns, computed on the
     cluster: ``StatsItem`` per tensor in the same order, bit for bit the same values."""
-    todo, missing, tasks = stats_tasks(ck, paths, bins)
-    results = run_pieces(address, stats_piece, tasks, progress=progress, cancel=cancel,
-                         describe=describe_stats_task)
-    by_path = {tuple(item.path): item for part in results for item in part}
+    from inspector.core.cluster.split import iter_cluster_items
+
+    todo, missing, tasks, big = stats_tasks(ck, paths, bins)
+    items = list(iter_cluster_items(address, ck, tasks, big, bins, fingerprint(ck.path),
+                                    cancel=cancel))
+    if cancel is not None and cancel():
+        raise ClusterError("cancelled", address)
+    by_path = {tuple(item.path): item for item in items}
     if set(by_path) != {p for p, _ in todo}:
         raise ClusterError("the workers read a different checkpoint than this machine (was "
                            "the file changed, or is the path not the same file there?)",
