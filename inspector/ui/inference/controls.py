@@ -202,6 +202,7 @@ class InferenceControls(QWidget):
         self.arch_list.clear()
         QTreeWidgetItem(self.arch_list, ["Reading the checkpoint…"])
         self.arch_list.setEnabled(False)
+        self.code_row.hide()  # until "Your code…" is chosen
         self._populating = False
         self.run_button.setEnabled(False)
         self.status_label.setText("Reading the checkpoint and the available devices…")
