@@ -46,8 +46,9 @@ def inference_options(path: str) -> InferenceOptions:
         source = locate_state_dict(ckpt)
         ranked = {p.architecture.name: p for p in rank_architectures(source)} \
             if source.entries else {}
-        library = library_options(ckpt, path, source.shapes()) if kind == "state_dict" \
-            else {}
+        exact = any(p.score >= 1.0 for p in ranked.values())
+        library = library_options(ckpt, path, source.shapes(), exact) \
+            if kind == "state_dict" else {}
     finally:
         ckpt.close()
     choices = []
@@ -78,12 +79,15 @@ def inference_options(path: str) -> InferenceOptions:
                             devices, **library)
 
 
-def library_options(ckpt, path: str, shapes: dict) -> dict:
+def library_options(ckpt, path: str, shapes: dict, builtin_exact: bool = False) -> dict:
     """The library side of the options (see :class:`InferenceOptions`): the class a
     config.json names, or proposals from the index; never runs code from the file and
-    never builds the index (``index_missing`` says it is needed)."""
+    never builds the index (``index_missing`` says it is needed). When a built-in matches
+    exactly, no library is imported (a bare state_dict of a demo model stays quick)."""
     out: dict = {"default_text": DEFAULT_TEXT, "sample_images": tuple(sample_images())}
     cfg_json, folder = folder_config(ckpt, path)
+    if cfg_json is None and builtin_exact:
+        return out
     built = None
     if cfg_json is not None:
         refs = custom_code(cfg_json)

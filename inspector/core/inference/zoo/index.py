@@ -35,6 +35,7 @@ from inspector.core.state_dict import strip_wrapper_prefixes
 INDEX_FORMAT = 1
 REFINE = 4  # candidates built on the meta device and matched exactly...
 MAX_REFINE = 16  # ...or more while equally good ones remain and none matched exactly
+MIN_OVERLAP = 0.2  # key-template overlap below which a candidate is not even built
 _NUMBER = re.compile(r"(?<=\.)\d+(?=\.)|^\d+(?=\.)")
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -273,7 +274,7 @@ def propose(shapes: Shapes, limit: int = 5) -> list[tuple[Proposal, Any]]:
     short.sort(key=lambda r: (-r[0], not (r[1] != "transformers" and r[2].get("keys") == count)))
     top = short[0][0] if short else 0.0
     for overlap, name, entry in short:
-        if overlap < 0.5 * top:
+        if overlap < 0.5 * top or overlap < MIN_OVERLAP:
             break
         tie = overlap >= top - 1e-9
         if tried >= REFINE and not (tie and not exact_found and tried < MAX_REFINE):
