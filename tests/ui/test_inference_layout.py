@@ -261,7 +261,7 @@ def test_screenshot_of_the_inference_tab_of_a_torchscript_file_exits(torchscript
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), str(torchscript_file), "--tab", "inference",
-         "--screenshot", str(out), "--size", "1024x700"],
+         "--screenshot", str(out), "--size", "1024x700", "--no-stats"],
         capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
