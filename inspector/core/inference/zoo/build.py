@@ -306,7 +306,9 @@ def folder_config(ckpt, path: str) -> tuple[dict[str, Any] | None, str | None]:
     """(config.json dict, folder) for a Hugging Face folder, or for a weights file with a
     config.json next to it (read as JSON only); (None, None) otherwise."""
     config = ckpt.details.get("config") if isinstance(ckpt.details, dict) else None
-    if isinstance(config, dict):
+    if isinstance(config, dict):  # a transformers config names a model type or classes
+        if "model_type" not in config and "architectures" not in config:
+            return None, None
         return config, path if os.path.isdir(path) else os.path.dirname(path)
     if os.path.isfile(path):
         from inspector.core.formats.hf_folder import read_config
