@@ -173,11 +173,11 @@ class CheckpointTree(QTreeView):
         super().__init__(parent)
         self._fitting = False
         self._user_widths: dict[int, int] = {}
+        self._name_need: int | None = None  # the names shown first need this much
         self._fit_timer = QTimer(self)
         self._fit_timer.setSingleShot(True)
         self._fit_timer.setInterval(0)
         self._fit_timer.timeout.connect(self.fit_name_column)
-        self.expanded.connect(lambda _index: self._fit_timer.start())  # names below may be wider
 
     # ---- Public API
     def user_widths(self) -> dict[int, int]:
@@ -220,7 +220,9 @@ class CheckpointTree(QTreeView):
                          if not header.isSectionHidden(c))
             # the free width, but at least what the shown names need (up to a cap): the
             # other columns scroll sideways before names are cut
-            need = min(self.sizeHintForColumn(COL_NAME), MAX_AUTO_NAME_WIDTH)
+            if self._name_need is None:  # asks the model about every shown row: once
+                self._name_need = min(self.sizeHintForColumn(COL_NAME), MAX_AUTO_NAME_WIDTH)
+            need = self._name_need
             width = max(MIN_NAME_WIDTH, need, self.viewport().width() - others)
         if header.sectionSize(COL_NAME) != width:
             self._fitting = True

@@ -7,8 +7,9 @@ module has tensors/10 children, the worst case for a view), opens it in a real
 CheckpointView (offscreen unless QT_QPA_PLATFORM is set), and measures the GUI thread's CPU
 time (``time.thread_time``, so other processes on a busy machine do not count) of each
 filter step up to the point where the event loop is idle again (layout and paint included),
-with the app's event-loop garbage collector installed. The first filter also exposes and
-indexes every row once; it is reported apart. Target: every change and clear < 100 ms.
+with the app's event-loop garbage collector installed. The rows are built and indexed in a
+pool thread after the first paint, as in the app; the first filter adopts them (reported
+apart). Target: every change and clear < 100 ms.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ NAMES = ("embed", "attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weigh
          "attn.o_proj.weight", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
          "norm.running_mean", "norm.running_var")
 # (filter text, what it exercises); "" clears
-STEPS = (("embed", "first filter (exposes and indexes every row once)"),
+STEPS = (("embed", "first filter (adopts the rows a pool thread built and indexed)"),
          ("", "clear after a tenth of the tensors matched"),
          ("k_proj", "a tenth of the tensors match"),
          ("q_proj", "change: a tenth to another tenth"),
@@ -69,8 +70,12 @@ def measure(path: str, repeat: int) -> list[dict]:
         view.resize(1400, 900)
         view.show()
         view.set_checkpoint(load_checkpoint(path))
-        for _ in range(5):
+        # after the first paint a pool thread builds and indexes every row; the first
+        # filter adopts them (as in the app, where typing starts later than that)
+        deadline = time.monotonic() + 60
+        while view._full_tree is None and time.monotonic() < deadline:
             app.processEvents()
+            time.sleep(0.01)
         for i, (text, what) in enumerate(STEPS):
             # the event-loop collector's pauses (a full collection of the ~500k objects of
             # a 100k-tensor file: 0.2-0.5 s) land in whichever step they follow; collect
@@ -108,9 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         samples = [row["gui_s"] for row in rows if row["step"] == i]
         matches = rows[i]["matches"]
         med, top = statistics.median(samples), max(samples)
-        verdict = "(once)" if i == 0 else ("PASS" if med < TARGET_S else "MISS")
-        if i:
-            worst = max(worst, med)
+        verdict = "PASS" if med < TARGET_S else "MISS"
+        worst = max(worst, med)
         print(f"  {text or '(clear)':32} {matches:>8,} matches  {med * 1000:7.1f} ms  "
               f"{top * 1000:7.1f} ms  {verdict}  {what}")
     if args.json:
