@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import inspector.core.diff.pieces as D
-from inspector.core.checkpoint import Checkpoint
+from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.diff.results import DiffCancelled, TensorComparison
 from inspector.core.stats.parallel import Engine
 from inspector.core.stats.results import StatsCancelled
@@ -24,6 +24,7 @@ class PairJob:
         self.engine, self.ck_a, self.ck_b, self.plan, self.tol = engine, ck_a, ck_b, plan, tol
         self.pieces = D.diff_pieces(plan)
         self.result: TensorComparison | None = None
+        self.error: CheckpointError | None = None
         self.futures = []
         if plan.same_dtype:
             self.phase = "equal"
@@ -46,7 +47,12 @@ class PairJob:
     def advance(self) -> bool:
         if self.result is not None or not all(f.done() for f in self.futures):
             return False
-        outs = [f.result() for f in self.futures]
+        try:
+            outs = [f.result() for f in self.futures]
+        except CheckpointError as e:  # raised when the caller reaches this pair, in order
+            self.error, self.futures = e, []
+            self.result = TensorComparison(identical=False)
+            return True
         self.futures = []
         if self.phase == "equal":
             if all(outs):
@@ -85,6 +91,8 @@ class DiffEngine(Engine):
                 self.step([job, *(o for o in others if not o.done)])
         except StatsCancelled:
             raise DiffCancelled("comparison cancelled") from None
+        if job.error is not None:
+            raise job.error
         return job.result
 
     def close(self) -> None:

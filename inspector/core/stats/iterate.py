@@ -33,6 +33,8 @@ def iter_stats(ckpt: Checkpoint, paths: Iterable[tuple] | None = None, bins: int
     the results are bit for bit the same whatever the count. ``device="cuda"`` runs the
     pieces of big tensors on the GPU (module ``device``; torch with CUDA needed).
     """
+    if bins < 0:
+        raise ValueError("bins must be >= 0")
     stop = cancel_fn(cancel)
     all_tensors = ckpt.tensors()
     if paths is None:
