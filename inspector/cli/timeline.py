@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--filter", metavar="REGEX", help="only tensors/modules whose name matches")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the per-file cache")
+    p.add_argument("--exploding-factor", type=float, default=None, metavar="X",
+                   help="a norm over X times its first value is 'exploding' (default 10)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="read the checkpoints on a Dask cluster (tcp://host:8786); the paths "
                         "must be readable by its workers")
@@ -36,6 +38,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from inspector.core.timeline import RunError, timeline_to_csv, timeline_to_json
 
+    if args.exploding_factor is not None and not args.exploding_factor > 1:
+        print_error(f"--exploding-factor must be greater than 1, got {args.exploding_factor}")
+        return 2
     if args.filter:
         try:
             re.compile(args.filter)
@@ -65,6 +70,8 @@ def _build(args):
     from inspector.core.timeline.build import iter_timeline
 
     kwargs = {"cache_dir": None} if args.no_cache else {}
+    if args.exploding_factor is not None:
+        kwargs["exploding_factor"] = args.exploding_factor
     tty = sys.stderr.isatty()
     for item in iter_timeline(args.paths, cancel=lambda: False, scheduler=args.scheduler,
                               **kwargs):

@@ -80,3 +80,11 @@ def test_scheduler_reads_the_run_on_a_dask_cluster(run_dir, capsys):
         assert main(["timeline", str(run_dir), "--json", "--no-cache",
                      "--scheduler", cluster.scheduler_address]) == 0
     assert json.loads(capsys.readouterr().out) == local
+
+
+def test_exploding_factor(run_dir, capsys):
+    assert main(["timeline", str(run_dir), "--json", "--exploding-factor", "200"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert ("exploding", "conv.weight") not in finding_keys(doc["findings"])  # ×101 < 200
+    assert main(["timeline", str(run_dir), "--exploding-factor", "1"]) == 2
+    assert "must be greater than 1" in capsys.readouterr().err
