@@ -7,7 +7,8 @@ come from each backend's usual places and are never asked for or stored here; a 
 carries one (a password or a presigned query) is not added to the recent files.
 
 The scheduler address (``tcp://host:8786``; empty: this machine) is kept in the settings;
-statistics jobs then run on that Dask cluster.
+statistics jobs then run on that Dask cluster (the window's statistics runner hands them to
+:mod:`inspector.core.cluster.job`, which answers with the same messages).
 """
 
 from __future__ import annotations
@@ -98,6 +99,25 @@ class SchedulerDialog(_TextDialog):
         return ""
 
 
+def _route_statistics(runner, settings) -> None:
+    """Send the window's statistics jobs to the Dask scheduler of the settings, when one is
+    set: the cluster job takes the same arguments and answers with the same messages
+    (:mod:`inspector.core.cluster.job`), so the views need not know where it runs."""
+    from inspector.core import stats_job
+    from inspector.core.cluster import job as cluster_job
+
+    local_submit = runner.submit
+
+    def submit(target: str, kwargs: dict) -> int:
+        scheduler = settings.scheduler_address()
+        if target == stats_job.TARGET and scheduler:
+            kwargs = {k: v for k, v in kwargs.items() if k in ("path", "paths", "bins")}
+            target, kwargs = cluster_job.TARGET, {**kwargs, "scheduler": scheduler}
+        return local_submit(target, kwargs)
+
+    runner.submit = submit
+
+
 def open_url(window, url: str) -> None:
     """Open ``url`` in a new tab (a checked URL; reading happens off the GUI thread)."""
     window.open_path(url)
@@ -125,6 +145,7 @@ def install(window) -> None:
 
     settings = window.settings
     if hasattr(settings, "scheduler_address"):
+        _route_statistics(window.runners.stats, settings)
         sched = QAction("Cluster &Scheduler…", window)
         sched.setObjectName("act_scheduler")
         sched.setStatusTip("Compute statistics on a Dask cluster (empty: on this machine)")
