@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core import stats_job
-from inspector.core.cluster import job as cluster_job
 from inspector.core.jobs import JobFailure, JobProgress
 from inspector.core.opening import PreparedCheckpoint, read_checkpoint
 from inspector.core.stats_job import TensorStatsResult
@@ -375,14 +374,8 @@ class CheckpointView(TableMode, QWidget):
         if self.stats_running:
             self._runners.stats.cancel(old)  # its answers no longer match stats_job_id
         self._stats_buffer.clear()
-        scheduler = getattr(self._settings, "scheduler_address", lambda: "")()
-        if scheduler:  # Statistics > Cluster Scheduler... (ui/remote.py): same messages
-            self.stats_job_id = self._runners.stats.submit(
-                cluster_job.TARGET, {"path": self.ckpt.path, "scheduler": scheduler})
-        else:
-            self.stats_job_id = self._runners.stats.submit(
-                stats_job.TARGET, {"path": self.ckpt.path,
-                                   "device": self._settings.stats_device()})
+        self.stats_job_id = self._runners.stats.submit(
+            stats_job.TARGET, {"path": self.ckpt.path, "device": self._settings.stats_device()})
         self.stats_total = self.ckpt.totals()["num_tensors"]
         self.stats_done = 0
         self.stats_running = True
