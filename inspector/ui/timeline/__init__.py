@@ -58,7 +58,9 @@ def open_run(window, paths, cache_dir: str | None = None):
     settings = window.settings
     device = getattr(settings, "stats_device", lambda: "cpu")() or "cpu"
     scheduler = getattr(settings, "scheduler_address", lambda: "")() or None
-    view = TimelineView(paths, window.runners.stats, window.runners.tensor,
+    # the window's own runner for runs (older windows: the statistics and tensor runners)
+    jobs = getattr(window.runners, "timeline", None)
+    view = TimelineView(paths, jobs or window.runners.stats, jobs or window.runners.tensor,
                         cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
                         device=device, scheduler=scheduler)
     view.sig_error.connect(lambda text: window.show_message(text, "error"))
