@@ -14,14 +14,25 @@ from collections.abc import Callable, Iterator, Sequence
 
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.cluster import iter_pieces
+from inspector.core.cluster.opened import worker_checkpoint
 
 SPLIT_BYTES = 512 << 20  # tensors bigger than this are cut into pieces
 PIECE_BYTES = 64 << 20  # block ranges of about this many bytes per task
 
 
+def stats_piece(task: tuple) -> list:
+    """Worker side: statistics of the tensors of checkpoint ``path``, one ``iter_stats``
+    call per unit (see :func:`stats_units`)."""
+    from inspector.core.stats import iter_stats
+
+    path, fp, units, bins = task
+    ck = worker_checkpoint(path, fp)
+    return [item for unit in units
+            for item in iter_stats(ck, paths=unit, bins=bins, workers=1)]
+
+
 def split_task(task: tuple):
     """Worker side of every step: ("plan" | "scan" | "bin" | "finish", ...)."""
-    from inspector.core.cluster.work import stats_piece, worker_checkpoint
     from inspector.core.stats import pieces as P
 
     kind, path, fp, tpath = task[:4]

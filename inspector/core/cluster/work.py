@@ -12,61 +12,15 @@ worker through :func:`inspector.core.diff.pairs.iter_diff` after aligning the fi
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from inspector.core.checkpoint import Checkpoint
 from inspector.core.cluster import ClusterError, run_pieces
+from inspector.core.cluster.opened import fingerprint, worker_checkpoint
 from inspector.core.model import CheckpointError
 
 GROUP_BYTES = 256 << 20  # tensor bytes per piece at most (unless one tensor is bigger)
 GROUP_TENSORS = 256
-
-_OPEN: OrderedDict[str, Checkpoint] = OrderedDict()
-_OPEN_LOCK = threading.Lock()
-
-
-def fingerprint(path: str) -> tuple:
-    """(size, modification time) of a local file or folder; () for a URL (its version is
-    checked by the remote cache)."""
-    import os
-
-    from inspector.core.remote.urls import is_url
-
-    if is_url(path):
-        return ()
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ("missing",)
-    return (st.st_size, st.st_mtime_ns)
-
-
-def worker_checkpoint(path: str, expected: tuple | None = None) -> Checkpoint:
-    """The checkpoint at ``path`` opened once per worker process (metadata cached: a remote
-    file's header is not fetched again for every piece). ``expected``: the client's
-    :func:`fingerprint`; a worker that sees another file refuses the piece."""
-    from inspector.core.formats import open_checkpoint
-
-    here = fingerprint(path)
-    if expected is not None and here != tuple(expected):
-        raise ClusterError("not the same file on the worker as on this machine (changed, or "
-                           "another file at the same path); use a shared filesystem or a URL",
-                           path)
-    key = f"{path}\0{here}"
-    with _OPEN_LOCK:
-        ck = _OPEN.get(key)
-        if ck is not None:
-            _OPEN.move_to_end(key)
-            return ck
-    ck = open_checkpoint(path)
-    with _OPEN_LOCK:
-        _OPEN[key] = ck
-        while len(_OPEN) > 8:
-            _OPEN.popitem(last=False)[1].close()
-    return ck
-
 
 def group_tensors(items: Sequence[tuple[object, object]], cuts: set[int] | None = None
                   ) -> list[list]:
@@ -134,17 +88,6 @@ def stats_units(ck: Checkpoint, todo: Sequence[tuple[tuple, object]], bins: int
         units.setdefault(("batch", batch) if batch is not None else ("alone", key or j),
                          []).append(j)
     return sorted(units.values())
-
-
-def stats_piece(task: tuple) -> list:
-    """Worker side: statistics of the tensors of checkpoint ``path``, one ``iter_stats``
-    call per unit (see :func:`stats_units`)."""
-    from inspector.core.stats import iter_stats
-
-    path, fp, units, bins = task
-    ck = worker_checkpoint(path, fp)
-    return [item for unit in units
-            for item in iter_stats(ck, paths=unit, bins=bins, workers=1)]
 
 
 def stats_tasks(ck: Checkpoint, paths: Sequence[tuple] | None, bins: int
@@ -271,4 +214,4 @@ def cluster_diff(address: str, path_a: str, path_b: str, *, strip_prefixes: Sequ
 
 
 __all__ = ["CheckpointError", "cluster_diff", "cluster_stats", "diff_piece", "group_tensors",
-           "fingerprint", "run_pieces", "stats_piece", "worker_checkpoint"]
+           "fingerprint", "run_pieces", "worker_checkpoint"]
