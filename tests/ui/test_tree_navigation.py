@@ -165,6 +165,10 @@ def test_module_rows_and_copy_menu(qtbot, make_window, open_file, state_dict_ckp
     assert QGuiApplication.clipboard().text() == f"model_state_dict.{module.data()}.{weight.data()}"
     from inspector.ui.tree.copy_menu import tree_row_texts
 
+    name, full, value = tree_row_texts(view.model, view.proxy, weight.siblingAtColumn(COL_SHAPE))
+    assert (name, full) == ("weight", f"model_state_dict.{module.data()}.weight")
+    assert value == weight.siblingAtColumn(COL_SHAPE).data()  # the clicked cell
+
     epoch = next(view.proxy.index(r, 0) for r in range(view.proxy.rowCount())
                  if view.proxy.index(r, 0).data() == "epoch")
     assert tree_row_texts(view.model, view.proxy, epoch.siblingAtColumn(COL_SHAPE)) == \

@@ -48,8 +48,11 @@ def tree_row_texts(model, proxy, index: QModelIndex) -> tuple[str, str, str] | N
         return None
     if item.group is not None:
         return row_texts(None, item.path, item.group.name, index.data(), item.group.prefix)
-    key = item.node.key if item.node is not None and item.path else item.name
-    return row_texts(item.node, item.path, safe_str(key), index.data())
+    name = item.name  # as shown: a module's leaf name ("weight"), without a label suffix
+    label = model.labels.get(item.path) if model.labels else None
+    if label and name.endswith(f" · {label}"):
+        name = name[:-len(f" · {label}")]
+    return row_texts(item.node, item.path, name, index.data())
 
 
 def install_copy_menu(view: QAbstractItemView, row_info: RowInfo) -> None:
