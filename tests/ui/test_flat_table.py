@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 
 from inspector.core.formats import open_checkpoint
 from inspector.ui.table import TABLE_HEADERS, TensorTableModel
+from inspector.ui.table.model import COL_ABS_MEAN, COL_L2
 from inspector.ui.tree import COL_MEAN, COL_NAME, COL_NANINF, COL_SHAPE, COL_SIZE
 
 
@@ -44,6 +45,8 @@ def test_table_model_sorts_and_filters_the_whole_model(qtmodeltester, tmp_path, 
         model.sort(COL_MEAN, Qt.SortOrder.DescendingOrder)
         assert _paths(model) == ["model.dec.weight", "model.enc.0.weight", "model.enc.0.bias"]
         assert model.index(0, COL_MEAN).data() == "5"
+        assert [model.index(0, c).data() for c in (COL_ABS_MEAN, COL_L2)] == ["5", "7.071"]
+        assert TABLE_HEADERS[COL_L2] == "L2 norm"
         model.sort(COL_MEAN, Qt.SortOrder.AscendingOrder)
         assert _paths(model)[-1] == "model.enc.0.bias"
         assert model.set_filter(nan_inf_only=True) == 0

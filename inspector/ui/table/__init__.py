@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from inspector.core.checkpoint import Checkpoint
 from inspector.ui.settings import Settings
-from inspector.ui.table.model import TABLE_HEADERS, TensorTableModel
-from inspector.ui.tree.columns import COL_NAME
+from inspector.ui.table.model import COL_ABS_MEAN, COL_L2, TABLE_HEADERS, TensorTableModel
+from inspector.ui.tree.columns import COL_MEAN, COL_NAME
 
 __all__ = ["TABLE_HEADERS", "FlatTable", "TensorTableModel"]
 
@@ -59,6 +59,7 @@ class FlatTable(QTableView):
         header.setStretchLastSection(False)
         cell, title = self.fontMetrics(), header.fontMetrics()
         texts = dict(COLUMN_SAMPLES)
+        texts.update({COL_ABS_MEAN: COLUMN_SAMPLES[COL_MEAN], COL_L2: COLUMN_SAMPLES[COL_MEAN]})
         for col, text in (widest or {}).items():
             if cell.horizontalAdvance(text) > cell.horizontalAdvance(texts.get(col, "")):
                 texts[col] = text

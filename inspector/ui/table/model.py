@@ -18,7 +18,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from inspector.core.checkpoint import Checkpoint, Node
-from inspector.core.text import dotted_path, format_bytes, format_count
+from inspector.core.text import dotted_path, format_bytes, format_count, number_text
 from inspector.ui.tree.columns import (
     COL_DTYPE,
     COL_MEAN,
@@ -41,7 +41,13 @@ from inspector.ui.tree.columns import (
 )
 from inspector.ui.tree.items import dtype_text, shape_text
 
-TABLE_HEADERS = ("Path", *HEADERS[1:])
+# the tree's columns, then the statistics only the table has room for
+COL_ABS_MEAN, COL_L2 = len(HEADERS), len(HEADERS) + 1
+TABLE_HEADERS = ("Path", *HEADERS[1:], "Abs mean", "L2 norm")
+EXTRA_TIPS = {COL_ABS_MEAN: "Mean of the absolute finite values",
+              COL_L2: "L2 norm of the finite values"}
+TABLE_STATS = (*STATS_COLUMNS, COL_ABS_MEAN, COL_L2)
+TABLE_NUMERIC = NUMERIC_COLUMNS | {COL_ABS_MEAN, COL_L2}
 _ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
@@ -84,11 +90,11 @@ class TensorTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return TABLE_HEADERS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section in NUMERIC_COLUMNS:
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in TABLE_NUMERIC:
             return _ALIGN_RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
             return ("Full dotted key path of the tensor" if section == COL_NAME
-                    else HEADER_TIPS.get(section))
+                    else HEADER_TIPS.get(section) or EXTRA_TIPS.get(section))
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -99,7 +105,7 @@ class TensorTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(i, col)
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _ALIGN_RIGHT if col in NUMERIC_COLUMNS else None
+            return _ALIGN_RIGHT if col in TABLE_NUMERIC else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return plain_tooltip(self._names[i]) if col == COL_NAME else None
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_NANINF:
@@ -147,11 +153,11 @@ class TensorTableModel(QAbstractTableModel):
         by them: callers throttle that)."""
         if not self._rows:
             return
-        if resort and self._sort[0] in STATS_COLUMNS:
+        if resort and self._sort[0] in TABLE_STATS:
             self.sort(self._sort[0], Qt.SortOrder.DescendingOrder if self._sort[1]
                       else Qt.SortOrder.AscendingOrder)
         self.dataChanged.emit(self.index(0, COL_MEAN),
-                              self.index(len(self._rows) - 1, COL_NANINF))
+                              self.index(len(self._rows) - 1, COL_L2))
 
     def set_stats_pending(self, pending: bool) -> None:
         self._stats_pending = pending
@@ -208,6 +214,8 @@ class TensorTableModel(QAbstractTableModel):
         stats = self._stats_of(self._paths[i])
         if stats is None:
             return PENDING if self._stats_pending else ""
+        if col in (COL_ABS_MEAN, COL_L2):
+            return number_text(_extra_value(stats, col))
         return stats_text(stats, col)
 
     def _key(self, col: int):
@@ -225,9 +233,11 @@ class TensorTableModel(QAbstractTableModel):
         if col == COL_SIZE:
             return lambda i: nodes[i].tensor.nbytes
 
+        value_of = _extra_value if col in (COL_ABS_MEAN, COL_L2) else stats_value
+
         def stat(i: int) -> float | None:
             stats = stats_of(paths[i])
-            value = stats_value(stats, col) if stats is not None else None
+            value = value_of(stats, col) if stats is not None else None
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 return None
             return float(value)
@@ -246,6 +256,10 @@ class TensorTableModel(QAbstractTableModel):
             rows[:] = known + missing  # tensors without statistics last, either way
         else:
             rows.sort(key=key, reverse=descending)
+
+
+def _extra_value(stats, col: int) -> float | None:
+    return getattr(stats, "abs_mean" if col == COL_ABS_MEAN else "l2", None)
 
 
 def _has_nan_inf(stats) -> bool:
