@@ -152,8 +152,11 @@ class RemoteFile:
         self.kind = str(info.get("type", "file"))
         size = info.get("size")
         self.size: int | None = int(size) if size is not None else None
-        self.version = str(info.get("ETag") or info.get("etag") or info.get("mtime")
-                           or info.get("LastModified") or info.get("last_modified") or "")
+        # whatever identifies this version of the object: S3/HTTP ETag, GCS generation,
+        # the Hub's blob id, else a modification time
+        self.version = str(next((info[k] for k in ("ETag", "etag", "generation", "blob_id",
+                                                   "md5Hash", "LastModified", "last_modified",
+                                                   "updated", "mtime") if info.get(k)), ""))
         self.fetched = 0  # bytes received
         self.requests = 0
         self._lock = threading.Lock()
