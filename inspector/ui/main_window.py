@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -45,6 +46,7 @@ from inspector.ui.workers import Runners, run_in_pool, wait_for_threads
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
 MAX_FOLDER_FILES = 20
+BIG_EXPAND = 20_000  # Expand All shows a busy cursor from this many tensors
 STATS_LABELS = {"done": "Statistics complete", "cancelled": "Statistics cancelled",
                 "failed": "Statistics failed"}
 
@@ -539,8 +541,21 @@ class MainWindow(QMainWindow):
 
     def _expand_all(self) -> None:
         view = self.current_document()
-        if view is not None:
+        if view is None or not view.is_loaded:
+            return
+        n = view.ckpt.totals()["num_tensors"]
+        if n < BIG_EXPAND:
             view.expand_all()
+            return
+        # every row laid out at once: ~3 s of GUI thread for 100,000 tensors; say so first
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        self.statusBar().showMessage(f"Expanding every row of {n:,} tensors…")
+        self.statusBar().repaint()
+        try:
+            view.expand_all()
+        finally:
+            QApplication.restoreOverrideCursor()
+            self.statusBar().showMessage("Expanded every row", 3000)
 
     def _collapse_all(self) -> None:
         view = self.current_document()
