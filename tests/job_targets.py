@@ -41,14 +41,14 @@ def unpicklable() -> Iterator[Any]:
 
 
 def stats_then_die(path: str, paths: list | None = None, bins: int = 64,
-                   after: int = 1) -> Iterator[Any]:
+                   after: int = 1, device: str = "cpu") -> Iterator[Any]:
     """The statistics job of ``inspector.core.stats_job``, killed by SIGKILL after ``after``
     results: a worker that crashes while reading a file."""
     from inspector.core.jobs import JobProgress
     from inspector.core.stats_job import tensor_stats
 
     sent = 0
-    for item in tensor_stats(path, paths=paths, bins=bins):
+    for item in tensor_stats(path, paths=paths, bins=bins, device=device):
         yield item
         if not isinstance(item, JobProgress):
             sent += 1
