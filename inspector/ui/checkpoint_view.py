@@ -34,7 +34,7 @@ from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
 from inspector.ui.settings import Settings
 from inspector.ui.summary_panel import SummaryPanel
-from inspector.ui.table.mode import TableMode
+from inspector.ui.table.mode import InferenceShortcut, TableMode
 from inspector.ui.tree import CheckpointTreeModel, TensorFilterProxy, TreeData, prepare_tree
 from inspector.ui.tree.copy_menu import install_copy_menu, tree_row_texts
 from inspector.ui.tree.items import full_tree
@@ -85,7 +85,7 @@ def _import_tensor_panel() -> None:
     import inspector.ui.tensor  # noqa: F401
 
 
-class CheckpointView(TableMode, QWidget):
+class CheckpointView(TableMode, InferenceShortcut, QWidget):
     """One open checkpoint: summary, tree with filter, tensor panel and further views.
 
     Emits
@@ -267,13 +267,15 @@ class CheckpointView(TableMode, QWidget):
         filtering = bool(text.strip()) or nan_only
         model = self.model
         change = None
+        group = (model.item(self.proxy.mapToSource(self.tree.currentIndex()))
+                 if self._current_path is None else None)  # a module row stays current too
         if filtering and not model.is_fully_fetched():
             change = self._exposing_change()
         elif not filtering and self.proxy.is_filtering() and self.proxy.sortColumn() < 0:
             keep = self._current_path
 
             def change() -> None:
-                model.limit_exposure(keep)
+                model.limit_exposure(keep, group)
         self.proxy.set_filter(text, self.filter_bar.is_regex(), nan_only, source_change=change)
         if filtering:
             self._expand_matches()
@@ -288,23 +290,8 @@ class CheckpointView(TableMode, QWidget):
                 self.filter_bar.show_matches(n if filtering else None)
         if self._current_path is not None:
             self.select_path(self._current_path, scroll=True)
-
-    def run_inference(self) -> bool:
-        """Ctrl+R on the Tensors tab: show the Inference tab and run the model there (or say
-        why not, in the status bar). Returns True when a run started."""
-        say = getattr(self.window(), "statusBar", None)
-        if self._inference_view is None:
-            if say is not None:
-                say().showMessage("Ctrl+R runs a model on the Inference tab; this file has "
-                                  "no tensors to run", 6000)
-            return False
-        self.select_view("Inference")
-        started = bool(self.inference_panel.run())
-        if say is not None:
-            say().showMessage("Running the model on the Inference tab (Ctrl+R)" if started
-                              else "Ctrl+R: see the Inference tab for why the model cannot "
-                                   "run yet", 6000)
-        return started
+        elif group is not None and model.index_of(group).isValid():
+            self._select_index(self.proxy.mapFromSource(model.index_of(group)), True)
 
     def show_nan_inf_only(self) -> None:
         """Filter to the tensors with NaN or Inf values (the summary's link)."""
@@ -338,7 +325,9 @@ class CheckpointView(TableMode, QWidget):
         src = self.model.index_for_path(tuple(path))
         if not src.isValid():
             return False
-        index = self.proxy.mapFromSource(src)
+        return self._select_index(self.proxy.mapFromSource(src), scroll)
+
+    def _select_index(self, index: QModelIndex, scroll: bool) -> bool:
         if not index.isValid():
             return False
         parent = index.parent()

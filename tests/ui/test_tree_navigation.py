@@ -65,8 +65,10 @@ def test_filter_change_and_clear_cost_one_reset_and_only_the_rows_shown(
         assert sum(counts.values()) < 12_000, (text, counts)
     blocks = view.proxy.index(0, 0)
     assert view.proxy.rowCount(blocks) == 10 and view.tree.isExpanded(blocks)
+    view.tree.setCurrentIndex(view.proxy.index(9, 0, blocks))  # module "699" stays current
     view.set_filter("")
-    assert view.proxy.rowCount(view.proxy.index(0, 0)) == CheckpointTreeModel.BATCH
+    assert view.proxy.rowCount(view.proxy.index(0, 0)) == 700  # its batch was fetched
+    assert view.tree.currentIndex().data() == "699"
     assert view.filter_bar.match_label.text() == ""
 
 

@@ -55,3 +55,25 @@ class TableMode:
             if self.model.stats(path) is None and error:
                 panel.set_stats_error(error)
         self.sig_current_changed.emit(path)
+
+
+class InferenceShortcut:
+    """Ctrl+R on the Tensors tab (a mixin of the checkpoint view, which owns
+    ``_inference_view``, ``inference_panel`` and ``select_view``)."""
+
+    def run_inference(self) -> bool:
+        """Ctrl+R on the Tensors tab: show the Inference tab and run the model there (or say
+        why not, in the status bar). Returns True when a run started."""
+        say = getattr(self.window(), "statusBar", None)
+        if self._inference_view is None:
+            if say is not None:
+                say().showMessage("Ctrl+R runs a model on the Inference tab; this file has "
+                                  "no tensors to run", 6000)
+            return False
+        self.select_view("Inference")
+        started = bool(self.inference_panel.run())
+        if say is not None:
+            say().showMessage("Running the model on the Inference tab (Ctrl+R)" if started
+                              else "Ctrl+R: see the Inference tab for why the model cannot "
+                                   "run yet", 6000)
+        return started

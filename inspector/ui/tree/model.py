@@ -300,11 +300,12 @@ class CheckpointTreeModel(CellDecorations, QAbstractItemModel):
         """Expose every row, for use inside :meth:`reset_with` (fetch_all resets itself)."""
         self._data.expose_all()
 
-    def limit_exposure(self, keep_path: tuple | None = None) -> None:
+    def limit_exposure(self, keep_path: tuple | None = None,
+                       keep_item: TreeItem | None = None) -> None:
         """Back to batch-wise exposure, keeping the row at ``keep_path`` exposed; for use
         inside :meth:`reset_with`. A view then lays out a batch of a big module's rows when
         it expands it, instead of all of them (10,000 rows: ~0.5 s)."""
-        keep = self._items_by_path.get(tuple(keep_path)) if keep_path is not None else None
+        keep = self._items_by_path.get(tuple(keep_path)) if keep_path is not None else keep_item
         self._data.limit_exposure(keep)
 
     def show_only(self, visible: tuple[bytearray, bytearray] | None, batch: bool = True) -> None:
