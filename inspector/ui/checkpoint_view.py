@@ -288,6 +288,8 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
             n = self.table.apply_filter(needle, compiled, nan_only)
             if self.is_table_shown():
                 self.filter_bar.show_matches(n if filtering else None)
+        if self.is_table_shown():
+            return  # the tree follows when it is shown again
         if self._current_path is not None:
             self.select_path(self._current_path, scroll=True)
         elif group is not None and model.index_of(group).isValid():
@@ -322,6 +324,8 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         """Make the Node at ``path`` the current row (expanding its ancestors)."""
         if self.model is None:
             return False
+        if self._full_tree is not None and not self.model.has_row(path):
+            self.model.reset_with(self._exposing_change())  # rows built in the pool thread
         src = self.model.index_for_path(tuple(path))
         if not src.isValid():
             return False

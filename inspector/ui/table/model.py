@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from inspector.core.checkpoint import Checkpoint, Node
+from inspector.core.checkpoint import TENSOR, Checkpoint, Node
 from inspector.core.text import dotted_path, format_bytes, format_count, number_text
 from inspector.ui.tree.columns import (
     COL_DTYPE,
@@ -61,8 +61,7 @@ class TensorTableModel(QAbstractTableModel):
     def __init__(self, ckpt: Checkpoint, stats_of, parent: QObject | None = None):
         super().__init__(parent)
         self._stats_of = stats_of
-        self._nodes: list[Node] = ckpt.tensor_nodes()
-        self._paths: list[tuple] = [n.path() for n in self._nodes]
+        self._nodes, self._paths = _tensors_with_paths(ckpt)
         self._names: list[str] = [dotted_path(p) for p in self._paths]
         lower = [name.lower() for name in self._names]
         self._lower = lower
@@ -256,6 +255,20 @@ class TensorTableModel(QAbstractTableModel):
             rows[:] = known + missing  # tensors without statistics last, either way
         else:
             rows.sort(key=key, reverse=descending)
+
+
+def _tensors_with_paths(ckpt: Checkpoint) -> tuple[list[Node], list[tuple]]:
+    """Every tensor Node in file order with its key path, in one walk (``Node.path()`` per
+    tensor climbs to the root each time: 0.3 s for 100,000 tensors)."""
+    nodes, paths = [], []
+    stack = [(ckpt.root, ())]
+    while stack:
+        node, path = stack.pop()
+        if node.kind == TENSOR:
+            nodes.append(node)
+            paths.append(path)
+        stack.extend((child, (*path, child.key)) for child in reversed(node.children))
+    return nodes, paths
 
 
 def _extra_value(stats, col: int) -> float | None:

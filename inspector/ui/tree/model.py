@@ -435,6 +435,10 @@ class CheckpointTreeModel(CellDecorations, QAbstractItemModel):
             return QModelIndex()  # hidden by a filter
         return self.createIndex(self._row(item), 0, item)
 
+    def has_row(self, path: tuple) -> bool:
+        """Whether the row of ``path`` is built (it may still need fetching)."""
+        return tuple(path) in self._items_by_path
+
     def index_of(self, item: TreeItem) -> QModelIndex:
         """The name-column index of a shown row (invalid for the root or a hidden row)."""
         if item.parent is None or not self._is_exposed(item):
