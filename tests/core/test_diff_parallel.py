@@ -65,9 +65,14 @@ def serial(pair):
     return _entries(pair, workers=1)
 
 
+@pytest.mark.parametrize("processes", [True, False])
 @pytest.mark.parametrize("workers", [2, 3])
-def test_threads_equal_one_thread(pair, serial, workers, monkeypatch):
+def test_threads_equal_one_thread(pair, serial, workers, processes, monkeypatch):
+    """Worker processes (forked) and threads alike."""
+    from inspector.core.stats import parallel as parallel_mod
+
     monkeypatch.setattr(D, "PIECE_CHUNKS", 3)
+    monkeypatch.setattr(parallel_mod, "PROCESSES", processes)
     got = _entries(pair, workers=workers)
     assert [repr(e) for e in got] == [repr(e) for e in serial]
 

@@ -64,9 +64,14 @@ def reference(mixed):
                 for p, info in ck.tensors()}
 
 
+@pytest.mark.parametrize("processes", [True, False])
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_iter_stats_equals_serial_for_any_worker_count(mixed, reference, workers, monkeypatch):
+def test_iter_stats_equals_serial_for_any_worker_count(mixed, reference, workers, processes,
+                                                       monkeypatch):
+    """Worker processes (forked) and threads alike."""
     monkeypatch.setattr(P, "PIECE_BYTES", 3 * CHUNK)  # many pieces per tensor
+    monkeypatch.setattr(parallel_mod, "PROCESSES", processes)
+    monkeypatch.setattr(parallel_mod, "INLINE_BYTES", 0)  # every tensor to the workers
     with open_checkpoint(mixed) as ck:
         items = list(iter_stats(ck, chunk_bytes=CHUNK, workers=workers))
     assert [i.path for i in items] == list(reference)
@@ -132,6 +137,23 @@ def test_piece_cuts_do_not_depend_on_workers(mixed):
         assert len(pieces) >= 8
         assert pieces[0].start == 0 and all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
         assert pieces == P.tensor_pieces(ck, info, chunk_bytes=CHUNK, piece_bytes=8 * CHUNK)
+
+
+def test_processes_are_used_when_forking_is_safe(mixed, monkeypatch):
+    monkeypatch.setattr(parallel_mod, "PROCESSES", True)
+    monkeypatch.setattr(P, "PIECE_BYTES", 3 * CHUNK)
+    used = []
+    real = parallel_mod.Engine._submit_child
+
+    def counting(self, *a, **kw):
+        used.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(parallel_mod.Engine, "_submit_child", counting)
+    with open_checkpoint(mixed) as ck:
+        items = list(iter_stats(ck, chunk_bytes=CHUNK, workers=2))
+    assert all(i.error is None for i in items)
+    assert used or not parallel_mod.fork_is_safe()
 
 
 def test_workers_default_to_the_affinity(monkeypatch):

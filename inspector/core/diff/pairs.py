@@ -51,7 +51,7 @@ def iter_diff(ck_a: Checkpoint, ck_b: Checkpoint, alignment: Alignment, *,
     """
     from inspector.core.diff.parallel import DiffEngine
 
-    engine = DiffEngine(workers, cancel or _never, device)
+    engine = DiffEngine(workers, cancel or _never, device, ck_a, ck_b)
     cache: dict[tuple, object] = {}  # tied weights: each storage view compared once
     slots: list = []
     pairs = alignment.pairs

@@ -7,12 +7,13 @@ them exactly (module ``pieces``); the result is the same for any worker count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import inspector.core.diff.pieces as D
 from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.diff.results import DiffCancelled, TensorComparison
-from inspector.core.stats.parallel import Engine
+from inspector.core.stats.parallel import INLINE_BYTES, Engine, unwrap
 from inspector.core.stats.results import StatsCancelled
 
 
@@ -35,8 +36,11 @@ class PairJob:
 
     def _submit(self, fn: Callable, **kw) -> None:
         e = self.engine
-        # a one-piece pair is compared right here (a thread hand-off costs more than it saves)
-        submit = e.run_here if len(self.pieces) == 1 and e.work is None else e.submit
+        # a one-piece pair is compared right here when a hand-off costs more than it saves
+        # (always for threads; below 1 MiB for worker processes)
+        small = len(self.pieces) == 1 and e.work is None and (
+            not e.forking or math.prod(self.plan.shape) * 4 < INLINE_BYTES)
+        submit = e.run_here if small else e.submit
         self.futures = [submit(fn, self.ck_a, self.ck_b, self.plan, p, **kw)
                         for p in self.pieces]
 
@@ -48,7 +52,7 @@ class PairJob:
         if self.result is not None or not all(f.done() for f in self.futures):
             return False
         try:
-            outs = [f.result() for f in self.futures]
+            outs = unwrap([f.result() for f in self.futures])
         except CheckpointError as e:  # raised when the caller reaches this pair, in order
             self.error, self.futures = e, []
             self.result = TensorComparison(identical=False)
@@ -68,14 +72,24 @@ class PairJob:
 class DiffEngine(Engine):
     """The statistics engine's pool and scheduling, for pair jobs."""
 
-    def __init__(self, workers: int | None, stop: Callable[[], bool], device: str = "cpu"):
-        super().__init__(None, 0, 0, workers, stop)
+    CHILD_FUNCTIONS = ("equal_piece", "diff_piece")
+    CHILD_MODULE = "inspector.core.diff.pieces"
+    CHECKPOINT_ARGS = 2
+
+    def __init__(self, workers: int | None, stop: Callable[[], bool], device: str = "cpu",
+                 ck_a: Checkpoint | None = None, ck_b: Checkpoint | None = None):
+        self.ck_a, self.ck_b = ck_a, ck_b
+        super().__init__(None, 0, 0, workers, stop,
+                         processes=False if device != "cpu" or ck_a is None else None)
         self.device = device
         self.work = None
         if device != "cpu":
             from inspector.core.diff.device import DeviceDiff
 
             self.work = DeviceDiff(device)
+
+    def child_state(self) -> dict:
+        return {"ck_a": self.ck_a, "ck_b": self.ck_b}
 
     def submit(self, fn: Callable, *args, **kw):
         if self.work is not None and fn in (D.diff_piece, D.equal_piece):

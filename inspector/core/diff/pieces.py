@@ -31,8 +31,8 @@ from inspector.core.diff.results import DiffCancelled, TensorComparison
 from inspector.core.dtypes import canonical, dtype_info
 from inspector.core.stats.pieces import Piece
 
-# chunks per piece: 32 chunks of 128 Ki elements, 16 MiB of float32 per side
-PIECE_CHUNKS = 32
+# chunks per piece: 8 chunks of 128 Ki elements, 4 MiB of float32 per side
+PIECE_CHUNKS = 8
 
 _WIDENED = ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
             "float8_e8m0fnu")

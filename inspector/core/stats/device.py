@@ -232,7 +232,7 @@ class DeviceEngine(Engine):
     def __init__(self, ckpt: Checkpoint, bins: int, chunk_bytes: int, workers: int | None,
                  stop: Callable[[], bool], device: str):
         self.work = DeviceWork(open_device(device))
-        super().__init__(ckpt, bins, chunk_bytes, workers, stop)
+        super().__init__(ckpt, bins, chunk_bytes, workers, stop, processes=False)
         self.feeder = ThreadPoolExecutor(1, thread_name_prefix="stats-device")
 
     def submit(self, fn: Callable, *args, **kw) -> Future:
