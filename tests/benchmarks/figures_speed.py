@@ -46,7 +46,8 @@ def fig_cores(ctx: Context) -> list[Row]:
             note=f"target 0.7 × {cores} cores, capped by floor / one-core"),
         Row("cores", "stats CPU cost, one core: GB per CPU-second (its speed on a core of its "
                      "own)", "GB/s", [gb / c for c in r["cpu_one"]], better="higher",
-            note="process_time; far less sensitive to other processes than wall time"),
+            note="CPU time of the process and its workers; far less sensitive to other "
+                 "processes than wall time"),
         Row("cores", f"stats CPU cost, {cores} cores: GB per CPU-second (÷ one core's: the "
                      "parallel overhead)", "GB/s", [gb / c for c in r["cpu_many"]],
             better="higher"),
