@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import pytest
 import torch
@@ -96,8 +97,13 @@ def test_every_torchvision_classifier_is_identified_as_itself(tmp_path):
     names = torchvision.models.list_models(module=torchvision.models)
     wrong = []
     for name in names:
-        with torch.device("meta"):
-            model = torchvision.models.get_model(name, weights=None, num_classes=7)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # googlenet/inception: init-default advice
+            try:
+                with torch.device("meta"):
+                    model = torchvision.models.get_model(name, weights=None, num_classes=7)
+            except NotImplementedError:  # RegNet reads tensor values while it is built
+                model = torchvision.models.get_model(name, weights=None, num_classes=7)
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = zindex.propose(shapes)
         if not found or found[0][0].spec != f"torchvision:{name}" or \

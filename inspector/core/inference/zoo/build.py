@@ -221,6 +221,15 @@ def _on(device):
 
 
 @contextmanager
+def _quiet(inner):
+    """``inner`` with library warnings silenced (advice about init defaults, deprecations):
+    the report says what matters."""
+    with warnings.catch_warnings(), inner:
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextmanager
 def _meta(device):
     with device, _no_init(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # library advice about init defaults: no values here
@@ -243,7 +252,7 @@ def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: b
         shapes = build(spec, kwargs, meta=True, config_json=config_json).model.state_dict()
         check_run_bytes(sum(t.numel() * t.element_size() for t in shapes.values()),
                         f"the {spec.text} model these sizes describe")
-    place = _on(device) if device is not None or init else _no_init()
+    place = _quiet(_on(device) if device is not None or init else _no_init())
 
     def rebuild(init_values: bool) -> LibraryModel:
         return build(spec, kwargs, config_json=config_json, folder=folder, init=init_values,
@@ -267,13 +276,24 @@ def build(spec: LibrarySpec, kwargs: Mapping[str, Any] | None = None, *, meta: b
                             _ignored(model, keys[0]), list(task.notes), hf_renames(model), keys,
                             rebuild if meta else None)
     module = _require(spec.library)
+
+    def construct():
+        if spec.library == "torchvision":
+            return module.models.get_model(spec.name, weights=None, **kwargs)
+        return module.create_model(spec.name, pretrained=False, **kwargs)
+
     try:
-        with torch.random.fork_rng(devices=[]), place:
-            torch.manual_seed(seed)
-            if spec.library == "torchvision":
-                model = module.models.get_model(spec.name, weights=None, **kwargs)
-            else:
-                model = module.create_model(spec.name, pretrained=False, **kwargs)
+        try:
+            with torch.random.fork_rng(devices=[]), place:
+                torch.manual_seed(seed)
+                model = construct()
+        except (NotImplementedError, RuntimeError) as e:
+            if device is None or "meta" not in str(e):
+                raise
+            # a constructor that reads tensor values (torchvision's RegNet): build on the
+            # CPU without filling weights
+            with torch.random.fork_rng(devices=[]), _quiet(_no_init()):
+                model = construct()
     except Exception as e:  # noqa: BLE001 - unknown names, rejected kwargs
         raise ModelError(f"{spec.library} cannot build {spec.name!r} with {kwargs}: "
                          f"{type(e).__name__}: {str(e)[:300]}") from None
