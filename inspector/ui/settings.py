@@ -15,7 +15,8 @@ from PySide6.QtCore import QByteArray, QSettings
 from inspector.core.remote.urls import holds_credentials, is_url
 
 MAX_RECENT = 10
-INFERENCE_KEYS = ("architecture", "kwargs", "code_path", "class_name")
+INFERENCE_KEYS = ("architecture", "kwargs", "code_path", "class_name", "image", "text", "extra_args",
+                  "input_npy")
 
 
 class Settings:

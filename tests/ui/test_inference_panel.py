@@ -480,3 +480,17 @@ def test_a_file_that_only_claims_a_huge_model_is_refused_naming_the_cap(qtbot, m
     assert "would take 1024.0 TiB in memory, more than the 4.0 GiB a run may use" in \
         panel.message_text()
     assert panel.results.pages.currentWidget() is panel.results.error_page
+
+
+def test_input_fields_persist_per_file(make_panel, settings_path):
+    first = Settings(QSettings(settings_path, QSettings.Format.IniFormat))
+    panel = make_panel(DEMO, first)
+    panel.controls.inputs.extra_edit.setText('{"sr": 16000}')
+    panel.controls.inputs.extra_edit.editingFinished.emit()
+    first.sync()
+    del first
+
+    again = Settings(QSettings(settings_path, QSettings.Format.IniFormat))
+    assert again.inference_choice(DEMO)["extra_args"] == '{"sr": 16000}'
+    reopened = make_panel(DEMO, again)
+    assert reopened.controls.inputs.extra_edit.text() == '{"sr": 16000}'
