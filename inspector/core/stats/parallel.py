@@ -152,9 +152,13 @@ _CHILD: dict = {}
 
 
 def _child_init(state: dict) -> None:
+    from inspector.core.jobs import watch_parent
+
     _CHILD.clear()
     _CHILD.update(state)
     _CHILD["lays"] = {}
+    # a worker whose parent was killed (SIGKILL) would wait for work forever: it exits instead
+    watch_parent(state["parent"])
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,8 @@ class Engine:
 
             self.procs = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("fork"),
-                initializer=_child_init, initargs=(self.child_state(),))
+                initializer=_child_init, initargs=({**self.child_state(),
+                                                    "parent": os.getpid()},))
         with self._lock:
             self.queued += 1
         fut = self.procs.submit(_in_child, self.CHILD_MODULE, fn.__name__, args, kw)
