@@ -187,3 +187,71 @@ def test_pieces_pickle(mixed):
         back = pickle.loads(pickle.dumps(obj))
         assert type(back) is type(obj)
     assert np.array_equal(pickle.loads(pickle.dumps(part)).dev_sums, part.dev_sums)
+
+
+CHILD_SCRIPT = """
+import os, sys
+import inspector.core.stats.pieces as P
+from inspector.core.stats import parallel
+from inspector.core.formats import open_checkpoint
+from inspector.core.stats import iter_stats
+P.PIECE_BYTES = 4096
+parallel.PROCESSES = True
+ck = open_checkpoint(sys.argv[1])
+print(os.getpid(), flush=True)
+while True:
+    for _ in iter_stats(ck, chunk_bytes=4096, workers=2):
+        pass
+"""
+
+
+def _children(pid: int) -> set[int]:
+    import os
+
+    kids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.add(int(entry))
+    return kids
+
+
+@pytest.mark.skipif(not parallel_mod.fork_is_safe(), reason="worker processes need fork")
+def test_worker_processes_end_when_their_parent_is_killed(mixed):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", CHILD_SCRIPT, str(mixed)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        deadline = time.monotonic() + 60
+        kids: set[int] = set()
+        while not kids and time.monotonic() < deadline:
+            kids = _children(pid)
+            time.sleep(0.05)
+        assert kids, "no worker process started"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    deadline = time.monotonic() + 10  # a worker polls its parent every PARENT_POLL_S
+    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.1)
+    assert not any(_alive(k) for k in kids), "a worker outlived its parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
