@@ -199,12 +199,18 @@ def _in_child(module: str, name: str, args: tuple, kw: dict):
 
 
 def fork_is_safe() -> bool:
-    """Worker processes are forked only from a process with no other thread (a fork copies
-    one thread; a lock another thread held would stay locked in the child)."""
+    """Worker processes are forked only from the main thread of a process whose other
+    threads are all daemon helpers (the app's job worker has a parent watcher and queue
+    feeders): a fork copies one thread, and a lock held by another thread would stay locked
+    in the child - the workers use none of those helpers' locks. A process running other
+    work in non-daemon threads (a GUI, a caller's own pool) gets threads instead."""
     import multiprocessing
 
-    return ("fork" in multiprocessing.get_all_start_methods()
-            and threading.active_count() == 1)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    return all(t.daemon for t in threading.enumerate() if t is not threading.main_thread())
 
 
 class Engine:
