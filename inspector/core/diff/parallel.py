@@ -91,6 +91,9 @@ class DiffEngine(Engine):
     def child_state(self) -> dict:
         return {"ck_a": self.ck_a, "ck_b": self.ck_b}
 
+    def checkpoints(self) -> list:
+        return [self.ck_a, self.ck_b]
+
     def submit(self, fn: Callable, *args, **kw):
         if self.work is not None and fn in (D.diff_piece, D.equal_piece):
             from inspector.core.diff.device import on_device

@@ -239,14 +239,28 @@ class Engine:
         self.queued = 0  # submitted pieces not started yet
         if processes is None:
             processes = PROCESSES
-        self.forking = self.workers > 1 and (fork_is_safe() if processes is None
-                                             else processes and fork_is_safe())
+        self.forking = self.workers > 1 and self.local() and (
+            fork_is_safe() if processes is None else processes and fork_is_safe())
         self.procs = None
         self.pool = (ThreadPoolExecutor(self.workers, thread_name_prefix="stats")
                      if self.workers > 1 and not self.forking else _Inline())
 
     def child_state(self) -> dict:
         return {"ckpt": self.ckpt, "chunk_bytes": self.chunk_bytes}
+
+    def checkpoints(self) -> list:
+        return [self.ckpt]
+
+    def local(self) -> bool:
+        """Only local files go to forked workers: a remote file's bytes are fetched through
+        threads (fsspec's event loop) that a forked child does not have."""
+        for ck in self.checkpoints():
+            if ck is None or "://" in str(getattr(ck, "path", "")):
+                return False
+            for _path, info in ck.tensors()[:16]:
+                if info.storage is not None and "://" in info.storage.file:
+                    return False
+        return True
 
     def _submit_child(self, fn: Callable, args: tuple, kw: dict) -> Future:
         if self.procs is None:
