@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.folders import checkpoint_files, is_checkpoint_folder
 from inspector.core.remote.urls import is_url
 from inspector.core.text import file_label, format_bytes
 from inspector.ui import dialogs, resources
@@ -44,7 +45,6 @@ from inspector.ui.tree.columns import plain_tooltip
 from inspector.ui.welcome import WelcomePage
 from inspector.ui.workers import Runners, run_in_pool, wait_for_threads
 
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
 MAX_FOLDER_FILES = 20
 BIG_EXPAND = 20_000  # Expand All shows a busy cursor from this many tensors
 STATS_LABELS = {"done": "Statistics complete", "cancelled": "Statistics cancelled",
@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentWidget(view)
                 return view
         if not url and os.path.isdir(path) and not is_checkpoint_folder(path):
-            files = _checkpoint_files(path)
+            files = checkpoint_files(path)
             if files:
                 for f in files[:MAX_FOLDER_FILES]:
                     self.open_path(f)
@@ -186,6 +186,15 @@ class MainWindow(QMainWindow):
             self._close_compare(index, view)
             return
         if not isinstance(view, CheckpointView):
+            if view is None:
+                return
+            # a feature's tab (e.g. a training-run timeline): stop its work, then close it
+            stop = getattr(view, "shutdown", None)
+            if callable(stop):
+                stop()
+            self.tabs.removeTab(index)
+            view.deleteLater()
+            self._after_tab_closed()
             return
         if view.is_loaded:
             view.save_layout()
@@ -227,8 +236,24 @@ class MainWindow(QMainWindow):
             compare.shutdown()
         for view in self.documents():
             view.close_document()
+        for widget in self._tab_widgets():  # features' tabs (timelines)
+            stop = getattr(widget, "shutdown", None)
+            if widget not in self._compares and not isinstance(widget, CheckpointView) \
+                    and callable(stop):
+                stop()
         self.runners.shutdown()
         wait_for_threads(3000)
+
+    def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> int:
+        """Show a feature's view (e.g. a training-run timeline) as a new current tab; closing
+        the tab (its ×, Ctrl+W) calls the widget's ``shutdown()`` when it has one."""
+        index = self.tabs.addTab(widget, title)
+        if tooltip:
+            self.tabs.setTabToolTip(index, tooltip)
+        self._central.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentIndex(index)
+        self._update_actions()
+        return index
 
     # ---- Public API: compare tabs
     def compare_views(self) -> list:
@@ -528,7 +553,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         view = self.current_document()
         loaded = view is not None and view.is_loaded
-        self.act_close.setEnabled(view is not None or self.current_compare() is not None)
+        self.act_close.setEnabled(self.tabs.currentWidget() is not None)
         for action in (self.act_compare_with, self.act_recompute, self.act_find,
                        self.act_expand, self.act_collapse):
             action.setEnabled(loaded)
@@ -648,35 +673,6 @@ def _local_paths(mime) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [u.toLocalFile() for u in mime.urls() if isinstance(u, QUrl) and u.isLocalFile()]
-
-
-def is_checkpoint_folder(folder: str) -> bool:
-    """A folder that is one checkpoint: a shard index, a Hugging Face model folder
-    (``config.json`` beside weights), a torch.distributed.checkpoint folder (``.metadata``)
-    or safetensors shards (``model-00001-of-00003.safetensors``)."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return False
-    if ".metadata" in names or any(n.endswith(".index.json") for n in names):
-        return True
-    weights = [n for n in names if n.endswith((".safetensors", ".bin"))]
-    if "config.json" in names and weights:
-        return True
-    return sum(1 for n in weights if "-of-" in n) > 1
-
-
-def _checkpoint_files(folder: str) -> list[str]:
-    """The checkpoint files of a dropped folder; symlinks out of the folder are not followed."""
-    from inspector.core.formats.hf_folder import inside_folder
-
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return []
-    return [os.path.join(folder, n) for n in names
-            if n.lower().endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(folder, n))
-            and inside_folder(folder, n)]
 
 
 def _first_size() -> QSize:

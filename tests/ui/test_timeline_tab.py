@@ -132,6 +132,10 @@ def test_findings_open_at_tensor_alpha_and_close(qtbot, make_window, run_dir, tm
     assert not bad.problem_label.isHidden() and bad.state == "failed"
     assert bad.problem_label.textFormat() == Qt.TextFormat.PlainText
     assert window.message_text().startswith("cannot order the run")
+    # Ctrl+W (File ▸ Close Tab) closes a timeline tab like any other
+    window.tabs.setCurrentWidget(bad)
+    window.act_close.trigger()
+    assert window.tabs.indexOf(bad) < 0
 
 
 def test_timeline_models_pass_the_model_tester(qtmodeltester, run_dir):

@@ -10,7 +10,6 @@ first opened, never before the window's first paint.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -43,7 +42,6 @@ def install(window) -> None:
         menu.addAction(act_files)
     window.act_open_run = act
     window.act_open_run_files = act_files
-    window.tabs.tabCloseRequested.connect(lambda index: _close_tab(window, index))
 
 
 def open_run(window, paths, cache_dir: str | None = None):
@@ -69,16 +67,7 @@ def open_run(window, paths, cache_dir: str | None = None):
     view.sig_open_tensor_requested.connect(
         lambda path, tensor: open_at_tensor(window, path, tensor))
     tooltip = plain_tooltip("\n".join(view.paths[:20]))
-    add_tab = getattr(window, "add_tab", None)
-    if add_tab is not None:
-        add_tab(view, view.title(), tooltip=tooltip)
-    else:
-        index = window.tabs.addTab(view, view.title())
-        window.tabs.setTabToolTip(index, tooltip)
-        window.tabs.setCurrentIndex(index)
-        central = getattr(window, "_central", None)
-        if central is not None:
-            central.setCurrentIndex(1)
+    window.add_tab(view, view.title(), tooltip=tooltip)
     return view
 
 
@@ -151,14 +140,3 @@ def _when(check, owner) -> None:
     QTimer.singleShot(0, tick)
 
 
-def _close_tab(window, index: int) -> None:
-    module = sys.modules.get("inspector.ui.timeline.view")  # not imported: no Timeline tab
-    view = window.tabs.widget(index)
-    if module is None or not isinstance(view, module.TimelineView):
-        return
-    view.shutdown()
-    if window.tabs.indexOf(view) >= 0:
-        window.tabs.removeTab(window.tabs.indexOf(view))
-    view.deleteLater()
-    if window.tabs.count() == 0 and hasattr(window, "_after_tab_closed"):
-        window._after_tab_closed()
