@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-from inspector.core.formats.hf_folder import inside_folder
-
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar", ".pkl", ".pt2")
 
 
@@ -28,6 +26,8 @@ def is_checkpoint_folder(folder: str) -> bool:
 
 def checkpoint_files(folder: str) -> list[str]:
     """The checkpoint files of a dropped folder; symlinks out of the folder are not followed."""
+    from inspector.core.formats.hf_folder import inside_folder  # the readers: not before paint
+
     try:
         names = sorted(os.listdir(folder))
     except OSError:
