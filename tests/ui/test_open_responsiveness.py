@@ -188,3 +188,25 @@ def test_plot_colours_follow_the_palette_when_pyqtgraph_is_imported_late(tmp_pat
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("True"), proc.stdout
+
+
+def test_the_empty_window_imports_nothing_heavy(tmp_path):
+    """Everything the features plug in (Open URL, timeline, convert, statistics device) adds
+    menu entries only: the heavy libraries load when first used, never before the window's
+    first paint (issue 13: opening time is measured against a bare PySide6 window)."""
+    heavy = ["torch", "numpy", "pyqtgraph", "fsspec", "dask", "distributed", "transformers",
+             "inspector.core.formats", "inspector.core.stats", "inspector.core.diff"]
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from inspector.ui.main_window import MainWindow\n"
+        "w = MainWindow(compute_stats=False)\n"
+        "w.show(); app.processEvents()\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        "w.shutdown()\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
