@@ -89,6 +89,7 @@ def load_trusted_model(path: str | os.PathLike, trusted: bool) -> nn.Module:
         if kind == "torchscript":
             with warnings.catch_warnings():  # "torch.jit.load is deprecated" is not news to them
                 warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)  # its class in torch >= 2.14
                 model = torch.jit.load(source, map_location="cpu")
         elif kind == "exported-program":
             model = torch.export.load(source).module()
