@@ -265,8 +265,28 @@ def _checkpoint(path: str) -> Checkpoint:
         old, _open = _open[1], None
         old.close()
     ckpt = open_checkpoint(path)
+    if _open is None and not _close_registered:
+        _register_close()
     _open = (key, ckpt)
     return ckpt
+
+
+_close_registered = False
+
+
+def _register_close() -> None:
+    """Close the kept checkpoint when the process ends (no file left open at shutdown)."""
+    global _close_registered
+    import atexit
+
+    def close() -> None:
+        global _open
+        if _open is not None:
+            kept, _open = _open[1], None
+            kept.close()
+
+    atexit.register(close)
+    _close_registered = True
 
 
 def _tensor_info(ckpt: Checkpoint, tensor_path: tuple[Key, ...]) -> TensorInfo:
