@@ -255,6 +255,13 @@ def read_hf_folder(folder: str, open_file: OpenFile) -> Checkpoint:
         for name in names:
             merged.add(name)
         ck = merged.checkpoint(folder, "hf-folder", 0, {})
+    return folder_checkpoint(ck, warnings, config, kind)
+
+
+def folder_checkpoint(ck: Checkpoint, warnings: list[str], config: dict[str, Any] | None,
+                      kind: str | None) -> Checkpoint:
+    """A model folder's checkpoint, local or remote: its format, the folder's warnings first,
+    and what ``config.json`` says about the model in the details."""
     ck.format = "hf-folder"
     ck.warnings = warnings + ck.warnings
     ck.details["config"] = config

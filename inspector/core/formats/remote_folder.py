@@ -14,6 +14,7 @@ from inspector.core.formats.hf_folder import (
     OpenFile,
     _Shards,
     choose_weight_files,
+    folder_checkpoint,
     read_hf_index,
 )
 from inspector.core.model import DICT, CheckpointError, Node
@@ -62,15 +63,7 @@ def read_remote_folder(url: str, remote: RemoteFile, open_file: OpenFile) -> Che
         for name in chosen:
             merged.add(name)
         ck = merged.checkpoint(url, "hf-folder", 0, {})
-    ck.format = "hf-folder"
-    ck.warnings = warnings + ck.warnings
-    ck.details["config"] = config
-    ck.details["weights"] = kind or None
-    if config is not None:
-        for key in ("model_type", "architectures", "torch_dtype"):
-            if key in config:
-                ck.details[key] = config[key]
-    return ck
+    return folder_checkpoint(ck, warnings, config, kind)
 
 
 def _read_config(folder: str, names: list[str], warnings: list[str]) -> dict[str, Any] | None:
