@@ -115,8 +115,6 @@ def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
         loaded = False
     if not os.path.isfile(path):
         return [], []
-    found: dict[str, None] = {}
-    notes: list[str] = []
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return [], []
@@ -129,31 +127,43 @@ def _static_scan(path: str, loaded: bool) -> tuple[list[str], list[str]]:
             elif not loaded and (looks_legacy(head) or head[:1] == b"\x80"
                                  or head[:1] in PROTOCOL_0_STARTS):
                 blobs, count = [("file", mm, True)], 5  # a legacy file: five pickles, then bytes
-            ops_left = MAX_STATIC_OPS  # for all the pickles of the file together
-            for name, data, named in blobs:
-                if not named:  # sniffed: a pickle only if it is one, whole, to its last byte
-                    result = static_globals(data, 0, ops_left)
-                    ops_left -= result.ops
-                    if result.complete and result.end == len(data):
-                        found.update(dict.fromkeys(result.globals))
-                    continue
-                if not data or ops_left <= 0:
-                    notes.append(f"{name}: not scanned (over the limits of one scan: "
-                                 f"{MAX_SCAN_TOTAL} bytes, {MAX_STATIC_OPS} opcodes)")
-                    found[f"<{name} not scanned>"] = None  # never labelled clean
-                    continue
-                pos = 0
-                for _ in range(count):
-                    result = static_globals(data, pos, ops_left)
-                    ops_left -= result.ops
-                    found.update(dict.fromkeys(result.globals))
-                    if not result.complete:
-                        found[f"<{name} not fully scanned>"] = None
-                    if result.problem and (not result.globals or not result.complete):
-                        notes.append(f"{name}: {result.problem}")
-                    if not result.end or result.end >= len(data):
-                        break
-                    pos = result.end
+            return scan_pickles(blobs, count)
+
+
+def scan_pickles(blobs: Iterable[tuple[str, bytes | mmap.mmap, bool]],
+                 count: int = 1) -> tuple[list[str], list[str]]:
+    """Globals named by the pickles in ``blobs`` ((name, bytes, named-as-a-pickle) each), by
+    opcodes alone, and notes on what could not be scanned: the one static pass of a local and
+    a remote scan (up to ``count`` pickles one after another in each blob; opcode budget
+    ``MAX_STATIC_OPS`` for all of them together). Anything not fully scanned is listed as a
+    ``<… not scanned>`` global, so it is never labelled clean."""
+    found: dict[str, None] = {}
+    notes: list[str] = []
+    ops_left = MAX_STATIC_OPS  # for all the pickles of the file together
+    for name, data, named in blobs:
+        if not named:  # sniffed: a pickle only if it is one, whole, to its last byte
+            result = static_globals(data, 0, ops_left)
+            ops_left -= result.ops
+            if result.complete and result.end == len(data):
+                found.update(dict.fromkeys(result.globals))
+            continue
+        if not data or ops_left <= 0:
+            notes.append(f"{name}: not scanned (over the limits of one scan: "
+                         f"{MAX_SCAN_TOTAL} bytes, {MAX_STATIC_OPS} opcodes)")
+            found[f"<{name} not scanned>"] = None  # never labelled clean
+            continue
+        pos = 0
+        for _ in range(count):
+            result = static_globals(data, pos, ops_left)
+            ops_left -= result.ops
+            found.update(dict.fromkeys(result.globals))
+            if not result.complete:
+                found[f"<{name} not fully scanned>"] = None
+            if result.problem and (not result.globals or not result.complete):
+                notes.append(f"{name}: {result.problem}")
+            if not result.end or result.end >= len(data):
+                break
+            pos = result.end
     return list(found), notes
 
 

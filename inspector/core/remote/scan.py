@@ -47,14 +47,11 @@ def _static_pass(url: str, loaded: bool) -> tuple[list[str], list[str]]:
     from inspector.core.formats import PROTOCOL_0_STARTS
     from inspector.core.formats.torch_legacy import looks_legacy
     from inspector.core.remote.source import remote_file
-    from inspector.core.unpickler.opcodes import MAX_STATIC_OPS, static_globals
 
     remote = remote_file(url)
     if remote.kind == "directory" or not remote.size:
         return [], []
     head = remote.read(0, 64)
-    found: dict[str, None] = {}
-    notes: list[str] = []
     count = 1
     if head.startswith(b"PK\x03\x04"):
         with remote.fs.open(remote.fspath, "rb", block_size=1 << 20) as fh:
@@ -66,29 +63,4 @@ def _static_pass(url: str, loaded: bool) -> tuple[list[str], list[str]]:
                          True)], 5
     else:
         blobs = []
-    ops_left = MAX_STATIC_OPS
-    for name, data, named in blobs:  # the same rules as safety._static_scan
-        if not named:
-            result = static_globals(data, 0, ops_left)
-            ops_left -= result.ops
-            if result.complete and result.end == len(data):
-                found.update(dict.fromkeys(result.globals))
-            continue
-        if not data or ops_left <= 0:
-            notes.append(f"{name}: not scanned (over the limits of one scan: "
-                         f"{safety.MAX_SCAN_TOTAL} bytes, {MAX_STATIC_OPS} opcodes)")
-            found[f"<{name} not scanned>"] = None
-            continue
-        pos = 0
-        for _ in range(count):
-            result = static_globals(data, pos, ops_left)
-            ops_left -= result.ops
-            found.update(dict.fromkeys(result.globals))
-            if not result.complete:
-                found[f"<{name} not fully scanned>"] = None
-            if result.problem and (not result.globals or not result.complete):
-                notes.append(f"{name}: {result.problem}")
-            if not result.end or result.end >= len(data):
-                break
-            pos = result.end
-    return list(found), notes
+    return safety.scan_pickles(blobs, count)  # the same rules as a local scan
