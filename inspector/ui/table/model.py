@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_right
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
@@ -19,6 +18,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from inspector.core.checkpoint import TENSOR, Checkpoint, Node
 from inspector.core.text import dotted_path, format_bytes, format_count, number_text
+from inspector.core.text_index import TextIndex
 from inspector.ui.tree.columns import (
     COL_DTYPE,
     COL_MEAN,
@@ -63,14 +63,8 @@ class TensorTableModel(QAbstractTableModel):
         self._stats_of = stats_of
         self._nodes, self._paths = _tensors_with_paths(ckpt)
         self._names: list[str] = [dotted_path(p) for p in self._paths]
-        lower = [name.lower() for name in self._names]
-        self._lower = lower
-        self._joined = "\n".join(lower)
-        starts, pos = [], 0
-        for name in lower:
-            starts.append(pos)
-            pos += len(name) + 1
-        self._starts = starts
+        self._index = TextIndex([name.lower() for name in self._names])
+        self._lower = self._index.texts
         self._all = list(range(len(self._nodes)))
         self._rows: list[int] = self._all  # shown tensors (indexes into _nodes), in order
         self._sort: tuple[int, bool] = (-1, False)  # column, descending
@@ -133,10 +127,9 @@ class TensorTableModel(QAbstractTableModel):
         finds), with NaN/Inf only if asked; returns how many are shown. One reset."""
         self.beginResetModel()
         if text:
-            rows = self._find(text.lower())
+            rows = self._index.find(text.lower())
         elif regex is not None:
-            search = regex.search
-            rows = [i for i, name in enumerate(self._lower) if search(name) is not None]
+            rows = self._index.search(regex)
         else:
             rows = list(self._all)
         if nan_inf_only:
@@ -185,21 +178,6 @@ class TensorTableModel(QAbstractTableModel):
         return len(self._nodes)
 
     # ---- Private API
-    def _find(self, needle: str) -> list[int]:
-        starts, find = self._starts, self._joined.find
-        n = len(starts)
-        if self._joined.count(needle) * 8 > n:  # many hits: one test per row is cheaper
-            return [i for i, name in enumerate(self._lower) if needle in name]
-        hits = []
-        pos = find(needle)
-        while pos >= 0:
-            i = bisect_right(starts, pos) - 1
-            hits.append(i)
-            if i + 1 >= n:
-                break
-            pos = find(needle, starts[i + 1])
-        return hits
-
     def _display(self, i: int, col: int) -> str | None:
         t = self._nodes[i].tensor
         if col == COL_NAME:

@@ -6,12 +6,10 @@ dotted keys become the module hierarchy from :mod:`inspector.core.hierarchy`.
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
-
 from inspector.core.checkpoint import CONTAINER_KINDS, TENSOR, Checkpoint, Node
 from inspector.core.hierarchy import ModuleGroup, leaf_name, module_hierarchy
 from inspector.core.text import safe_str
+from inspector.core.text_index import TextIndex
 
 EAGER_LIMIT = 5_000  # trees with at most this many nodes are exposed in full at once
 FETCH_BATCH = 500  # rows a view fetches at a time
@@ -215,47 +213,18 @@ class TreeData:
         return self._search_index
 
 
-class SearchIndex:
+class SearchIndex(TextIndex):
     """The rows a filter searches, by position in preorder (parents before children):
-    ``items``, their lower-cased dotted paths ``texts``, each one's parent position
-    ``parents`` (-1: the root), and the texts joined by newlines, so that a substring is
-    found with ``str.find`` over one string instead of one Python test per row (100,000
-    rows: a few ms). Sets each item's ``pos``."""
+    ``items``, their lower-cased dotted paths ``texts`` (a :class:`TextIndex`: ``find`` and
+    ``search``), and each one's parent position ``parents`` (-1: the root). Sets each item's
+    ``pos``."""
 
     def __init__(self, items: list[TreeItem]):
         self.items = items
         for i, item in enumerate(items):
             item.pos = i
         self.parents = [item.parent.pos for item in items]
-        self.texts = [item.search_text() for item in items]
-        self.joined = "\n".join(self.texts)
-        starts = []
-        pos = 0
-        for text in self.texts:
-            starts.append(pos)
-            pos += len(text) + 1
-        self.starts = starts
-
-    def find(self, needle: str) -> list[int]:
-        """Positions of the rows whose text contains ``needle`` (lower-case, no newline)."""
-        starts, find = self.starts, self.joined.find
-        n = len(starts)
-        if self.joined.count(needle) * 8 > n:  # many hits: one test per row is cheaper
-            return [i for i, text in enumerate(self.texts) if needle in text]
-        hits = []
-        pos = find(needle)
-        while pos >= 0:
-            i = bisect_right(starts, pos) - 1
-            hits.append(i)
-            if i + 1 >= n:
-                break
-            pos = find(needle, starts[i + 1])
-        return hits
-
-    def search(self, regex: re.Pattern[str]) -> list[int]:
-        """Positions of the rows whose text ``regex`` finds something in."""
-        search = regex.search
-        return [i for i, text in enumerate(self.texts) if search(text) is not None]
+        super().__init__([item.search_text() for item in items])
 
     def with_ancestors(self, positions: list[int]) -> tuple[bytearray, bytearray]:
         """Flags by position: shown (``positions`` and all their ancestors), and shown with
