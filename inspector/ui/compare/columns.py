@@ -206,7 +206,13 @@ def elide_path(text: str, fm: QFontMetrics, width: int) -> str:
 
 
 def _read_widths(settings) -> dict[str, int]:
-    state = settings.splitter_state(SETTINGS_KEY) if settings is not None else None
+    return read_sizes(settings, SETTINGS_KEY, COLUMNS, MIN_WIDTH)
+
+
+def read_sizes(settings, key: str, names, smallest: int) -> dict[str, int]:
+    """Pixel sizes by name saved under ``key`` (JSON in a splitter-state setting), keeping
+    only known ``names`` with sizes from ``smallest`` to 5000; {} when absent or damaged."""
+    state = settings.splitter_state(key) if settings is not None else None
     if state is None:
         return {}
     try:
@@ -216,4 +222,4 @@ def _read_widths(settings) -> dict[str, int]:
     if not isinstance(value, dict):
         return {}
     return {k: int(v) for k, v in value.items()
-            if k in COLUMNS and isinstance(v, int) and MIN_WIDTH <= v <= 5000}
+            if k in names and isinstance(v, int) and smallest <= v <= 5000}

@@ -42,7 +42,7 @@ from inspector.core.diff import (
 )
 from inspector.core.remote.urls import local_or_url
 from inspector.core.text import dotted_path, file_label
-from inspector.ui.compare.columns import ColumnFitter
+from inspector.ui.compare.columns import ColumnFitter, read_sizes
 from inspector.ui.compare.controls import CompareControls
 from inspector.ui.compare.detail import PairDetail
 from inspector.ui.compare.export import ask_export_path, write_report
@@ -625,17 +625,7 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _read_sizes(settings) -> dict[str, int]:
-    state = settings.splitter_state(SPLITTER_KEY)
-    if state is None:
-        return {}
-    try:
-        value = json.loads(bytes(state.data()).decode())
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {k: int(v) for k, v in value.items()
-            if k in ("summary", "detail") and isinstance(v, int) and 40 <= v <= 5000}
+    return read_sizes(settings, SPLITTER_KEY, ("summary", "detail"), 40)
 
 
 def _first_line(text: str) -> str:
