@@ -278,12 +278,7 @@ def _two_pass_stats(ckpt: Checkpoint, plan: Plan, bins: int, block: int,
         return make_stats(plan, None, None, None, None, None, None, 0, n_nan, n_inf, 0, None)
     lo, hi = p1.lo, p1.hi
     if lo == hi:  # constant: no second pass needed
-        hist = None
-        if bins:
-            c, e = np.histogram(np.array([lo]), bins=bins, range=(lo, hi))
-            hist = Histogram(tuple(float(x) for x in e), tuple(int(x) * n for x in c))
-        return finish(plan, lo, hi, lo, 0.0, abs(lo) * n, n if lo == 0 else 0, n_nan, n_inf,
-                       n, hist)
+        return constant_stats(plan, lo, n, n_nan, n_inf, bins)
     use_numpy_hist = single and math.isfinite(hi - lo)
     binner = Binner(lo, hi, _shift(p1), bins) if bins and not use_numpy_hist else None
     p2_block = min(block, plan.numel) if single else min(block, PASS2_BLOCK_ELEMS)
@@ -307,6 +302,17 @@ def _two_pass_stats(ckpt: Checkpoint, plan: Plan, bins: int, block: int,
 
 
 # ---- Building the result
+def constant_stats(plan: Plan, value: float, n: int, n_nan: int, n_inf: int,
+                   bins: int) -> TensorStats:
+    """The statistics of ``n`` finite values that all equal ``value`` (no second pass)."""
+    hist = None
+    if bins:
+        c, e = np.histogram(np.array([value]), bins=bins, range=(value, value))
+        hist = Histogram(tuple(float(x) for x in e), tuple(int(x) * n for x in c))
+    return finish(plan, value, value, value, 0.0, abs(value) * n, n if value == 0 else 0, n_nan,
+                  n_inf, n, hist)
+
+
 def finish(plan: Plan, lo: float, hi: float, mean: float, m2: float, abs_sum: float,
             zeros: int, n_nan: int, n_inf: int, n_fin: int, hist: Histogram | None
             ) -> TensorStats:

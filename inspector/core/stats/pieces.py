@@ -42,6 +42,7 @@ from inspector.core.stats.passes import (
     _repeated,
     _shift,
     _weighted_stats,
+    constant_stats,
     empty_stats,
     finish,
     make_stats,
@@ -378,12 +379,7 @@ def _finish(plan: Plan, lay: Layout, scan: Scan, part: Bins | None, bins: int,
         return make_stats(plan, None, None, None, None, None, None, 0, n_nan, n_inf, 0, None)
     lo, hi = scan.lo, scan.hi
     if lo == hi:
-        hist = None
-        if bins:
-            c, e = np.histogram(np.array([lo]), bins=bins, range=(lo, hi))
-            hist = Histogram(tuple(float(x) for x in e), tuple(int(x) * n for x in c))
-        return finish(plan, lo, hi, lo, 0.0, abs(lo) * n, n if lo == 0 else 0, n_nan, n_inf,
-                      n, hist)
+        return constant_stats(plan, lo, n, n_nan, n_inf, bins)
     if part is None:
         raise ValueError("this tensor needs phase 2 (bin_piece) results")
     shift = _shift(_p1_of(scan))
