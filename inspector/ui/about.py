@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import platform
-from importlib import metadata
-
 from inspector import __version__
 
 APP_NAME = "Checkpoint Inspector"
@@ -13,6 +9,10 @@ APP_NAME = "Checkpoint Inspector"
 
 def about_html() -> str:
     """Versions for the About box; torch's is read from its metadata, without importing it."""
+    import html
+    import platform
+    from importlib import metadata
+
     import PySide6
     from PySide6.QtCore import qVersion
 

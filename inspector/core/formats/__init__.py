@@ -9,24 +9,26 @@ import stat
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
 from inspector.core.formats._zip import ZipArchive, verify_zip_records
-from inspector.core.formats.dcp import looks_dcp_folder, looks_dcp_metadata, read_dcp
-from inspector.core.formats.hf_folder import read_hf_folder, read_hf_index
-from inspector.core.formats.safetensors import looks_safetensors, read_safetensors
-from inspector.core.formats.torch_export import read_torch_export
-from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
-from inspector.core.formats.torch_zip import read_torch_zip
-from inspector.core.formats.torchscript import read_torchscript
-from inspector.core.formats.trusted import TAR_BLOCK, looks_tar, validated_bytes
 from inspector.core.model import AmbiguousArchiveError
 from inspector.core.remote.urls import display_url, is_url, url_parent
-from inspector.core.tree import TreeBuilder
-from inspector.core.unpickler import MAX_PICKLE_BYTES, InertPickleError, load_inert
+
+# The readers load on first use: opening a torch.save file imports the zip reader and the
+# unpickler only (the app opens its first file before anything else is imported, issue 13).
 
 # first opcodes of text-mode (protocol 0/1) pickles
 PROTOCOL_0_STARTS = frozenset(bytes([b]) for b in b"(c}])ISVNLFGJKUXi")
 
 __all__ = ["PROTOCOL_0_STARTS", "AmbiguousArchiveError", "Checkpoint", "CheckpointError",
            "open_checkpoint", "validated_bytes", "verify_zip_records"]
+
+
+def __getattr__(name: str):
+    if name == "validated_bytes":  # imports tarfile: loaded when a trusted load needs it
+        from inspector.core.formats.trusted import validated_bytes
+
+        return validated_bytes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint's metadata (no tensor bytes, no code from the file).
@@ -126,6 +128,12 @@ def _dispatch(path: str, fh, mm: mmap.mmap, size: int) -> Checkpoint:
     head = bytes(mm[:64])
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _read_zip(path, mm, size)
+    from inspector.core.formats.dcp import looks_dcp_metadata, read_dcp
+    from inspector.core.formats.hf_folder import read_hf_index
+    from inspector.core.formats.safetensors import looks_safetensors, read_safetensors
+    from inspector.core.formats.torch_legacy import looks_legacy, read_torch_legacy
+    from inspector.core.formats.trusted import TAR_BLOCK, looks_tar
+
     if looks_tar(mm[:TAR_BLOCK]):
         # torch.load tries tar before anything else that is not a zip
         if looks_legacy(head) or looks_safetensors(head, size) or head[:1] in PROTOCOL_0_STARTS \
@@ -171,15 +179,24 @@ def _read_zip(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
     names = archive.infos
     if f"{root}/archive_format" in names or (f"{root}/data.pkl" not in names and any(
             n.startswith(f"{root}/models/") for n in names)):
+        from inspector.core.formats.torch_export import read_torch_export
+
         return read_torch_export(path, archive, size)
     if f"{root}/data.pkl" in names and (f"{root}/constants.pkl" in names or any(
             n.startswith(f"{root}/code/") for n in names)):
+        from inspector.core.formats.torchscript import read_torchscript
+
         return read_torchscript(path, archive, size)
+    from inspector.core.formats.torch_zip import read_torch_zip
+
     return read_torch_zip(path, archive, size)
 
 
 def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
     """A bare pickle (pickle.dump): shown symbolically; storages cannot be resolved."""
+    from inspector.core.tree import TreeBuilder
+    from inspector.core.unpickler import MAX_PICKLE_BYTES, InertPickleError, load_inert
+
     if not isinstance(mm, mmap.mmap | bytes | memoryview):  # remote: the pickle is all there is
         mm = mm[:min(size, MAX_PICKLE_BYTES)]
     try:
@@ -196,6 +213,9 @@ def _read_pickle(path: str, mm: mmap.mmap, size: int) -> Checkpoint:
 
 def _open_folder(path: str) -> Checkpoint:
     """A folder: a torch.distributed.checkpoint folder or a Hugging Face model folder."""
+    from inspector.core.formats.dcp import looks_dcp_folder, read_dcp
+    from inspector.core.formats.hf_folder import read_hf_folder
+
     try:
         if looks_dcp_folder(path):
             return read_dcp(path)
