@@ -67,26 +67,51 @@ class Binner:
         np.multiply(d, self.norm, out=d)
 
     def edges(self) -> tuple[float, ...]:
-        """The exact thresholds: edge i is the smallest double with index >= i."""
+        """The exact thresholds: edge i is the smallest double with index >= i.
+
+        Bisection over the doubles in order, each threshold first bracketed around its
+        evenly spaced estimate (a bracket is used only where the index confirms it holds
+        the threshold), so ~25 steps instead of ~64: this runs once per tensor."""
         targets = np.arange(1, self.bins, dtype=np.intp)
+        if not targets.size:
+            return (self.lo, self.hi)
         lo = np.full(targets.size, _ordered(self.lo), dtype=np.int64)
         hi = np.full(targets.size, _ordered(self.hi), dtype=np.int64)
         fbuf = np.empty(targets.size)
         idx = np.empty(targets.size, dtype=np.intp)
-        while targets.size and np.any(lo < hi):
+        with np.errstate(all="ignore"):
+            width = self.hi - self.lo
+            est = self.lo + width * (targets / self.bins)
+            below = np.maximum(est - width * 2.0 ** -30, self.lo)
+            above = np.minimum(est + width * 2.0 ** -30, self.hi)
+        ok = np.isfinite(below) & np.isfinite(above)
+        below = np.where(ok, below, self.lo)
+        above = np.where(ok, above, self.hi)
+        self.index(below, fbuf, idx)
+        narrow = ok & (idx < targets)
+        lo = np.where(narrow, _ordered_array(below) + 1, lo)
+        self.index(above, fbuf, idx)
+        narrow = ok & (idx >= targets)
+        hi = np.where(narrow, _ordered_array(above), hi)
+        while np.any(lo < hi):
             mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)
             self.index(_from_ordered(mid), fbuf, idx)
             ge = idx >= targets
             hi = np.where(ge, mid, hi)
             lo = np.where(ge, lo, mid + 1)
-        inner = _from_ordered(lo).tolist() if targets.size else []
-        return (self.lo, *inner, self.hi)
+        return (self.lo, *_from_ordered(lo).tolist(), self.hi)
 
 
 def _ordered(x: float) -> int:
     """Map a double to an int64 whose order is the doubles' order (-0.0 == +0.0)."""
     bits = int(np.array(x, dtype=np.float64).view(np.int64))
     return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _ordered_array(x: np.ndarray) -> np.ndarray:
+    """:func:`_ordered` of every double in ``x``."""
+    bits = np.asarray(x, dtype=np.float64).view(np.int64)
+    return np.where(bits >= 0, bits, -(bits & np.int64(0x7FFF_FFFF_FFFF_FFFF)))
 
 
 def _from_ordered(o: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import inspector.core.stats.pieces as P
 from inspector.core.checkpoint import Checkpoint, CheckpointError, TensorInfo
+from inspector.core.stats import fused
 from inspector.core.stats.passes import DEFAULT_BINS, DEFAULT_CHUNK_BYTES, Cancel, cancel_fn
 from inspector.core.stats.passes import compute_stats as compute_serial
 from inspector.core.stats.results import StatsCancelled, TensorStats
@@ -27,6 +28,10 @@ from inspector.core.view_size import view_key
 # worker processes: None = when this process has no other thread and can fork (see Engine)
 PROCESSES: bool | None = None
 INLINE_BYTES = 1 << 20  # one-piece tensors below this size never leave the calling thread
+# With worker processes, a tensor of at most this many pieces is one task (both passes and
+# the edges in the worker): each task and phase costs the calling process a round trip,
+# which it pays on the same cores as the workers.
+WHOLE_PIECES = 4
 
 
 def usable_cores() -> int:
@@ -80,7 +85,10 @@ class Job:
             self.result = P.finish_stats(engine.ckpt, info, P.Scan(0), None, bins=engine.bins,
                                          lay=self.lay)
             return
-        if P.fusable(self.lay, engine.bins):  # no histogram: one read does both phases
+        if engine.forking and engine.bins > 0 and len(self.pieces) <= WHOLE_PIECES:
+            self.phase = "whole"
+            self._submit(P.whole_stats, [()], bins=engine.bins, chunk_bytes=engine.chunk_bytes)
+        elif P.fusable(self.lay, engine.bins):  # no histogram: one read does both phases
             self.phase = "shift"
             self._submit(P.first_shift, [()])
         else:
@@ -225,7 +233,7 @@ class Engine:
     thread pool runs them.
     """
 
-    CHILD_FUNCTIONS = ("scan_piece", "bin_piece", "fused_piece")
+    CHILD_FUNCTIONS = ("scan_piece", "bin_piece", "fused_piece", "whole_stats")
     CHILD_MODULE = "inspector.core.stats.pieces"
     CHECKPOINT_ARGS = 1  # leading arguments the child replaces by the checkpoints it has
 
@@ -267,6 +275,8 @@ class Engine:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            self.preload()
+
             self.procs = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("fork"),
                 initializer=_child_init, initargs=({**self.child_state(),
@@ -276,6 +286,15 @@ class Engine:
         fut = self.procs.submit(_in_child, self.CHILD_MODULE, fn.__name__, args, kw)
         fut.add_done_callback(self._unqueue)
         return fut
+
+    def preload(self) -> None:
+        """Load the compiled pass-2 loop here, before forking, when a tensor will use it:
+        every worker would otherwise import numba and load the loop itself (~0.4 s each)."""
+        for ck in self.checkpoints():
+            if ck is not None and any(info.numel >= fused.FUSED_MIN_ELEMS
+                                      for _, info in ck.tensors()):
+                fused.kernel()
+                return
 
     def _unqueue(self, _fut: Future) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from inspector.core.checkpoint import Checkpoint, TensorInfo
+from inspector.core.stats import fused
 from inspector.core.stats.binning import Binner
 from inspector.core.stats.plan import Plan, blocks, magnitudes, native, plan_for
 from inspector.core.stats.results import Histogram, TensorStats
@@ -187,10 +188,13 @@ class _Pass2:
 
     Every block is converted to float64 once (``copyto``, much faster than a ufunc with
     a casting ``dtype=``); all sums and the bin indices are computed from that copy with
-    in-place, in-cache operations.
+    in-place, in-cache operations. For tensors of ``numel >= fused.FUSED_MIN_ELEMS``
+    elements, one compiled loop does the same arithmetic (see :mod:`fused`), with the
+    same results bit for bit.
     """
 
-    def __init__(self, p1: _Pass1, value_kind: str, block: int, binner: Binner | None):
+    def __init__(self, p1: _Pass1, value_kind: str, block: int, binner: Binner | None,
+                 numel: int = 0):
         self.kind = value_kind
         self.nonneg = p1.lo >= 0
         self.shift = _shift(p1)
@@ -208,12 +212,30 @@ class _Pass2:
         self.pairs = np.zeros(bins * bins if self._paired else 0, dtype=np.int64)
         self._k = np.empty(block, dtype=np.uint16) if 0 < bins <= 65536 else None
         self._ip = np.empty(block, dtype=np.intp) if bins > 65536 else None
+        self._fused = None
+        if numel >= fused.FUSED_MIN_ELEMS and bins <= 65536 and (
+                binner is None or binner.scale == 1.0):
+            self._fused = fused.kernel()
+        if self._fused is not None:
+            self._rows = np.zeros((fused.ROWS, max(bins, 1)), dtype=np.int64)
+            # no histogram: every value counts into a dummy bin 0
+            self._bin_args = ((binner.offset, binner.norm, bins - 1) if binner is not None
+                              else (0.0, 0.0, 0))
 
     def add(self, v: np.ndarray, drop_nonfinite: bool) -> None:
         if drop_nonfinite:
             v = v[np.isfinite(v)]
         m = v.size
         if m == 0:
+            return
+        if self._fused is not None:
+            zeros, abs_sum, dev, dev2 = self._fused(v.reshape(-1), self.shift, *self._bin_args,
+                                                    self._rows, fused.EINSUM_CHUNK)
+            self.zeros += zeros
+            if not self.nonneg:
+                self.abs_total += abs_sum
+            self.dev += dev
+            self.dev2 += dev2
             return
         f = self._f[:m]
         g = self._g[:m]
@@ -256,6 +278,8 @@ class _Pass2:
 
     def bin_counts(self) -> tuple[int, ...]:
         counts = self.counts.copy()
+        if self._fused is not None and self.bins:
+            counts += self._rows.sum(axis=0)
         if self._paired:
             table = self.pairs.reshape(self.bins, self.bins)
             counts += table.sum(axis=0)
@@ -282,7 +306,7 @@ def _two_pass_stats(ckpt: Checkpoint, plan: Plan, bins: int, block: int,
     use_numpy_hist = single and math.isfinite(hi - lo)
     binner = Binner(lo, hi, _shift(p1), bins) if bins and not use_numpy_hist else None
     p2_block = min(block, plan.numel) if single else min(block, PASS2_BLOCK_ELEMS)
-    p2 = _Pass2(p1, kind, p2_block, binner)
+    p2 = _Pass2(p1, kind, p2_block, binner, plan.numel)
     drop = n_nan + n_inf > 0
     pass2 = [only_block] if single else (values(x) for x in blocks(ckpt, plan, p2_block, stop))
     for v in pass2:

@@ -42,6 +42,7 @@ from inspector.core.stats.passes import (
     _repeated,
     _shift,
     _weighted_stats,
+    compute_stats,
     constant_stats,
     empty_stats,
     finish,
@@ -234,7 +235,7 @@ def bin_piece(ckpt: Checkpoint, info: TensorInfo, piece: Piece, scan: Scan, *,
         binner = make_binner(scan, bins, lay)
     plan = lay.plan
     values = magnitudes if plan.kind == "complex" else native
-    p2 = _Pass2(_p1_of(scan), plan.value_kind, 1, binner)
+    p2 = _Pass2(_p1_of(scan), plan.value_kind, 1, binner, plan.numel)
     size = min(lay.block, plan.numel) if lay.single else lay.block
     buf = _BUFFERS
     if buf.f is None or buf.f.size < size:
@@ -299,7 +300,7 @@ def fused_piece(ckpt: Checkpoint, info: TensorInfo, piece: Piece, shift: float |
     scan = _Pass1()
     fake = _Pass1()
     fake.lo, fake.shift = -math.inf, shift
-    p2 = _Pass2(fake, plan.value_kind, 1, None)
+    p2 = _Pass2(fake, plan.value_kind, 1, None, plan.numel)
     p2.shift = 0.0 if shift is None else shift
     buf = _BUFFERS
     if buf.f is None or buf.f.size < lay.block:
@@ -349,6 +350,15 @@ def _in_order(sums: np.ndarray) -> float:
     for s in sums.tolist():  # left to right, as the serial loop adds them
         total += s
     return total
+
+
+# ---- A tensor of a few pieces in one task
+def whole_stats(ckpt: Checkpoint, info: TensorInfo, *, bins: int = DEFAULT_BINS,
+                chunk_bytes: int = DEFAULT_CHUNK_BYTES, cancel: Callable[[], bool] = _never,
+                lay: Layout | None = None) -> TensorStats:
+    """Both passes and the finish of one tensor: the serial path, whose results the pieces
+    reproduce bit for bit (one task instead of one per piece and phase)."""
+    return compute_stats(ckpt, info, bins=bins, chunk_bytes=chunk_bytes, cancel=cancel)
 
 
 # ---- The result

@@ -1,0 +1,80 @@
+"""The compiled pass-2 loop (numba). Imported only through :mod:`inspector.core.stats.fused`,
+which checks it against the numpy path before using it.
+
+One loop over a block produces what ``_Pass2.add`` computes with ~12 numpy passes: the
+count of zeros, the sums of ``|x|``, of ``d = x - shift`` and of ``d * d``, and the bin
+counts. The arithmetic is the numpy path's, operation for operation (numba does not
+contract or reorder floating-point operations unless told to), and each sum is added in
+the order ``np.einsum("i->", ...)`` adds a contiguous float64 array on this machine: two
+lanes, each taking ``(e0 + e2) + (e4 + e6)`` of eight elements, lanes added at the end,
+in chunks of 8192 elements (einsum's iterator buffer) added one after another.
+:mod:`fused` verifies that order against ``np.einsum`` itself before trusting the kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(inline="always")
+def _one(v, i, shift, offset, norm, top, counts, row):
+    x = np.float64(v[i])
+    a = abs(x)
+    d = x - shift
+    # the bin: numpy's (d + offset) * norm truncated; the clamp never changes a value
+    # (Binner keeps every index in range) but keeps a wrong one inside the array
+    j = np.int64((d + offset) * norm)
+    counts[row, min(max(j, 0), top)] += 1
+    return a, d, d * d, a == 0.0
+
+
+@njit(cache=True, nogil=True)
+def pass2_block(v, shift, offset, norm, top, counts, chunk):
+    """Zeros, sum |x|, sum d, sum d*d of the 1-D array ``v``; bins added to ``counts``
+    (4 rows, summed by the caller: four histograms avoid store-to-load stalls).
+
+    einsum sums a long array ``chunk`` elements at a time (its iterator's buffer), adding
+    each chunk's two-lane sum to the total; so does this loop."""
+    n = v.size
+    ta = td = tq = 0.0
+    zeros = 0
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        a0 = a1 = d0 = d1 = q0 = q1 = 0.0
+        m = e - (e - s) % 8
+        for i in range(s, m, 8):
+            aa0, dd0, qq0, z0 = _one(v, i, shift, offset, norm, top, counts, 0)
+            aa1, dd1, qq1, z1 = _one(v, i + 1, shift, offset, norm, top, counts, 1)
+            aa2, dd2, qq2, z2 = _one(v, i + 2, shift, offset, norm, top, counts, 2)
+            aa3, dd3, qq3, z3 = _one(v, i + 3, shift, offset, norm, top, counts, 3)
+            aa4, dd4, qq4, z4 = _one(v, i + 4, shift, offset, norm, top, counts, 0)
+            aa5, dd5, qq5, z5 = _one(v, i + 5, shift, offset, norm, top, counts, 1)
+            aa6, dd6, qq6, z6 = _one(v, i + 6, shift, offset, norm, top, counts, 2)
+            aa7, dd7, qq7, z7 = _one(v, i + 7, shift, offset, norm, top, counts, 3)
+            a0 = ((aa0 + aa2) + (aa4 + aa6)) + a0
+            a1 = ((aa1 + aa3) + (aa5 + aa7)) + a1
+            d0 = ((dd0 + dd2) + (dd4 + dd6)) + d0
+            d1 = ((dd1 + dd3) + (dd5 + dd7)) + d1
+            q0 = ((qq0 + qq2) + (qq4 + qq6)) + q0
+            q1 = ((qq1 + qq3) + (qq5 + qq7)) + q1
+            zeros += z0 + z1 + z2 + z3 + z4 + z5 + z6 + z7
+        # the tail two by two, the second lane padded with +0.0 (as einsum loads it)
+        for i in range(m, e, 2):
+            aa0, dd0, qq0, z0 = _one(v, i, shift, offset, norm, top, counts, 0)
+            a0 = aa0 + a0
+            d0 = dd0 + d0
+            q0 = qq0 + q0
+            zeros += z0
+            if i + 1 < e:
+                aa1, dd1, qq1, z1 = _one(v, i + 1, shift, offset, norm, top, counts, 1)
+                zeros += z1
+            else:
+                aa1 = dd1 = qq1 = 0.0
+            a1 = aa1 + a1
+            d1 = dd1 + d1
+            q1 = qq1 + q1
+        ta = ta + (a0 + a1)
+        td = td + (d0 + d1)
+        tq = tq + (q0 + q1)
+    return zeros, ta, td, tq
