@@ -37,7 +37,8 @@ def fig_cores(ctx: Context) -> list[Row]:
     rows = [
         Row("cores", f"stats, GPT-2 ({ctx.size.name}), {cores} cores (workers=None)", "GB/s",
             many, floor, "numpy sum over the mmap", 2.0 if cores >= 2 else None, "higher",
-            note=f"{_mb(r['bytes']):,.0f} MiB; exact 64-bin histograms"),
+            note=f"{_mb(r['bytes']):,.0f} MiB; exact 64-bin histograms; pass 2: "
+                 f"{r.get('pass2', '?')}"),
         Row("cores", "stats, same file, one core (workers=1)", "GB/s", one, floor,
             "numpy sum over the mmap", better="higher"),
         Row("cores", f"stats scaling: {cores} cores / one core (paired runs)", "×",

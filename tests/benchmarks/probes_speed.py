@@ -68,7 +68,9 @@ def stats_scaling(path: str, repeat: int) -> dict:
             floor.append(time.perf_counter() - t0)
             many.append(_stats_once(path, None, series="many")[0])
             one.append(_stats_once(path, 1, series="one")[0])
-    return {"bytes": nbytes, "floor": floor, "one": one, "many": many,
+    from inspector.core.stats import fused
+
+    return {"bytes": nbytes, "floor": floor, "one": one, "many": many, "pass2": fused.status(),
             "cpu_one": CPU["one"], "cpu_many": CPU["many"],
             "cores": usable_cores(), "anon_growth_mb": peak.growth_mb,
             "max_rss_mb": max_rss_mb()}
@@ -120,7 +122,9 @@ def diff_workers(path_a: str, path_b: str, repeat: int) -> dict:
             one.append(time.perf_counter() - t0)
             CPU.setdefault("one", []).append(cpu_seconds() - c0)
             counts = {k: v for k, v in report.summary.counts().items() if v}
-    return {"bytes": nbytes, "floor": floor, "one": one, "many": many, "counts": counts,
+    from inspector.core.stats import fused
+
+    return {"bytes": nbytes, "floor": floor, "one": one, "many": many, "pass2": fused.status(), "counts": counts,
             "cpu_one": CPU["one"], "cpu_many": CPU["many"],
             "cores": usable_cores(), "anon_growth_mb": peak.growth_mb,
             "torch_imported": "torch" in sys.modules}
