@@ -268,3 +268,76 @@ def test_a_tensor_whose_dtype_changes_between_checkpoints(tmp_path):
     expected = float((w.to(torch.bfloat16).float() - w).norm() / w.norm())
     assert rel == pytest.approx(expected, rel=1e-6)
     assert tl.series("b").changed[1] is False
+
+
+# ---- Several checkpoints at once in worker processes
+def _force_workers(monkeypatch, cores: int, fork: bool = True):
+    from inspector.core.stats import parallel
+
+    monkeypatch.setattr(parallel, "usable_cores", lambda: cores)
+    monkeypatch.setattr(parallel, "fork_is_safe", lambda: fork)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes need fork")
+def test_worker_processes_give_the_serial_timeline(run_dir, monkeypatch):
+    import concurrent.futures
+
+    import inspector.core.timeline.build as build
+
+    _force_workers(monkeypatch, 1)
+    serial = timeline_to_json(build_timeline(run_dir, cache_dir=None))
+    pools = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def spy(*a, **kw):
+        pools.append(kw.get("max_workers", a[0] if a else None))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
+    _force_workers(monkeypatch, 3)
+    parallel = timeline_to_json(build_timeline(run_dir, cache_dir=None))
+    assert pools == [3]  # the 5 files after the first each read with their predecessor
+    assert json.dumps(parallel, sort_keys=True) == json.dumps(serial, sort_keys=True)
+    assert finding_keys(parallel["findings"]) == PLANTED
+    assert build.MAX_WORKERS >= 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes need fork")
+def test_a_damaged_checkpoint_read_by_a_worker_gives_one_message(tmp_path, monkeypatch):
+    import inspector.core.timeline.build as build
+    from inspector.core.checkpoint import CheckpointError
+    from inspector.core.timeline import RunProblem, TimelineResult, iter_timeline
+
+    planted_run(tmp_path / "run")
+    real = build._scan
+
+    def scan(entry, *a):  # inherited by the forked workers
+        if entry.path.endswith("epoch_4.pth"):
+            raise CheckpointError(entry.path, "damaged zip archive (test)")
+        return real(entry, *a)
+
+    monkeypatch.setattr(build, "_scan", scan)
+    _force_workers(monkeypatch, 2)
+    items = list(iter_timeline(str(tmp_path / "run"), cache_dir=None, cancel=lambda: False))
+    problems = [i for i in items if isinstance(i, RunProblem)]
+    assert len(problems) == 1 and "epoch_4.pth" in problems[0].message
+    assert "damaged zip archive (test)" in problems[0].message
+    assert not any(isinstance(i, TimelineResult) for i in items)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes need fork")
+def test_cancel_ends_the_worker_processes(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from inspector.core.timeline import TimelineProgress, TimelineResult, iter_timeline
+
+    planted_run(tmp_path / "run")
+    _force_workers(monkeypatch, 2)
+    seen = []
+    items = iter_timeline(str(tmp_path / "run"), cache_dir=None,
+                          cancel=lambda: len(seen) >= 3)
+    for item in items:
+        seen.append(item)
+    assert all(isinstance(i, TimelineProgress) for i in seen)
+    assert not any(isinstance(i, TimelineResult) for i in seen)
+    assert multiprocessing.active_children() == []

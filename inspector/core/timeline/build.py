@@ -9,7 +9,10 @@ blocking form.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -69,7 +72,6 @@ def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | No
         yield RunProblem(f"{e.filename}: {e.strerror or e}")
         return
     total = sum(k[1] for k in keys)
-    done = 0
     summaries: list[FileSummary] = []
     deltas: list[Delta | None] = [None]
     errors: list[str] = []
@@ -80,16 +82,34 @@ def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | No
         except CheckpointError as e:
             yield RunProblem(f"{e.path}: {e.problem}")
             return
+    tasks = {}
+    for i, entry in enumerate(entries):
+        need_summary = cache.summary(keys[i]) is None
+        need_delta = i > 0 and cache.delta(keys[i], keys[i - 1]) is None
+        if need_summary or need_delta:
+            tasks[i] = (entry, entries[i - 1] if need_delta else None, need_summary)
+    scans = _scans(list(tasks.values()), cancel)
+    try:
+        yield from _collect(entries, keys, tasks, scans, cache, summaries, deltas, total)
+    finally:
+        scans.close()
+    if len(summaries) < len(entries) or cancel():
+        return
+    yield TimelineResult(assemble(entries, summaries, deltas, errors, exploding_factor))
+
+
+def _collect(entries, keys, tasks, scans, cache, summaries, deltas, total):
+    """Take each checkpoint's numbers from the cache or from ``scans`` (in order), yielding
+    progress; stops early (leaving ``summaries`` short) on a problem or a cancel."""
+    done = 0
     for i, entry in enumerate(entries):
         summary = cache.summary(keys[i])
         delta = cache.delta(keys[i], keys[i - 1]) if i else None
         need_delta = i > 0 and delta is None
-        if summary is None or need_delta:
+        if i in tasks:
             try:
-                summary_new, delta_new = _scan(entry, entries[i - 1] if need_delta else None,
-                                              summary is None, cancel,
-                                              lambda n: None)
-            except ScanCancelled:
+                summary_new, delta_new = next(scans)
+            except (ScanCancelled, StopIteration):
                 return
             except CheckpointError as e:
                 yield RunProblem(f"{e.path}: {e.problem}")
@@ -105,9 +125,6 @@ def iter_timeline(paths, cache_dir=_USE_DEFAULT, cancel: Callable[[], bool] | No
             deltas.append(delta)
         done += keys[i][1]
         yield TimelineProgress(i + 1, len(entries), done, total, entry.path)
-    if cancel():
-        return
-    yield TimelineResult(assemble(entries, summaries, deltas, errors, exploding_factor))
 
 
 def build_timeline(paths, cache_dir=_USE_DEFAULT, exploding_factor: float = EXPLODING_FACTOR,
@@ -200,6 +217,74 @@ def _scan_on_cluster(address: str, entries: list[RunEntry], keys: list, cache: R
                          describe=lambda t: t[0].path)
     for i, (summary, delta) in zip(where, results):
         cache.store(keys[i], summary, keys[i - 1] if delta is not None else None, delta)
+
+
+def _scans(tasks: list[tuple], cancel) -> Iterator[tuple[FileSummary | None, Delta | None]]:
+    """The results of ``tasks`` (see :func:`scan_piece`), in order. With several usable
+    cores, forked worker processes read several checkpoints at once (each pair of files is
+    independent); otherwise, or where forking is not safe (see
+    :func:`inspector.core.stats.parallel.fork_is_safe`), one after another here. Raises
+    CheckpointError for an unreadable file and ScanCancelled when ``cancel()`` is true."""
+    from inspector.core.stats.parallel import fork_is_safe, usable_cores
+
+    workers = min(usable_cores(), len(tasks), MAX_WORKERS)
+    if workers <= 1 or not fork_is_safe():
+        for entry, prev_entry, want_summary in tasks:
+            yield _scan(entry, prev_entry, want_summary, cancel, lambda n: None)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()  # workers check it between chunks: a cancel ends them promptly
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init,
+                               initargs=(os.getpid(), stop))
+    todo = iter(tasks)
+    running = deque(pool.submit(_scan_in_child, t) for t in itertools.islice(todo, 2 * workers))
+    try:
+        while running:
+            fut = running.popleft()
+            while True:
+                if cancel():
+                    raise ScanCancelled()
+                try:
+                    out = fut.result(timeout=0.05)
+                    break
+                except FutureTimeout:
+                    continue
+            for t in itertools.islice(todo, 1):
+                running.append(pool.submit(_scan_in_child, t))
+            if out[0] == "error":
+                raise CheckpointError(out[1], out[2])
+            if out[0] == "cancelled":
+                raise ScanCancelled()
+            yield out
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+MAX_WORKERS = 8  # each worker holds one pair of files' blocks (a few MB)
+_STOP: list = []
+
+
+def _child_init(parent: int, stop) -> None:
+    from inspector.core.jobs import watch_parent
+
+    _STOP[:] = [stop]
+    watch_parent(parent)
+
+
+def _scan_in_child(task: tuple):
+    """:func:`scan_piece` in a worker process; a CheckpointError comes back as data."""
+    entry, prev_entry, want_summary = task
+    try:
+        return _scan(entry, prev_entry, want_summary, _STOP[0].is_set, None)
+    except CheckpointError as e:
+        return ("error", e.path, e.problem)
+    except ScanCancelled:
+        return ("cancelled",)
 
 
 def _scan(entry: RunEntry, prev_entry: RunEntry | None, want_summary: bool, cancel, progress
