@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from inspector.core import stats_job
 from inspector.core.jobs import JobFailure, JobProgress
-from inspector.core.opening import PreparedCheckpoint, read_checkpoint
+from inspector.core.opening import PreparedCheckpoint, read_checkpoint, summarize_checkpoint
 from inspector.core.stats_job import TensorStatsResult
 from inspector.core.text import dotted_path, file_label, format_bytes, format_count
 from inspector.ui import resources
@@ -59,7 +59,7 @@ class LoadedCheckpoint:
 
 def load_checkpoint(path: str) -> LoadedCheckpoint:
     """Open ``path``, prepare its summary and its tree rows (run in a pool thread)."""
-    prepared = read_checkpoint(path)
+    prepared = read_checkpoint(path, summary_later=None)  # a big file's summary follows
     try:
         return LoadedCheckpoint(prepared, prepare_tree(prepared.ckpt, prepared.labels))
     except BaseException:
@@ -128,6 +128,7 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         self.stats_done = 0
         self.stats_running = False
         self.stats_state = ""  # "", "running", "done", "cancelled", "failed"
+        self.summary_pending = False  # a big file's summary is computed after the tree shows
         self._settings = settings
         self._runners = runners
         self._closed = False
@@ -446,9 +447,7 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         self.stats_state = state
         self.model.set_stats_pending(False)
         self.tree.fit_columns(self.model.widest_texts())  # NaN/Inf counts never elide
-        self.summary_panel.show_finiteness(
-            len(self.model.nan_inf_paths()) if self.model.stats_count() else None,
-            self.model.stats_count(), self.stats_total, state == "done")
+        self._show_finiteness()
         self._fit_summary()
         if self.table is not None:
             self.table.table_model.set_stats_pending(False)
@@ -457,6 +456,11 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         if self.proxy.depends_on_stats():
             self._refresh_for_stats()
         self.sig_stats_ended.emit(state, message)
+
+    def _show_finiteness(self) -> None:
+        self.summary_panel.show_finiteness(
+            len(self.model.nan_inf_paths()) if self.model.stats_count() else None,
+            self.model.stats_count(), self.stats_total, self.stats_state == "done")
 
     def _refresh_for_stats(self) -> None:
         self._restat_timer.stop()
@@ -484,6 +488,9 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         self.summary_panel.sig_show_nan_inf.connect(self.show_nan_inf_only)
         if prepared.summary is not None:
             self.summary_panel.show_checkpoint(self.ckpt, prepared.summary)
+        elif prepared.summary_later:
+            self.summary_pending = True  # computed once the tree is painted
+            self.summary_panel.show_pending(self.ckpt)
         vsplit.addWidget(self.summary_panel)
 
         self._views = QTabWidget(vsplit)
@@ -554,8 +561,28 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
             return
         # the summary's height above was a guess for a typical width: fit the real one
         self._fit_summary()
+        if self.summary_pending:  # first the summary, then the rest (one thread at a time)
+            run_in_pool(summarize_checkpoint, self.ckpt, on_result=self._on_summary,
+                        on_finished=self._warm_up)
+        else:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Background work that makes later steps quick: the plotting import, every row."""
+        if self._closed:
+            return
         warm_up_plotting()
         self._build_full_tree()
+
+    def _on_summary(self, summary) -> None:
+        """The summary of a big file, computed after its tree was painted."""
+        self.summary_pending = False
+        if self._closed or summary is None:
+            return
+        self.summary_panel.show_checkpoint(self.ckpt, summary)
+        if self.stats_state in ("done", "cancelled", "failed"):
+            self._show_finiteness()
+        self._fit_summary()
 
     def _build_placeholder(self) -> QLabel:
         label = QLabel("Select a tensor or an item in the tree to see its details, "

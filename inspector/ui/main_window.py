@@ -216,9 +216,10 @@ class MainWindow(QMainWindow):
             view.cancel_stats()
 
     def is_busy(self) -> bool:
-        """True while a file is being opened, statistics are being computed or a compare
-        tab is working."""
-        return (bool(self._loading) or any(v.stats_running for v in self.documents())
+        """True while a file is being opened, its summary or statistics are being computed
+        or a compare tab is working."""
+        return (bool(self._loading) or any(v.stats_running or v.summary_pending
+                                               for v in self.documents())
                 or any(v.is_busy() for v in self._compares))
 
     def show_message(self, text: str, level: str = "error") -> None:

@@ -42,6 +42,7 @@ from inspector.core.text import (
     printable,
     shorten,
 )
+from inspector.core.text import file_label as file_label_text
 from inspector.ui.tree.columns import plain_tooltip
 
 MAX_HEIGHT = 380
@@ -381,6 +382,25 @@ class SummaryPanel(QWidget):
         self._fill_hparams(s)
         self._fill_hints(s)
         self.finite_label.setVisible(False)
+        self.updateGeometry()
+
+    def show_pending(self, ckpt: Checkpoint) -> None:
+        """What is known before the summary is computed (a big file's summary follows its
+        tree): name, format, size and totals, and that the rest is coming."""
+        self.clear()
+        self.file_label.setText(file_label_text(ckpt.path))
+        self.file_label.setToolTip(plain_tooltip(ckpt.path))
+        self.format_badge.setText(ckpt.format)
+        self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(ckpt.format,
+                                                                                "#666")))
+        self.format_badge.setVisible(True)
+        self.size_label.setText(format_bytes(ckpt.size_bytes))
+        self.size_label.setToolTip(f"{ckpt.size_bytes:,} bytes")
+        totals = ckpt.totals()
+        self.counts_label.setText(
+            f"<b>{totals['num_tensors']:,}</b> tensors · {format_count(totals['total_numel'])} "
+            f"elements · {format_bytes(totals['unique_storage_bytes'])} of tensor data · "
+            "<i>summarizing…</i>")
         self.updateGeometry()
 
     def show_finiteness(self, bad: int | None, checked: int, total: int,
