@@ -18,6 +18,9 @@ from inspector.core.inference.errors import HINT_CHANGE_INPUT_SHAPE, InferenceEr
 DEFAULT_RUNS = 20
 DEFAULT_BATCH = 4
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
+# masked language models guess the word at [MASK] (or the tokenizer's own mask token)
+MASK_PLACEHOLDER = "[MASK]"
+DEFAULT_MASKED_TEXT = "The capital of France is [MASK]."
 
 
 @dataclass(frozen=True)

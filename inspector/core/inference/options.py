@@ -9,7 +9,7 @@ import torch
 from inspector.core.checkpoint import CheckpointError
 from inspector.core.devices import list_devices
 from inspector.core.inference.architectures import BUILTINS
-from inspector.core.inference.config import DEFAULT_TEXT
+from inspector.core.inference.config import DEFAULT_MASKED_TEXT, DEFAULT_TEXT
 from inspector.core.inference.errors import ModelError
 from inspector.core.inference.layers import sample_input
 from inspector.core.inference.matching import build_on_meta, locate_state_dict, rank_architectures
@@ -26,6 +26,7 @@ from inspector.core.inference.zoo.libraries import (
     missing_note,
     parse_library_spec,
 )
+from inspector.core.inference.zoo.task import OUT_MASKED, OUT_NEXT_TOKEN
 
 
 def inference_options(path: str) -> InferenceOptions:
@@ -125,8 +126,10 @@ def library_options(ckpt, path: str, shapes: dict, builtin_exact: bool = False) 
             out["library_note"] = note
     if built is not None:
         out["input_kind"] = built.task.input_kind
-        out["labels_known"] = bool(built.task.labels) or built.task.output == "next-token" \
-            and bool(built.task.tokenizer_path)
+        out["labels_known"] = bool(built.task.labels) or built.task.output in (
+            OUT_NEXT_TOKEN, OUT_MASKED) and bool(built.task.tokenizer_path)
+        if built.task.output == OUT_MASKED:
+            out["default_text"] = DEFAULT_MASKED_TEXT
     return out
 
 

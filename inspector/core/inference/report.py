@@ -131,7 +131,8 @@ def prediction_text(result: RunResult) -> str:
     p = result.predictions
     n = result.train.runs
     if p is not None and p.eval:
-        what = "class" if p.kind == "classes" else "next token"
+        what = {"classes": "class", "masked-token": "guess for the masked word"}.get(
+            p.kind, "next token")
         top = p.eval[0]
         head = (f"In eval mode the top-1 {what} is {top.label!r} "
                 f"({probability_text(top.probability)})")

@@ -100,7 +100,8 @@ class Label:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Top labels of the first sample: ``kind`` is "classes" or "next-token"; ``eval`` the
+    """Top labels of the first sample: ``kind`` is "classes", "next-token" or "masked-token"
+    (the guesses for the word at the mask); ``eval`` the
     top-k of the (first) eval run, ``train`` the top-k of every train run; ``top1_changes``
     counts the train runs whose top-1 differs from eval's."""
 

@@ -74,7 +74,7 @@ from inspector.core.inference.zoo.inputs import (
 )
 from inspector.core.inference.zoo.libraries import missing_note
 from inspector.core.inference.zoo.load import library_architecture, proposed_model
-from inspector.core.inference.zoo.task import OUT_EMBEDDING, OUT_NEXT_TOKEN, ModelTask
+from inspector.core.inference.zoo.task import OUT_EMBEDDING, OUT_MASKED, OUT_NEXT_TOKEN, ModelTask
 from inspector.core.jobs import JobProgress
 from inspector.core.state_dict import strip_wrapper_prefixes
 from inspector.core.text import percent_text
@@ -474,6 +474,10 @@ def iter_run_model(loaded: LoadedModel, config: RunConfig
         cosine = embedding_cosine(task, evaluation.outputs, train.outputs)
         if task.output == OUT_NEXT_TOKEN:
             notes.append("outputs compared: the logits of the last token (next-token scores)")
+        elif task.output == OUT_MASKED:
+            notes.append(f"outputs compared: the logits at {task.mask_token or 'the masked'} "
+                         f"position (token {(task.mask_position or 0) + 1}): the model's guesses "
+                         "for the masked word")
         elif task.output == OUT_EMBEDDING:
             notes.append("outputs compared: the embedding (hidden states averaged over "
                          "positions)")

@@ -42,10 +42,13 @@ SIDE_BY_SIDE_PX = 1000  # narrower: the predictions table goes below the bars
 TICK_LABEL_CHARS = 14  # class labels under the bars are cut to this; the table has them whole
 
 
+TOKEN_KINDS = ("next-token", "masked-token")  # predictions whose labels are tokens
+
+
 def label_text(label: str, kind: str) -> str:
     """A class label or a token on one line; a token is quoted so its spaces show."""
     text = printable_line(label)
-    return f"“{text}”" if kind == "next-token" else text
+    return f"“{text}”" if kind in TOKEN_KINDS else text
 
 
 class LegendPlot(pg.GraphicsLayoutWidget):
@@ -251,8 +254,9 @@ class PredictionsView(QWidget):
     def _show_predictions(self, r: RunResult) -> None:
         p = r.predictions
         self.kind = p.kind
-        what, one = (("next tokens", "token") if p.kind == "next-token"
-                     else ("classes", "class"))
+        what, one = {"next-token": ("next tokens", "token"),
+                     "masked-token": ("guesses for the masked word", "guess")}.get(
+            p.kind, ("classes", "class"))
         runs = len(p.train)
         self.caption.setText(
             f"Top {len(p.eval)} {what} of sample 0 in eval mode, with the probability each gets "
@@ -274,7 +278,7 @@ class PredictionsView(QWidget):
         ticks = [(float(i), shorten(label_text(lab.label, p.kind), TICK_LABEL_CHARS))
                  for i, lab in enumerate(p.eval)]
         self.bars_item.getAxis("bottom").setTicks([ticks, []])
-        self.bars_item.setLabel("bottom", "token" if p.kind == "next-token" else "class")
+        self.bars_item.setLabel("bottom", "token" if p.kind in TOKEN_KINDS else "class")
         self.bars_item.setLabel("left", "probability")
         self.bars_item.setXRange(-0.5, k - 0.5, padding=0.02)
         top = max([lab.probability for lab in p.eval] + list(np.nan_to_num(probs).ravel()))
@@ -283,7 +287,7 @@ class PredictionsView(QWidget):
 
         self.table.setColumnCount(4)
         self.table.setHorizontalHeaderLabels(
-            ["Token" if p.kind == "next-token" else "Class", "eval", "train: mean  (min – max)",
+            ["Token" if p.kind in TOKEN_KINDS else "Class", "eval", "train: mean  (min – max)",
              "top-1 in train"])
         self.table.setRowCount(k)
         top1 = [run[0].index if run else None for run in p.train]

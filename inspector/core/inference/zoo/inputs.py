@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspector.core.inference.config import DEFAULT_TEXT
+from inspector.core.inference.config import DEFAULT_MASKED_TEXT, DEFAULT_TEXT, MASK_PLACEHOLDER
 from inspector.core.inference.errors import InferenceError
 from inspector.core.inference.limits import check_run_bytes
 from inspector.core.inference.results import EmbeddingCosine, Label, Predictions
 from inspector.core.inference.zoo.task import (
     OUT_CLASSES,
     OUT_EMBEDDING,
+    OUT_MASKED,
     OUT_NEXT_TOKEN,
     ModelTask,
 )
@@ -133,11 +134,29 @@ def load_tokenizer(path: str):
         raise InferenceError(f"cannot load {path}: {str(e)[:200]}") from None
 
 
+def mask_token(tokenizer) -> tuple[str, int] | None:
+    """The tokenizer's mask token and its id ("[MASK]" for BERT, "<mask>" for RoBERTa)."""
+    for token in (MASK_PLACEHOLDER, "<mask>"):
+        index = tokenizer.token_to_id(token)
+        if index is not None:
+            return token, int(index)
+    return None
+
+
 def text_input(task: ModelTask, text: str | None, batch: int, seed: int) -> ModelInput:
-    sentence = text if text is not None else DEFAULT_TEXT
+    masked = task.output == OUT_MASKED
+    sentence = text if text is not None else DEFAULT_MASKED_TEXT if masked else DEFAULT_TEXT
     tokenizer = load_tokenizer(task.tokenizer_path) if task.tokenizer_path else None
     vocab = task.vocab_size or 0
+    task.mask_position = task.mask_token = None
     if tokenizer is not None:
+        mask = mask_token(tokenizer) if masked else None
+        if masked and mask is None:
+            raise InferenceError("this masked language model's tokenizer.json has no mask "
+                                 "token ([MASK] or <mask>), so no word can be asked for")
+        if mask is not None:  # [MASK] typed for a tokenizer whose mask is <mask>, or back
+            for other in (MASK_PLACEHOLDER, "<mask>"):
+                sentence = sentence.replace(other, mask[0])
         ids = tokenizer.encode(sentence).ids[:MAX_TEXT_TOKENS]
         if not ids:
             raise InferenceError("the text gives no tokens: type a sentence")
@@ -145,11 +164,20 @@ def text_input(task: ModelTask, text: str | None, batch: int, seed: int) -> Mode
             raise InferenceError(f"the tokenizer gives token id {max(ids)}, but the model has "
                                  f"only {vocab} tokens")
         how = f"{sentence!r} tokenized with tokenizer.json ({len(ids)} tokens)"
+        if mask is not None:
+            if mask[1] not in ids:
+                raise InferenceError(f"type {mask[0]} where the word to guess goes, e.g. "
+                                     f"{DEFAULT_MASKED_TEXT.replace(MASK_PLACEHOLDER, mask[0])!r}")
+            task.mask_position, task.mask_token = ids.index(mask[1]), mask[0]
+            how += f"; the scores are those of {mask[0]} (token {task.mask_position + 1})"
     else:
         gen = torch.Generator().manual_seed(seed)
         ids = torch.randint(0, max(vocab, 2), (16,), generator=gen).tolist()
         how = ("random token ids (no tokenizer.json next to the weights, so the sentence "
                f"cannot be tokenized), seed {seed}")
+        if masked:
+            task.mask_position = len(ids) // 2
+            how += f"; the scores are those of token {task.mask_position + 1}"
     x = torch.tensor([ids] * batch, dtype=torch.long)
     args, kwargs = _keyed(task, x)
     if task.main_input == "input_ids":
@@ -217,10 +245,12 @@ def _tensor(out: Any, names: Sequence[str]) -> torch.Tensor | None:
 def reduce_output(task: ModelTask, out: Any) -> torch.Tensor | None:
     """The part of a library model's output that is compared between runs: logits (of the
     last position for next tokens) or the mean embedding; None: the first tensor as usual."""
-    if task.output in (OUT_CLASSES, OUT_NEXT_TOKEN):
+    if task.output in (OUT_CLASSES, OUT_NEXT_TOKEN, OUT_MASKED):
         t = out if isinstance(out, torch.Tensor) else _tensor(out, ("logits",))
         if t is not None and task.output == OUT_NEXT_TOKEN and t.ndim == 3:
             return t[:, -1, :]
+        if t is not None and task.output == OUT_MASKED and t.ndim == 3:
+            return t[:, task.mask_position or 0, :]
         return t
     if task.output == OUT_EMBEDDING:
         t = out if isinstance(out, torch.Tensor) else _tensor(
@@ -236,7 +266,7 @@ def reduce_output(task: ModelTask, out: Any) -> torch.Tensor | None:
 
 
 def _label(task: ModelTask, tokenizer, index: int) -> str:
-    if task.output == OUT_NEXT_TOKEN:
+    if task.output in (OUT_NEXT_TOKEN, OUT_MASKED):
         if tokenizer is not None:
             try:
                 text = tokenizer.decode([index])
@@ -260,7 +290,7 @@ def _top(task: ModelTask, tokenizer, logits: torch.Tensor) -> tuple[Label, ...]:
 def predictions(task: ModelTask, tokenizer, eval_outputs: np.ndarray,
                 train_outputs: np.ndarray) -> Predictions | None:
     """Top labels of sample 0 in eval run 1 and in each train run (outputs: runs × batch × C)."""
-    if task.output not in (OUT_CLASSES, OUT_NEXT_TOKEN) or eval_outputs.ndim != 3:
+    if task.output not in (OUT_CLASSES, OUT_NEXT_TOKEN, OUT_MASKED) or eval_outputs.ndim != 3:
         return None
     ev = _top(task, tokenizer, torch.from_numpy(eval_outputs[0, 0]))
     train = tuple(_top(task, tokenizer, torch.from_numpy(run[0])) for run in train_outputs)

@@ -18,6 +18,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OUT_CLASSES = "classes"
 OUT_NEXT_TOKEN = "next-token"
+OUT_MASKED = "masked-token"
 OUT_EMBEDDING = "embedding"
 OUT_RAW = "raw"
 
@@ -27,8 +28,9 @@ class ModelTask:
     """How to feed a model and read its output.
 
     ``input_kind``: "image", "text", "audio" or "tensor" (a random tensor, as for built-ins);
-    ``output``: "classes" (top-k labels), "next-token" (top next tokens), "embedding"
-    (cosine between runs) or "raw"; ``main_input``: the forward() keyword of the input
+    ``output``: "classes" (top-k labels), "next-token" (top next tokens), "masked-token"
+    (top tokens at the input's mask), "embedding" (cosine between runs) or "raw";
+    ``main_input``: the forward() keyword of the input
     (None: positional); ``fixed_inputs``: further keyword inputs, e.g. a decoder start token.
     """
 
@@ -47,6 +49,8 @@ class ModelTask:
     feature_shape: tuple[int, ...] | None = None  # audio features (e.g. mel bins, frames)
     fixed_inputs: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    mask_position: int | None = None  # masked-token: the token scored (set by text_input)
+    mask_token: str | None = None  # masked-token: the tokenizer's mask, e.g. "[MASK]"
 
 
 def _read_json(path: str) -> dict | None:
@@ -142,6 +146,8 @@ def hf_task(class_name: str, config: Any, folder: str | None) -> ModelTask:
     if name.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) and \
             task.input_kind in ("text", "audio"):  # audio: a speech decoder's first token
         task.output = OUT_NEXT_TOKEN
+    elif name.endswith("ForMaskedLM") and task.input_kind == "text":
+        task.output = OUT_MASKED
     elif "Classification" in name and "Token" not in name:
         task.output = OUT_CLASSES
         task.labels = _labels(cfg)
