@@ -41,6 +41,13 @@ def tensors(tmp_path_factory):
         "c64": torch.randn(12_345, generator=g, dtype=torch.complex64),
         "huge_range": torch.tensor([-1.7e308, 1.7e308, 1.0, -2.0] * 5000, dtype=torch.float64),
         "tiny": torch.randn(9, generator=g),
+        # 1- and 2-byte dtypes: statistics from bit-pattern counts
+        "bf16": (torch.randn(90_001, generator=g) * 0.02).to(torch.bfloat16),
+        "f16": torch.randn(50_000, generator=g).half(),
+        "int16": torch.randint(-30_000, 30_000, (40_000,), generator=g, dtype=torch.int16),
+        "uint8": torch.randint(0, 256, (70_000,), generator=g, dtype=torch.uint8),
+        "f8": torch.randn(30_000, generator=g).to(torch.float8_e4m3fn),
+        "bool": torch.rand(20_000, generator=g) > 0.3,
     }
     path = tmp_path_factory.mktemp("fused") / "fused.pth"
     torch.save(sd, path)
@@ -60,7 +67,8 @@ def kernel():
 
 
 def _numpy_only(monkeypatch):
-    monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": None, "why": "test"})
+    monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": None, "count": None,
+                                          "why": "test"})
 
 
 class Calls:
@@ -77,6 +85,13 @@ class Calls:
 def test_the_kernel_loads_and_says_it_was_verified(kernel):
     assert "verified" in fused.status()
     assert fused._self_check(kernel) == ""
+    assert fused.counter() is not None and fused._count_check(fused.counter())
+
+    def miscount(x, counts):
+        fused.counter()(x, counts)
+        counts[0] += 1
+
+    assert not fused._count_check(miscount)
 
 
 @pytest.mark.parametrize("bins", [64, 7, 0])
@@ -87,13 +102,15 @@ def test_kernel_results_equal_the_numpy_path_bit_for_bit(tensors, kernel, bins, 
             _numpy_only(m)
             want = {p: compute_stats(ck, info, bins=bins, chunk_bytes=CHUNK, workers=1)
                     for p, info in items}
-        calls = Calls(kernel)
+        calls, counts = Calls(kernel), Calls(fused.counter())
         monkeypatch.setattr(fused, "FUSED_MIN_ELEMS", 0)
-        monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": calls, "why": "test"})
+        monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": calls, "count": counts,
+                                              "why": "test"})
         for p, info in items:
             got = compute_stats(ck, info, bins=bins, chunk_bytes=CHUNK, workers=1)
             assert _same(got, want[p]), p
-    assert calls.n > 20  # the kernel did the work (the huge range and 1-byte types do not)
+    assert calls.n > 20  # the kernel did the work (not for the huge range)
+    assert counts.n >= 6  # the bit patterns of every 1- and 2-byte tensor
     signed = want[("signed",)]
     x = torch.load(tensors, weights_only=True)["signed"]
     assert signed.zeros == int((x == 0).sum()) > 5000  # +0.0 and -0.0
@@ -138,7 +155,8 @@ def test_a_big_tensor_uses_the_kernel_by_default(tmp_path, kernel, monkeypatch):
     path = tmp_path / "big.pth"
     torch.save({"w": x}, path)
     calls = Calls(kernel)
-    monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": calls, "why": "test"})
+    monkeypatch.setattr(fused, "_state", {"tried": True, "kernel": calls, "count": None,
+                                          "why": "test"})
     with open_checkpoint(path) as ck:
         (_, info), = ck.tensors()
         got = compute_stats(ck, info, workers=1)
@@ -188,11 +206,11 @@ def test_the_self_check_refuses_a_loop_that_miscounts():
 def test_without_numba_or_when_turned_off_the_numpy_path_runs(tensors, monkeypatch):
     monkeypatch.setattr(fused, "_state", {"tried": False, "kernel": None, "why": ""})
     monkeypatch.setitem(sys.modules, "inspector.core.stats._fused_numba", None)
-    assert fused.kernel() is None
+    assert fused.kernel() is None and fused.counter() is None
     assert "numba unavailable" in fused.status()
     monkeypatch.setattr(fused, "_state", {"tried": False, "kernel": None, "why": ""})
     monkeypatch.setenv("INSPECTOR_FUSED", "0")
-    assert fused.kernel() is None and "off" in fused.status()
+    assert fused.kernel() is None and fused.counter() is None and "off" in fused.status()
     p1 = type("P1", (), {"lo": -1.0, "hi": 1.0, "shift": 0.0})()
     assert _Pass2(p1, "float", 16, None, numel=1 << 30)._fused is None
     with open_checkpoint(tensors) as ck:

@@ -78,3 +78,12 @@ def pass2_block(v, shift, offset, norm, top, counts, chunk):
         td = td + (d0 + d1)
         tq = tq + (q0 + q1)
     return zeros, ta, td, tq
+
+
+@njit(cache=True, nogil=True)
+def count_patterns(x, counts):
+    """Add the bit patterns of the 1-D uint8/uint16 array ``x`` to ``counts`` (256 or 65536
+    entries, so every value is a valid index): integer counts, ~4x ``np.bincount``, which
+    first copies its input to intp and scans it for the maximum."""
+    for i in range(x.size):
+        counts[x[i]] += 1

@@ -25,18 +25,23 @@ ROWS = 4  # the kernel counts into four histograms (see _fused_numba)
 EINSUM_CHUNK = 8192  # elements einsum sums at a time (its iterator's buffer)
 
 _lock = threading.Lock()
-_state: dict = {"tried": False, "kernel": None, "why": "not loaded yet"}
+_state: dict = {"tried": False, "kernel": None, "count": None, "why": "not loaded yet"}
 
 
 def kernel():
     """The verified compiled loop, or None (numba missing, turned off, or not exact)."""
-    if _state["tried"]:
-        return _state["kernel"]
-    with _lock:
-        if not _state["tried"]:
-            _state["kernel"], _state["why"] = _load()
-            _state["tried"] = True
+    if not _state["tried"]:
+        with _lock:
+            if not _state["tried"]:
+                _state["kernel"], _state["count"], _state["why"] = _load()
+                _state["tried"] = True
     return _state["kernel"]
+
+
+def counter():
+    """The compiled bit-pattern counter (1- and 2-byte dtypes), or None."""
+    kernel()
+    return _state.get("count")
 
 
 def status() -> str:
@@ -47,19 +52,34 @@ def status() -> str:
 
 def _load():
     if os.environ.get("INSPECTOR_FUSED", "1") == "0":
-        return None, "off (INSPECTOR_FUSED=0)"
+        return None, None, "off (INSPECTOR_FUSED=0)"
     try:
         _fused_numba = importlib.import_module("inspector.core.stats._fused_numba")
     except Exception as exc:  # numba missing or broken: the numpy path
-        return None, f"numba unavailable ({type(exc).__name__})"
-    fn = _fused_numba.pass2_block
+        return None, None, f"numba unavailable ({type(exc).__name__})"
+    fn, count = _fused_numba.pass2_block, _fused_numba.count_patterns
     try:
         bad = _self_check(fn)
+        count_ok = _count_check(count)
     except Exception as exc:
-        return None, f"numba kernel failed ({type(exc).__name__}: {exc})"
+        return None, None, f"numba kernel failed ({type(exc).__name__}: {exc})"
+    count = count if count_ok else None
     if bad:
-        return None, f"numba kernel differs from numpy ({bad}); numpy path used"
-    return fn, "numba (fused pass 2, verified bit for bit)"
+        return None, count, f"numba kernel differs from numpy ({bad}); numpy path used"
+    return fn, count, "numba (fused pass 2, verified bit for bit)"
+
+
+def _count_check(count) -> bool:
+    """Whether the pattern counter gives np.bincount's counts."""
+    rng = np.random.default_rng(5)
+    for dtype, size in ((np.uint8, 256), (np.uint16, 65536)):
+        x = rng.integers(0, size, 10_007).astype(dtype)
+        x.setflags(write=False)
+        counts = np.zeros(size, dtype=np.int64)
+        count(x, counts)
+        if not np.array_equal(counts, np.bincount(x, minlength=size)):
+            return False
+    return True
 
 
 def reference(v: np.ndarray, shift: float, offset: float, norm: float, bins: int):

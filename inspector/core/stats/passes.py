@@ -84,13 +84,29 @@ def _pattern_stats(ckpt: Checkpoint, plan: Plan, bins: int, block: int,
     n_patterns = 256 if plan.np_dtype.itemsize == 1 else 65536
     counts = np.zeros(n_patterns, dtype=np.int64)
     block = _chunk_elems_hint(block, plan)
+    count = pattern_counter(plan)
     for x in blocks(ckpt, plan, block, stop):
-        counts += np.bincount(x.ravel(), minlength=n_patterns)
+        count(x, counts)
     table = plan.table()
     used = np.flatnonzero(counts)
     values = table[used].ravel()
     weights = np.repeat(counts[used], table.shape[1])
     return _weighted_stats(plan, values, weights, bins)
+
+
+def pattern_counter(plan: Plan) -> Callable[[np.ndarray, np.ndarray], None]:
+    """``count(x, counts)`` adding the bit patterns of the block ``x`` to ``counts``: the
+    compiled counter for tensors of at least ``fused.FUSED_MIN_ELEMS`` elements in native
+    byte order (integer counts: the same whichever counts), else ``np.bincount``."""
+    fast = fused.counter() if plan.numel >= fused.FUSED_MIN_ELEMS else None
+    if fast is not None and plan.np_dtype.isnative:
+        def count(x: np.ndarray, counts: np.ndarray) -> None:
+            fast(x.reshape(-1), counts)
+        return count
+
+    def count(x: np.ndarray, counts: np.ndarray) -> None:
+        counts += np.bincount(x.ravel(), minlength=counts.size)
+    return count
 
 
 def _weighted_stats(plan: Plan, values: np.ndarray, weights: np.ndarray, bins: int

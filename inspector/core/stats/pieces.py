@@ -47,6 +47,7 @@ from inspector.core.stats.passes import (
     empty_stats,
     finish,
     make_stats,
+    pattern_counter,
     small_histogram,
 )
 from inspector.core.stats.plan import BlockGrid, Plan, magnitudes, native, plan_for
@@ -163,8 +164,9 @@ def scan_piece(ckpt: Checkpoint, info: TensorInfo, piece: Piece, *,
         if plan.kind == "patterns":
             size = 256 if plan.np_dtype.itemsize == 1 else 65536
             counts = np.zeros(size, dtype=np.int64)
+            count = pattern_counter(plan)
             for x in lay.grid.range(piece.start, piece.stop, cancel):
-                counts += np.bincount(x.ravel(), minlength=size)
+                count(x, counts)
             return Scan(piece.index, patterns=counts)
         values = magnitudes if plan.kind == "complex" else native
         p1 = _Pass1()
