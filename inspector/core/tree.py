@@ -298,7 +298,7 @@ class TreeBuilder:
         if storage is not None and t.layout in ("strided", "quantized", "nested"):
             lo, hi = info.storage_span()
             itemsize = info.itemsize
-            if any(s < 0 for s in t.stride) and info.numel > 1:
+            if t.stride and min(t.stride) < 0 and info.numel > 1:
                 info.note = "negative stride"
                 self.warnings.append(f"tensor {dotted_path(node.path())} has a negative stride")
             elif hi * itemsize > storage.nbytes:

@@ -30,6 +30,7 @@ from inspector.core.opening import PreparedCheckpoint, read_checkpoint, summariz
 from inspector.core.stats_job import TensorStatsResult
 from inspector.core.text import dotted_path, file_label, format_bytes, format_count
 from inspector.ui import resources
+from inspector.ui.collector import allow_collections
 from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
 from inspector.ui.settings import Settings
@@ -228,6 +229,7 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
             timer.stop()
         if self.ckpt is not None:
             self.ckpt.close()
+            allow_collections()  # its metadata was kept out of collections while open
 
     def save_layout(self) -> None:
         if self._splitter is not None:

@@ -14,6 +14,7 @@ import gc
 from PySide6.QtCore import QObject, QTimer
 
 CHECK_MS = 100
+_paused = 0  # how many pool jobs asked the collector to wait (see pause_collection)
 
 
 class MainThreadCollector(QObject):
@@ -30,6 +31,8 @@ class MainThreadCollector(QObject):
         self._timer.start()
 
     def check(self) -> None:
+        if _paused:
+            return
         t0, t1, t2 = self._thresholds
         c0, c1, c2 = gc.get_count()
         if c2 > t2:
@@ -43,6 +46,34 @@ class MainThreadCollector(QObject):
         """Stop the timer and give collection back to the interpreter."""
         self._timer.stop()
         gc.enable()
+
+
+def pause_collection() -> None:
+    """No collection until the matching :func:`resume_collection`: a pool thread reading a
+    file makes a million containers, and each collection would scan all those made so far,
+    holding the interpreter lock (100,000 tensors: ~0.5 s of collections found nothing)."""
+    global _paused
+    _paused += 1
+
+
+def resume_collection() -> None:
+    global _paused
+    _paused = max(0, _paused - 1)
+
+
+def keep_out_of_collections() -> None:
+    """Move every object alive now into the permanent generation (``gc.freeze``), so the
+    metadata just read is never scanned again while its file is open (100,000 tensors: one
+    collection of it holds the GUI thread ~0.15 s); call :func:`allow_collections` when a
+    file is closed, so its cycles can be freed. GUI thread, and only while this module
+    collects (automatic collection off: none can be running in another thread)."""
+    if not gc.isenabled():
+        gc.freeze()
+
+
+def allow_collections() -> None:
+    """Undo :func:`keep_out_of_collections`: frozen objects are collectable again."""
+    gc.unfreeze()
 
 
 def collect_from_event_loop(app: QObject) -> MainThreadCollector:

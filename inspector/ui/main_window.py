@@ -39,6 +39,7 @@ from inspector.ui import dialogs, resources
 from inspector.ui.about import APP_NAME, show_about
 from inspector.ui.banner import MessageBanner
 from inspector.ui.checkpoint_view import CheckpointView, LoadedCheckpoint, load_checkpoint
+from inspector.ui.collector import keep_out_of_collections, pause_collection, resume_collection
 from inspector.ui.features import install_features
 from inspector.ui.settings import Settings
 from inspector.ui.tree.columns import plain_tooltip
@@ -140,11 +141,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path}…")
 
         self._loading.add(path)
+        pause_collection()  # the reading thread makes a million objects: scan them later
+
+        def finished(p=path) -> None:
+            self._loading.discard(p)
+            resume_collection()
+
         # the core (its import included), the summary and the tree rows: all in the thread
         run_in_pool(load_checkpoint, path,
                     on_result=lambda loaded, v=view: self._on_loaded(v, loaded),
                     on_error=lambda e, v=view: self._on_open_error(v, e),
-                    on_finished=lambda p=path: self._loading.discard(p))
+                    on_finished=finished)
         self._update_actions()
         return view
 
@@ -487,6 +494,7 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, view: CheckpointView, loaded: LoadedCheckpoint) -> None:
         self._loading.discard(view.path)
+        keep_out_of_collections()  # the file's metadata lives until its tab closes
         ckpt = loaded.prepared.ckpt
         if self.tabs.indexOf(view) < 0 or self._shut_down:
             ckpt.close()

@@ -42,6 +42,7 @@ FLAG_ENCRYPTED, FLAG_DESCRIPTOR, FLAG_UTF8 = 0x1, 0x8, 0x800
 ZIP64_EXTRA = 0x0001
 
 
+_DESCRIPTOR, _DESCRIPTOR_WIDE = struct.Struct("<III"), struct.Struct("<IQQ")  # crc, sizes
 LOCAL_BUFFERS = (bytes, bytearray, mmap.mmap, memoryview)
 LOCAL_EXTRA_GUESS = 128  # torch pads each local header's extra field to 64-byte alignment
 DESCRIPTOR_MAX = 24  # a data descriptor with signature and 8-byte sizes
@@ -414,10 +415,9 @@ class ZipArchive:
         has_sig = bytes(self.mm[at:at + 4]) == DESCRIPTOR_SIG
         start = at + 4 if has_sig else at
         for wide in ((True, False) if info.zip64 else (False, True)):
-            fmt = "<IQQ" if wide else "<III"
-            length = struct.calcsize(fmt)
-            if start + length <= limit and struct.unpack(fmt, bytes(self.mm[start:start + length])
-                                                         ) == expected:
+            layout = _DESCRIPTOR_WIDE if wide else _DESCRIPTOR
+            length = layout.size
+            if start + length <= limit and _unpack_at(layout, self.mm, start) == expected:
                 return start + length - at
         raise self._ambiguous(f"the data descriptor of entry {info.filename!r} disagrees with "
                               "the central directory")

@@ -296,6 +296,12 @@ def checked_int(v: Any, what: str, lo: int = 0, hi: int = MAX_NUMEL) -> int:
 
 
 def checked_dims(v: Any, what: str, lo: int) -> tuple[int, ...]:
+    if type(v) is tuple and len(v) <= MAX_DIM:  # the usual case, without a call per element
+        for x in v:
+            if type(x) is not int or not lo <= x <= MAX_NUMEL:
+                break
+        else:
+            return v
     if not isinstance(v, (tuple, list)) or len(v) > MAX_DIM:
         raise InertPickleError(f"invalid {what}: {describe_value(v)}")
     return tuple(checked_int(x, what, lo) for x in v)
