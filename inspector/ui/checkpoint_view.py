@@ -584,7 +584,8 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         self.summary_panel.show_checkpoint(self.ckpt, summary)
         if self.stats_state in ("done", "cancelled", "failed"):
             self._show_finiteness()
-        self._fit_summary()
+        # its new rows are shown in the next event-loop turn: fit the height after that
+        QTimer.singleShot(0, self, self._fit_summary)
 
     def _build_placeholder(self) -> QLabel:
         label = QLabel("Select a tensor or an item in the tree to see its details, "

@@ -64,6 +64,11 @@ def test_a_big_files_summary_follows_its_tree(make_window, open_file, many_tenso
     view2, seen2 = _open_and_watch(other, open_file, many_tensors)
     assert not seen2["pending"]
     assert view2.summary_panel.text() == later
+    # and the summary gets the height it needs, as when it comes at once (no scroll bar)
+    qtbot.waitUntil(lambda: view2._vsplit.sizes()[0] > 0, timeout=5_000)
+    qtbot.wait(100)
+    want = view2._vsplit.sizes()
+    qtbot.waitUntil(lambda: view._vsplit.sizes() == want, timeout=5_000)
 
 
 def test_the_tree_works_before_the_summary_arrives(make_window, open_file, many_tensors,
