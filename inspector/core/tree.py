@@ -9,6 +9,7 @@ stay small. Tensors referenced twice are listed at both paths (torch does the sa
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +100,9 @@ class _Children:
 _EMPTY_KINDS = {list: (LIST, "list"), dict: (DICT, "dict"), tuple: (TUPLE, "tuple")}
 
 
+_SPANNED_LAYOUTS = frozenset({"strided", "quantized", "nested"})  # views whose span is checked
+
+
 class TreeBuilder:
     """Builds a Node tree; ``storage_info`` turns a StorageRef into file coordinates."""
 
@@ -109,6 +113,7 @@ class TreeBuilder:
         self.nodes = 0
         self._warned_depth = False
         self._warned_size = False
+        self._itemsizes: dict[str, int] = {}
 
     def build(self, obj: Any, root_name: str = "") -> Node:
         root = Node(None, OBJECT, type_name=root_name)
@@ -286,19 +291,26 @@ class TreeBuilder:
 
     def _tensor_info(self, t: TensorRef, node: Node) -> TensorInfo:
         storage = self.storage_info(t.storage) if t.storage is not None else None
-        extra = tuple(s for s in (self.storage_info(e) for e in t.extra_storages) if s is not None)
-        dtype = t.dtype if t.dtype in DTYPES else "uint8"
+        extra = tuple(s for s in (self.storage_info(e) for e in t.extra_storages)
+                      if s is not None) if t.extra_storages else ()
+        dtype = t.dtype
         note = t.note
-        if t.dtype not in DTYPES:
-            note = f"unknown dtype {t.dtype!r}"
-        info = TensorInfo(dtype=dtype, shape=t.shape, stride=t.stride,
-                          storage_offset=t.storage_offset, storage=storage,
-                          requires_grad=t.requires_grad, is_parameter=t.is_parameter,
-                          layout=t.layout, extra_storages=extra, note=note)
-        if storage is not None and t.layout in ("strided", "quantized", "nested"):
-            lo, hi = info.storage_span()
-            itemsize = info.itemsize
-            if t.stride and min(t.stride) < 0 and info.numel > 1:
+        if dtype not in DTYPES:
+            dtype, note = "uint8", f"unknown dtype {t.dtype!r}"
+        # positional: one call per tensor, 100,000 of them in a big file
+        info = TensorInfo(dtype, t.shape, t.stride, t.storage_offset, storage, t.requires_grad,
+                          t.is_parameter, t.layout, extra, note)
+        if storage is not None and t.layout in _SPANNED_LAYOUTS:
+            shape, stride = t.shape, t.stride
+            numel = math.prod(shape)
+            lo = hi = t.storage_offset  # TensorInfo.storage_span(), inlined
+            if numel:
+                hi += (shape[0] - 1) * stride[0] + 1 if len(shape) == 1 else \
+                    sum((n - 1) * st for n, st in zip(shape, stride)) + 1
+            itemsize = self._itemsizes.get(dtype)
+            if itemsize is None:
+                itemsize = self._itemsizes[dtype] = info.itemsize
+            if stride and min(stride) < 0 and numel > 1:
                 info.note = "negative stride"
                 self.warnings.append(f"tensor {dotted_path(node.path())} has a negative stride")
             elif hi * itemsize > storage.nbytes:

@@ -62,6 +62,7 @@ class TorchPickles:
         self.unsafe_globals: dict[str, None] = {}
         self._infos: dict[tuple[str, str], StorageInfo] = {}
         self._shown: dict[str, str] = {}  # record -> the storage key shown for it
+        self._itemsizes: dict[str, int] = {}
 
     def load(self, name: str, records: str = "data", limit: int = MAX_ITEM_PICKLE,
              data: bytes | None = None, key_prefix: str = "") -> InertResult:
@@ -112,14 +113,19 @@ class TorchPickles:
             offset, nbytes = self.archive.data_range(name)
         except CheckpointError as e:
             raise CheckpointError(self.file, f"{self._prefix}{e.problem}") from e
-        need = ref.numel * dtype_info(ref.dtype).itemsize
+        itemsize = self._itemsizes.get(ref.dtype)
+        if itemsize is None:
+            itemsize = self._itemsizes[ref.dtype] = dtype_info(ref.dtype).itemsize
+        need = ref.numel * itemsize
         if nbytes != need:
             raise CheckpointError(self.file, f"{self._prefix}storage record {name!r} has {nbytes} "
                                              f"bytes but its {ref.numel} {ref.dtype} elements "
                                              f"need {need}")
+        # key, dtype, numel, location, file, file_offset, nbytes, byteorder (positional: one
+        # call per storage, 100,000 of them in a big file)
         info = self._infos[(ref.key, ref.dtype)] = StorageInfo(
-            key=self._shown.get(ref.key, ref.key), dtype=ref.dtype, numel=ref.numel, location=ref.location, file=self.file,
-            file_offset=self.base + offset, nbytes=nbytes, byteorder=self.byteorder)
+            self._shown.get(ref.key, ref.key), ref.dtype, ref.numel, ref.location, self.file,
+            self.base + offset, nbytes, self.byteorder)
         return info
 
 

@@ -271,11 +271,15 @@ def dtype_text(t) -> str:
 def widest_texts(ckpt: Checkpoint) -> dict[str, str]:
     """The longest dtype and shape texts of the file's tensors: their columns fit them."""
     longest_shape = ()
+    longest_len = len(str(longest_shape))  # kept, not recomputed per tensor
     longest_dtype = ""
     for node in ckpt.tensor_nodes():
         t = node.tensor
-        if len(t.shape) >= len(longest_shape) and len(str(t.shape)) > len(str(longest_shape)):
-            longest_shape = tuple(t.shape)
+        shape = t.shape
+        if len(shape) >= len(longest_shape):
+            if len(str(shape)) > longest_len:
+                longest_shape = tuple(shape)
+                longest_len = len(str(longest_shape))
         if len(t.dtype) + len(t.layout) > len(longest_dtype):
             longest_dtype = dtype_text(t)
     return {"shape": shape_text(longest_shape), "dtype": longest_dtype}
