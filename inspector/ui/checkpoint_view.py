@@ -10,6 +10,7 @@ arrive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -24,10 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core import stats_job
-from inspector.core.jobs import JobFailure, JobProgress
 from inspector.core.opening import PreparedCheckpoint, read_checkpoint, summarize_checkpoint
-from inspector.core.stats_job import TensorStatsResult
 from inspector.core.text import dotted_path, file_label, format_bytes, format_count
 from inspector.ui import resources
 from inspector.ui.collector import allow_collections
@@ -42,6 +40,10 @@ from inspector.ui.tree.items import full_tree
 from inspector.ui.tree.proxy import parse_pattern
 from inspector.ui.tree_pane import FilterBar, attach_model, build_tree_view, expand_matches
 from inspector.ui.workers import Runners, run_in_pool
+
+if TYPE_CHECKING:  # the statistics' modules load when statistics first run
+    from inspector.core.jobs import JobFailure
+    from inspector.core.stats_job import TensorStatsResult
 
 FILTER_DEBOUNCE_MS = 200
 RESTAT_MS = 1000  # arriving statistics re-apply a stats filter or sort at most this often
@@ -370,6 +372,8 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
         if self.stats_running:
             self._runners.stats.cancel(old)  # its answers no longer match stats_job_id
         self._stats_buffer.clear()
+        from inspector.core import stats_job  # not before the tree's first paint
+
         self.stats_job_id = self._runners.stats.submit(
             stats_job.TARGET, {"path": self.ckpt.path, "device": self._settings.stats_device()})
         self.stats_total = self.ckpt.totals()["num_tensors"]
@@ -409,6 +413,10 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
     def _on_stats_item(self, job_id: int, item) -> None:
         if job_id != self.stats_job_id or not self.stats_running:
             return
+        from inspector.core import stats_job
+        from inspector.core.jobs import JobProgress
+        from inspector.core.stats_job import TensorStatsResult
+
         if isinstance(item, JobProgress):
             self.stats_total = item.total
             self.sig_stats_changed.emit()

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from inspector.core.folders import checkpoint_files, is_checkpoint_folder
 from inspector.core.remote.urls import is_url
 from inspector.core.text import file_label, format_bytes
-from inspector.ui import dialogs, resources
+from inspector.ui import resources
 from inspector.ui.about import APP_NAME, show_about
 from inspector.ui.banner import MessageBanner
 from inspector.ui.checkpoint_view import CheckpointView, LoadedCheckpoint, load_checkpoint
@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         return view
 
     def open_dialog(self) -> None:
+        from inspector.ui import dialogs
+
         files = dialogs.choose_files(self, self.settings.last_directory() or str(Path.home()))
         if files:
             self.settings.set_last_directory(os.path.dirname(files[0]))
@@ -295,6 +297,8 @@ class MainWindow(QMainWindow):
 
     def compare_dialog(self) -> None:
         """Pick two files (A, then B) and compare them."""
+        from inspector.ui import dialogs
+
         pair = dialogs.choose_compare_files(self, self.settings.last_directory() or
                                             str(Path.home()))
         if pair is not None:
@@ -306,6 +310,8 @@ class MainWindow(QMainWindow):
         view = self.current_document()
         if view is None:
             return
+        from inspector.ui import dialogs
+
         b = dialogs.choose_compare_with(self, view.path)
         if b:
             self.open_compare(view.path, b)
@@ -333,6 +339,8 @@ class MainWindow(QMainWindow):
         current = self.current_document()
         if len(paths) == 1 and current is not None and current.is_loaded \
                 and os.path.abspath(paths[0]) != current.path:
+            from inspector.ui import dialogs
+
             choice = self._ask_drop_action(paths[0], current.path)
             if choice == dialogs.COMPARE:
                 self.open_compare(current.path, paths[0])
@@ -599,6 +607,8 @@ class MainWindow(QMainWindow):
     # ---- Private API: compare tabs
     def _ask_drop_action(self, dropped: str, current: str) -> str:
         """"open", "compare" or "" (cancel): what to do with one file dropped on a checkpoint."""
+        from inspector.ui import dialogs
+
         return dialogs.ask_drop_action(self, dropped, current)
 
     def _close_compare(self, index: int, view) -> None:

@@ -103,12 +103,13 @@ def _route_statistics(runner, settings) -> None:
     """Send the window's statistics jobs to the Dask scheduler of the settings, when one is
     set: the cluster job takes the same arguments and answers with the same messages
     (:mod:`inspector.core.cluster.job`), so the views need not know where it runs."""
-    from inspector.core import stats_job
-    from inspector.core.cluster import job as cluster_job
-
     local_submit = runner.submit
 
     def submit(target: str, kwargs: dict) -> int:
+        # imported with the first job: the window's first paint needs neither
+        from inspector.core import stats_job
+        from inspector.core.cluster import job as cluster_job
+
         scheduler = settings.scheduler_address()
         if target == stats_job.TARGET and scheduler:
             kwargs = {k: v for k, v in kwargs.items() if k in ("path", "paths", "bins")}

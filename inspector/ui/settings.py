@@ -6,7 +6,6 @@ Read every value with ``type=``: read back from an INI file in a new process, Py
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -146,6 +145,8 @@ class Settings:
     # ---- Private API
     @staticmethod
     def _inference_key(path: str | os.PathLike) -> str:
+        import hashlib  # not before the window's first paint
+
         # a hash: INI keys mangle slashes and colons, and paths can be long
         full = os.fspath(path)
         full = full if is_url(full) else os.path.abspath(full)

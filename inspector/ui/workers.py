@@ -23,11 +23,12 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
-from inspector.core.jobs import ItemBatch, JobDone, JobFailure, JobRequest, worker_main
+if TYPE_CHECKING:  # the job protocol loads with the first job, not before the first paint
+    from inspector.core.jobs import JobDone, JobFailure
 
 POLL_MS = 40
 POLL_BUDGET_S = 0.025  # at most this long per poll handling results, so the GUI stays smooth
@@ -140,6 +141,8 @@ class ProcessJobs(QObject):
 
     # ---- Private API: the worker process
     def _spawn(self) -> None:
+        from inspector.core.jobs import worker_main
+
         self._stop_process(1.0)
         # Fresh queues with each process: a process killed mid-write can leave a queue torn.
         self._jobs_q = self._ctx.Queue()
@@ -176,6 +179,8 @@ class ProcessJobs(QObject):
     def _start_next(self) -> None:
         if self._current is not None or not self._queue or self._closed:
             return
+        from inspector.core.jobs import JobRequest
+
         job = self._queue.popleft()
         if self._proc is None or not self._proc.is_alive():
             self._spawn()
@@ -184,6 +189,8 @@ class ProcessJobs(QObject):
         self._timer.start()
 
     def _poll(self) -> None:
+        from inspector.core.jobs import ItemBatch, JobDone
+
         job = self._current
         if job is None:
             self._timer.stop()
@@ -253,6 +260,8 @@ class ProcessJobs(QObject):
 
 
 def _failure(error: Exception, what: str) -> JobFailure:
+    from inspector.core.jobs import JobFailure
+
     return JobFailure(type(error).__name__, f"{what} ({error})", traceback.format_exc())
 
 
