@@ -242,3 +242,15 @@ def test_few_piece_tensors_are_one_task_in_a_worker(tensors, monkeypatch):
     assert "whole_stats" in names and "bin_piece" in names  # f64_nan: 400 KB, 4 pieces
     for item in items:
         assert _same(item.stats, want[item.path]), item.path
+
+
+def test_each_dtype_is_checked_before_the_kernel_takes_it(kernel, monkeypatch):
+    monkeypatch.setattr(fused, "_checked", {})
+    for name in ("uint64", "int32", "uint32", "float32"):
+        assert fused.pass2_for(np.dtype(name)) is kernel
+        assert fused._checked[np.dtype(name).str] is True
+    # a dtype whose check failed stays on the numpy path
+    monkeypatch.setitem(fused._checked, np.dtype("int32").str, False)
+    assert fused.pass2_for(np.dtype("int32")) is None
+    # a dtype numba cannot take at all: the check fails quietly
+    assert fused.pass2_for(np.dtype("datetime64[s]")) is None

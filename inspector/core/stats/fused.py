@@ -24,7 +24,10 @@ FUSED_MIN_ELEMS = 1 << 20
 ROWS = 4  # the kernel counts into four histograms (see _fused_numba)
 EINSUM_CHUNK = 8192  # elements einsum sums at a time (its iterator's buffer)
 
+BASE_DTYPES = ("float32", "float64", "int64")  # checked when the kernel loads; others lazily
+
 _lock = threading.Lock()
+_checked: dict[str, bool] = {}
 _state: dict = {"tried": False, "kernel": None, "count": None, "why": "not loaded yet"}
 
 
@@ -36,6 +39,26 @@ def kernel():
                 _state["kernel"], _state["count"], _state["why"] = _load()
                 _state["tried"] = True
     return _state["kernel"]
+
+
+def pass2_for(dtype: np.dtype):
+    """The compiled loop for blocks of ``dtype`` once it was checked for that dtype (the
+    common ones when it loads, any other on its first use), else None."""
+    fn = kernel()
+    if fn is None:
+        return None
+    key = np.dtype(dtype).str
+    ok = _checked.get(key)
+    if ok is None:
+        with _lock:
+            ok = _checked.get(key)
+            if ok is None:
+                try:
+                    ok = _self_check(fn, (np.dtype(dtype),)) == ""
+                except Exception:  # noqa: BLE001 - a type numba does not take: numpy runs
+                    ok = False
+                _checked[key] = ok
+    return fn if ok else None
 
 
 def counter():
@@ -61,6 +84,7 @@ def _load():
     try:
         bad = _self_check(fn)
         count_ok = _count_check(count)
+        _checked.update({np.dtype(d).str: not bad for d in BASE_DTYPES})
     except Exception as exc:
         return None, None, f"numba kernel failed ({type(exc).__name__}: {exc})"
     count = count if count_ok else None
@@ -96,16 +120,26 @@ def reference(v: np.ndarray, shift: float, offset: float, norm: float, bins: int
     return zeros, abs_sum, dev, dev2, counts
 
 
-def _self_check(fn) -> str:
+def _probe(rng, dtype: np.dtype, n: int) -> np.ndarray:
+    """``n`` awkward values of ``dtype``: spread over decades; integers up to near their
+    type's limit (beyond 2**53 for 64-bit ones: conversions must round alike)."""
+    v = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)
+    if dtype.kind in "iu":
+        top = float(np.iinfo(dtype).max) * (0.9 if dtype.kind == "u" else 0.45)
+        v = v / max(float(np.abs(v).max()), 1e-300) * top
+        if dtype.kind == "u":
+            v = np.abs(v)
+    v = v.astype(dtype)
+    v[rng.integers(0, n, n // 4)] = 0
+    return v
+
+
+def _self_check(fn, dtypes=BASE_DTYPES) -> str:
     """'' when the kernel equals the numpy path on every probe, else what differed."""
     rng = np.random.default_rng(20261204)
-    for dtype in (np.float32, np.float64, np.int64):
+    for dtype in map(np.dtype, dtypes):
         for n in (*range(1, 40), 127, 1000, 8191, 8192, 8193, 20_011):
-            v = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)
-            if dtype is np.int64:
-                v = v * 2.0 ** 48  # beyond 2**53: conversions must round alike
-            v = v.astype(dtype)
-            v[rng.integers(0, n, n // 4)] = 0
+            v = _probe(rng, dtype, n)
             v.setflags(write=False)  # blocks of a mapped file are read-only
             lo, hi = float(v.min()), float(v.max())
             shift = float(v[: max(1, n // 3)].astype(np.float64).mean())
@@ -116,5 +150,5 @@ def _self_check(fn) -> str:
             got = fn(v, shift, offset, norm, bins - 1, counts, EINSUM_CHUNK)
             want = reference(v, shift, offset, norm, bins)
             if tuple(got) != want[:4] or not np.array_equal(counts.sum(axis=0), want[4]):
-                return f"{np.dtype(dtype).name}, {n} elements"
+                return f"{dtype.name}, {n} elements"
     return ""

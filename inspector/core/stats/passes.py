@@ -244,9 +244,10 @@ class _Pass2:
         m = v.size
         if m == 0:
             return
-        if self._fused is not None:
-            zeros, abs_sum, dev, dev2 = self._fused(v.reshape(-1), self.shift, *self._bin_args,
-                                                    self._rows, fused.EINSUM_CHUNK)
+        fn = fused.pass2_for(v.dtype) if self._fused is not None else None
+        if fn is not None:
+            zeros, abs_sum, dev, dev2 = fn(v.reshape(-1), self.shift, *self._bin_args,
+                                           self._rows, fused.EINSUM_CHUNK)
             self.zeros += zeros
             if not self.nonneg:
                 self.abs_total += abs_sum
