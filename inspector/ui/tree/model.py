@@ -69,6 +69,15 @@ _ICON_BY_KIND = {DICT: "dict", LIST: "list", TUPLE: "list", SET: "list", SCALAR:
                  TRUNCATED: "warning"}
 _DIGITS = re.compile(r"\d+")
 _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable  # asked per row and layout
+# the roles as plain ints: data() is asked ~20 times per row a view lays out or paints, and
+# each Qt.ItemDataRole.X is an enum attribute lookup in Python
+_DISPLAY, _DECORATION, _ALIGNMENT, _TOOLTIP, _FOREGROUND, _FONT = (int(r.value) for r in (
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole))
+_SORT, _NODE, _ITEM, _PATH = (int(getattr(r, "value", r)) for r in (SortRole, NodeRole, ItemRole,
+                                                                   PathRole))
+_RIGHT_ALIGNED = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
 
 class CheckpointTreeModel(CellDecorations, QAbstractItemModel):
@@ -224,27 +233,27 @@ class CheckpointTreeModel(CellDecorations, QAbstractItemModel):
             return None
         item: TreeItem = index.internalPointer()
         col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self._display(item, col)
-        if role == SortRole:
+        if role == _SORT:
             return self._sort_value(item, col)
-        if role == Qt.ItemDataRole.DecorationRole:
+        if role == _DECORATION:
             return self._icon(item) if col == COL_NAME else None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _ALIGNMENT:
             if col in NUMERIC_COLUMNS:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                return _RIGHT_ALIGNED
             return None
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return self._tooltip(item, col)
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _FOREGROUND:
             return self._foreground(item, col)
-        if role == Qt.ItemDataRole.FontRole:
+        if role == _FONT:
             return self._group_font if item.group is not None and col == COL_NAME else None
-        if role == NodeRole:
+        if role == _NODE:
             return item.node
-        if role == ItemRole:
+        if role == _ITEM:
             return item
-        if role == PathRole:
+        if role == _PATH:
             return item.path
         return None
 
