@@ -141,11 +141,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path}…")
 
         self._loading.add(path)
-        pause_collection()  # the reading thread makes a million objects: scan them later
+        # the reading thread makes a million objects: scan them later (a URL's reading
+        # waits on the network, and may take long: no pause for it)
+        paused = not url
+        if paused:
+            pause_collection()
 
         def finished(p=path) -> None:
             self._loading.discard(p)
-            resume_collection()
+            if paused:
+                resume_collection()
 
         # the core (its import included), the summary and the tree rows: all in the thread
         run_in_pool(load_checkpoint, path,
@@ -225,9 +230,10 @@ class MainWindow(QMainWindow):
             view.cancel_stats()
 
     def is_busy(self) -> bool:
-        """True while a file is being opened, its summary or statistics are being computed
-        or a compare tab is working."""
-        return (bool(self._loading) or any(v.stats_running or v.summary_pending
+        """True while a file is being opened, statistics are being computed, a compare tab
+        is working or a shown tab's summary is still to come (a big file's comes after its
+        tree; a tab not shown makes its summary when first shown)."""
+        return (bool(self._loading) or any(v.stats_running or v.summary_pending and v.isVisible()
                                                for v in self.documents())
                 or any(v.is_busy() for v in self._compares))
 

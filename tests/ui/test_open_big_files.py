@@ -77,6 +77,7 @@ def test_the_tree_works_before_the_summary_arrives(make_window, open_file, many_
     window = make_window()  # never shown: the summary waits for the tree's first paint
     view = open_file(window, many_tensors)
     assert view.summary_pending
+    assert not window.is_busy()  # a tab not shown makes its summary when first shown
     view.set_filter("block42")
     assert view.proxy.matches == 2  # the module row block42 and its tensor
     assert view.select_path(("block42.weight",))
