@@ -111,9 +111,11 @@ class ZipArchive:
         self._central_directory(cd_offset, cd_size, count)
         # a remote file: every local header in one concurrent batch, not a block each
         # (from just before each header: the previous entry's data descriptor ends there)
-        _prefetch(data, [(i.header_offset - DESCRIPTOR_MAX, i.header_offset + LOCAL.size
-                          + len(i.raw_name) + LOCAL_EXTRA_GUESS) for i in self.infos.values()]
-                  + [(cd_offset - DESCRIPTOR_MAX, cd_offset)])
+        if getattr(data, "prefetch", None) is not None:  # a local buffer needs no list
+            _prefetch(data, [(i.header_offset - DESCRIPTOR_MAX, i.header_offset + LOCAL.size
+                              + len(i.raw_name) + LOCAL_EXTRA_GUESS)
+                             for i in self.infos.values()]
+                      + [(cd_offset - DESCRIPTOR_MAX, cd_offset)])
         self._local_headers(cd_offset)
         roots = {n.split("/", 1)[0] for n in self.infos}
         bad = next((n for n in self.infos
@@ -298,7 +300,10 @@ class ZipArchive:
                 usize, csize, header_offset = self._zip64_fields(
                     mm[name_at + name_len:name_at + name_len + extra_len], raw,
                     (usize, csize, header_offset, disk))
-            name = self._decode_name(raw, flags)
+            if flags & FLAG_UTF8 and raw.isascii() and b"\x00" not in raw:
+                name = raw.decode("ascii")  # torch's names: what _decode_name gives, sooner
+            else:
+                name = self._decode_name(raw, flags)
             if flags & FLAG_ENCRYPTED:
                 raise CheckpointError(self.path, f"zip entry {name!r} is encrypted")
             if name in infos:
