@@ -9,7 +9,6 @@ arrive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -25,16 +24,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.opening import PreparedCheckpoint, read_checkpoint, summarize_checkpoint
+from inspector.core.opening import PreparedCheckpoint, summarize_checkpoint
 from inspector.core.text import dotted_path, file_label, format_bytes, format_count
 from inspector.ui import resources
 from inspector.ui.collector import allow_collections
 from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
+from inspector.ui.loading import (  # noqa: F401 - re-exported
+    LoadedCheckpoint,
+    load_checkpoint,
+    warm_up_plotting,
+)
 from inspector.ui.settings import Settings
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.table.mode import InferenceShortcut, TableMode
-from inspector.ui.tree import CheckpointTreeModel, TensorFilterProxy, TreeData, prepare_tree
+from inspector.ui.tree import CheckpointTreeModel, TensorFilterProxy, TreeData
 from inspector.ui.tree.copy_menu import install_copy_menu, tree_row_texts
 from inspector.ui.tree.items import full_tree
 from inspector.ui.tree.proxy import parse_pattern
@@ -50,42 +54,6 @@ RESTAT_MS = 1000  # arriving statistics re-apply a stats filter or sort at most 
 STATS_FLUSH_MS = 50  # arriving statistics reach the tree in batches this often
 EXPAND_BUDGET = 600  # a filter opens its tree top-down as far as this many rows go
 MAX_SUMMARY_HEIGHT = 260  # taller summaries scroll: the tree keeps most of the window
-
-
-@dataclass(frozen=True)
-class LoadedCheckpoint:
-    """What a view shows, read off the GUI thread: the prepared file and its tree rows."""
-
-    prepared: PreparedCheckpoint
-    tree: TreeData
-
-
-def load_checkpoint(path: str) -> LoadedCheckpoint:
-    """Open ``path``, prepare its summary and its tree rows (run in a pool thread)."""
-    prepared = read_checkpoint(path, summary_later=None)  # a big file's summary follows
-    try:
-        return LoadedCheckpoint(prepared, prepare_tree(prepared.ckpt, prepared.labels))
-    except BaseException:
-        prepared.ckpt.close()
-        raise
-
-
-def warm_up_plotting() -> None:
-    """Import the tensor panel (and pyqtgraph) in a pool thread, once, so that the first
-    selection only builds the panel. The import holds the GIL in short slices only: the
-    GUI thread keeps ticking (longest gap measured: ~25 ms)."""
-    global _plotting_warm
-    if _plotting_warm:
-        return
-    _plotting_warm = True
-    run_in_pool(_import_tensor_panel)
-
-
-_plotting_warm = False
-
-
-def _import_tensor_panel() -> None:
-    import inspector.ui.tensor  # noqa: F401
 
 
 class CheckpointView(TableMode, InferenceShortcut, QWidget):

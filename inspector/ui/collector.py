@@ -10,6 +10,7 @@ thresholds, nothing is collected at such a moment.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -48,12 +49,21 @@ class MainThreadCollector(QObject):
         gc.enable()
 
 
-def pause_collection() -> None:
-    """No collection until the matching :func:`resume_collection`: a pool thread reading a
-    file makes a million containers, and each collection would scan all those made so far,
-    holding the interpreter lock (100,000 tensors: ~0.5 s of collections found nothing)."""
+def pause_collection() -> Callable[[], None]:
+    """No collection until the matching :func:`resume_collection` (or a call of the function
+    returned, which resumes once): a pool thread reading a file makes a million containers,
+    and each collection would scan all those made so far, holding the interpreter lock
+    (100,000 tensors: ~0.5 s of collections that found nothing)."""
     global _paused
     _paused += 1
+    done = []
+
+    def resume() -> None:
+        if not done:
+            done.append(True)
+            resume_collection()
+
+    return resume
 
 
 def resume_collection() -> None:

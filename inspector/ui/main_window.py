@@ -35,12 +35,13 @@ from PySide6.QtWidgets import (
 from inspector.core.folders import checkpoint_files, is_checkpoint_folder
 from inspector.core.remote.urls import is_url
 from inspector.core.text import file_label, format_bytes
-from inspector.ui import resources
+from inspector.ui import dialogs, resources
 from inspector.ui.about import APP_NAME, show_about
 from inspector.ui.banner import MessageBanner
-from inspector.ui.checkpoint_view import CheckpointView, LoadedCheckpoint, load_checkpoint
-from inspector.ui.collector import keep_out_of_collections, pause_collection, resume_collection
+from inspector.ui.checkpoint_view import CheckpointView
+from inspector.ui.collector import keep_out_of_collections, pause_collection
 from inspector.ui.features import install_features
+from inspector.ui.loading import LoadedCheckpoint, load_checkpoint
 from inspector.ui.settings import Settings
 from inspector.ui.tree.columns import plain_tooltip
 from inspector.ui.welcome import WelcomePage
@@ -141,28 +142,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path}…")
 
         self._loading.add(path)
-        # the reading thread makes a million objects: scan them later (a URL's reading
-        # waits on the network, and may take long: no pause for it)
-        paused = not url
-        if paused:
-            pause_collection()
-
-        def finished(p=path) -> None:
-            self._loading.discard(p)
-            if paused:
-                resume_collection()
-
+        # the reading thread makes a million objects: no collection scans them meanwhile
+        # (a URL is not paused for: its reading waits on the network, maybe for long)
+        resume = (lambda: None) if url else pause_collection()
         # the core (its import included), the summary and the tree rows: all in the thread
         run_in_pool(load_checkpoint, path,
                     on_result=lambda loaded, v=view: self._on_loaded(v, loaded),
                     on_error=lambda e, v=view: self._on_open_error(v, e),
-                    on_finished=finished)
+                    on_finished=lambda p=path: (self._loading.discard(p), resume()))
         self._update_actions()
         return view
 
     def open_dialog(self) -> None:
-        from inspector.ui import dialogs
-
         files = dialogs.choose_files(self, self.settings.last_directory() or str(Path.home()))
         if files:
             self.settings.set_last_directory(os.path.dirname(files[0]))
@@ -303,8 +294,6 @@ class MainWindow(QMainWindow):
 
     def compare_dialog(self) -> None:
         """Pick two files (A, then B) and compare them."""
-        from inspector.ui import dialogs
-
         pair = dialogs.choose_compare_files(self, self.settings.last_directory() or
                                             str(Path.home()))
         if pair is not None:
@@ -316,8 +305,6 @@ class MainWindow(QMainWindow):
         view = self.current_document()
         if view is None:
             return
-        from inspector.ui import dialogs
-
         b = dialogs.choose_compare_with(self, view.path)
         if b:
             self.open_compare(view.path, b)
@@ -345,8 +332,6 @@ class MainWindow(QMainWindow):
         current = self.current_document()
         if len(paths) == 1 and current is not None and current.is_loaded \
                 and os.path.abspath(paths[0]) != current.path:
-            from inspector.ui import dialogs
-
             choice = self._ask_drop_action(paths[0], current.path)
             if choice == dialogs.COMPARE:
                 self.open_compare(current.path, paths[0])
@@ -613,8 +598,6 @@ class MainWindow(QMainWindow):
     # ---- Private API: compare tabs
     def _ask_drop_action(self, dropped: str, current: str) -> str:
         """"open", "compare" or "" (cancel): what to do with one file dropped on a checkpoint."""
-        from inspector.ui import dialogs
-
         return dialogs.ask_drop_action(self, dropped, current)
 
     def _close_compare(self, index: int, view) -> None:

@@ -127,7 +127,7 @@ def test_opening_pauses_the_collector_and_freezes_until_closed(make_window, open
     window = make_window()
     real_pause = collector_module.pause_collection
     monkeypatch.setattr("inspector.ui.main_window.pause_collection",
-                        lambda: (paused.append(collector_module._paused), real_pause()))
+                        lambda: (paused.append(collector_module._paused), real_pause())[1])
     view = open_file(window, many_tensors)
     assert paused == [0]
     assert collector_module._paused == 0  # resumed once the file was read
