@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import inspector.core.stats.pieces as P
@@ -221,6 +222,32 @@ def fork_is_safe() -> bool:
     return all(t.daemon for t in threading.enumerate() if t is not threading.main_thread())
 
 
+@contextmanager
+def children_allowed():
+    """Let this process start worker processes even when it is a daemon process.
+
+    multiprocessing refuses children to a daemonic process, because such a process is
+    terminated at its parent's exit without a chance to end its own children. The app's job
+    worker is daemonic (it must never outlive the window), and without this its statistics,
+    comparisons and timelines failed on any file big enough to be split ("daemonic processes
+    are not allowed to have children"). Our workers need no such help: each one watches its
+    parent (:func:`inspector.core.jobs.watch_parent`) and exits when it is gone. Wrap the
+    calls that start processes (a fork-context ProcessPoolExecutor starts all its workers on
+    its first ``submit``)."""
+    import multiprocessing
+
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is None:
+            config.pop("daemon", None)
+        else:
+            config["daemon"] = daemon
+
+
 class Engine:
     """``workers`` forked processes (or threads, or inline for 1) computing pieces.
 
@@ -283,7 +310,8 @@ class Engine:
                                                     "parent": os.getpid()},))
         with self._lock:
             self.queued += 1
-        fut = self.procs.submit(_in_child, self.CHILD_MODULE, fn.__name__, args, kw)
+        with children_allowed():
+            fut = self.procs.submit(_in_child, self.CHILD_MODULE, fn.__name__, args, kw)
         fut.add_done_callback(self._unqueue)
         return fut
 

@@ -225,7 +225,7 @@ def _scans(tasks: list[tuple], cancel) -> Iterator[tuple[FileSummary | None, Del
     independent); otherwise, or where forking is not safe (see
     :func:`inspector.core.stats.parallel.fork_is_safe`), one after another here. Raises
     CheckpointError for an unreadable file and ScanCancelled when ``cancel()`` is true."""
-    from inspector.core.stats.parallel import fork_is_safe, usable_cores
+    from inspector.core.stats.parallel import children_allowed, fork_is_safe, usable_cores
 
     workers = min(usable_cores(), len(tasks), MAX_WORKERS)
     if workers <= 1 or not fork_is_safe():
@@ -241,7 +241,9 @@ def _scans(tasks: list[tuple], cancel) -> Iterator[tuple[FileSummary | None, Del
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_child_init,
                                initargs=(os.getpid(), stop))
     todo = iter(tasks)
-    running = deque(pool.submit(_scan_in_child, t) for t in itertools.islice(todo, 2 * workers))
+    with children_allowed():  # the app's job worker is a daemon process
+        running = deque(pool.submit(_scan_in_child, t)
+                        for t in itertools.islice(todo, 2 * workers))
     try:
         while running:
             fut = running.popleft()
