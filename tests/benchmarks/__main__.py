@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         files = ", ".join(f"{n} {b / 2**20:,.1f} MiB" for n, b in manifest["files"].items())
         print(f"workloads: {files} in {folder} ({time.monotonic() - t0:.1f} s)", flush=True)
 
+        # the app's modules byte-compiled, as an installed app has them (pip compiles them at
+        # install; an editable install writes them on first launch); the probes themselves
+        # run with PYTHONDONTWRITEBYTECODE and write nothing
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "inspector"], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
         ctx = Context(size=size, folder=folder, repeat=repeat)
         rows = []
         for name in names:
