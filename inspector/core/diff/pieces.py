@@ -29,6 +29,7 @@ from inspector.core.checkpoint import Checkpoint, TensorInfo
 from inspector.core.diff.metrics import CHUNK_ELEMENTS, DEFAULT_ATOL, DEFAULT_RTOL
 from inspector.core.diff.results import DiffCancelled, TensorComparison
 from inspector.core.dtypes import canonical, dtype_info
+from inspector.core.stats import fused
 from inspector.core.stats.pieces import Piece
 
 # chunks per piece: 8 chunks of 128 Ki elements, 4 MiB of float32 per side
@@ -255,9 +256,19 @@ def diff_piece(ck_a: Checkpoint, ck_b: Checkpoint, plan: PairPlan, piece: Piece,
     sums = np.zeros((count, 5))
     acc = {"max_abs": 0.0, "n_valid": 0, "nan_a": 0, "nan_b": 0, "num_diff": 0, "close": True}
     dta, dtb = plan.side_a[1], plan.side_b[1]
+    fast = _fast_path(plan)
+    atol, rtol = tol if tol is not None else (0.0, 0.0)
     with np.errstate(all="ignore"):
         for j, (ca, cb) in enumerate(views.chunks(piece, cancel)):
             m = ca.size
+            fn = fused.diff_for(ca.dtype, cb.dtype) if fast else None
+            if fn is not None:
+                out = fn(ca.reshape(-1), cb.reshape(-1), atol, rtol, fused.EINSUM_CHUNK)
+                if math.isfinite(out[3]) and math.isfinite(out[4]):
+                    if not _fold(out, m, plan.same_dtype, tol, sums[j], acc):
+                        acc["num_diff"] += _bits_differ(ca, cb)
+                    continue
+                # a NaN, an Inf or an overflowing square: the numpy path sorts it out
             a = _widen(ca, dta, buf.a)
             b = _widen(cb, dtb, buf.b)
             if not _chunk(a, b, buf.d[:m], cplx, plan.same_dtype, tol, sums[j], acc):
@@ -265,6 +276,30 @@ def diff_piece(ck_a: Checkpoint, ck_b: Checkpoint, plan: PairPlan, piece: Piece,
     return DiffPart(piece.index, np.arange(piece.start, piece.stop, dtype=np.int64), sums,
                     acc["max_abs"], acc["n_valid"], acc["nan_a"], acc["nan_b"], acc["num_diff"],
                     acc["close"])
+
+
+def _fast_path(plan: PairPlan) -> bool:
+    """Whether chunks of this pair may go through the compiled loop (real values of at
+    least ``fused.FUSED_MIN_ELEMS`` elements: small diffs never import numba)."""
+    return plan.work == "float64" and math.prod(plan.shape) >= fused.FUSED_MIN_ELEMS
+
+
+def _fold(out: tuple, m: int, same_dtype: bool, tol, row, acc) -> bool:
+    """``_chunk``'s bookkeeping from the compiled loop's results (same values, bit for bit);
+    False when the caller must still count the elements that differ bit for bit."""
+    nz, s_abs, s_dd, a2, b2, ab, top, close = out
+    counted = not same_dtype
+    if not same_dtype:
+        acc["num_diff"] += nz
+    elif nz == m:
+        acc["num_diff"] += m
+        counted = True
+    row[:] = (s_abs, s_dd, a2, b2, ab)
+    acc["max_abs"] = max(acc["max_abs"], top)
+    acc["n_valid"] += m
+    if tol is not None and acc["close"]:
+        acc["close"] = bool(close)
+    return counted
 
 
 def _dot(x: np.ndarray, y: np.ndarray, cplx: bool) -> float:

@@ -87,3 +87,80 @@ def count_patterns(x, counts):
     first copies its input to intp and scans it for the maximum."""
     for i in range(x.size):
         counts[x[i]] += 1
+
+
+# ---- diff of two chunks (inspector.core.diff.pieces): the finite path of ``_chunk``
+@njit(inline="always")
+def _pair(x, y, i, atol, rtol):
+    a = np.float64(x[i])
+    b = np.float64(y[i])
+    d = abs(a - b)
+    return d, d * d, a * a, b * b, a * b, d != 0.0, d <= atol + rtol * abs(b)
+
+
+@njit(cache=True, nogil=True)
+def diff_chunk(x, y, atol, rtol, chunk):
+    """Of the 1-D arrays ``x`` and ``y`` (same size): the count of elements whose difference
+    is not zero, Σ|Δ| (one-operand einsum order), Σ|Δ|², Σx², Σy², Σxy (two-operand einsum
+    order: per lane ``p0 + (p2 + (p4 + (p6 + acc)))`` of eight elements), max |Δ| and whether
+    every |Δ| <= atol + rtol·|y|. Meaningful only when Σx² and Σy² are finite (the caller
+    checks, as the numpy path does)."""
+    n = x.size
+    nz = 0
+    top = 0.0
+    close = True
+    t_abs = t_dd = t_aa = t_bb = t_ab = 0.0
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        u0 = u1 = 0.0
+        dd0 = dd1 = aa0 = aa1 = bb0 = bb1 = ab0 = ab1 = 0.0
+        m = e - (e - s) % 8
+        for i in range(s, m, 8):
+            d0, q0, xa0, yb0, xy0, z0, c0 = _pair(x, y, i, atol, rtol)
+            d1, q1, xa1, yb1, xy1, z1, c1 = _pair(x, y, i + 1, atol, rtol)
+            d2, q2, xa2, yb2, xy2, z2, c2 = _pair(x, y, i + 2, atol, rtol)
+            d3, q3, xa3, yb3, xy3, z3, c3 = _pair(x, y, i + 3, atol, rtol)
+            d4, q4, xa4, yb4, xy4, z4, c4 = _pair(x, y, i + 4, atol, rtol)
+            d5, q5, xa5, yb5, xy5, z5, c5 = _pair(x, y, i + 5, atol, rtol)
+            d6, q6, xa6, yb6, xy6, z6, c6 = _pair(x, y, i + 6, atol, rtol)
+            d7, q7, xa7, yb7, xy7, z7, c7 = _pair(x, y, i + 7, atol, rtol)
+            u0 = ((d0 + d2) + (d4 + d6)) + u0
+            u1 = ((d1 + d3) + (d5 + d7)) + u1
+            dd0 = q0 + (q2 + (q4 + (q6 + dd0)))
+            dd1 = q1 + (q3 + (q5 + (q7 + dd1)))
+            aa0 = xa0 + (xa2 + (xa4 + (xa6 + aa0)))
+            aa1 = xa1 + (xa3 + (xa5 + (xa7 + aa1)))
+            bb0 = yb0 + (yb2 + (yb4 + (yb6 + bb0)))
+            bb1 = yb1 + (yb3 + (yb5 + (yb7 + bb1)))
+            ab0 = xy0 + (xy2 + (xy4 + (xy6 + ab0)))
+            ab1 = xy1 + (xy3 + (xy5 + (xy7 + ab1)))
+            nz += z0 + z1 + z2 + z3 + z4 + z5 + z6 + z7
+            top = max(top, max(max(max(d0, d1), max(d2, d3)), max(max(d4, d5), max(d6, d7))))
+            close = close and c0 and c1 and c2 and c3 and c4 and c5 and c6 and c7
+        for i in range(m, e, 2):  # the second lane padded with +0.0, as einsum loads it
+            d0, q0, xa0, yb0, xy0, z0, c0 = _pair(x, y, i, atol, rtol)
+            if i + 1 < e:
+                d1, q1, xa1, yb1, xy1, z1, c1 = _pair(x, y, i + 1, atol, rtol)
+            else:
+                d1 = q1 = xa1 = yb1 = xy1 = 0.0
+                z1 = False
+                c1 = True
+            u0 = d0 + u0
+            u1 = d1 + u1
+            dd0 = q0 + dd0
+            dd1 = q1 + dd1
+            aa0 = xa0 + aa0
+            aa1 = xa1 + aa1
+            bb0 = yb0 + bb0
+            bb1 = yb1 + bb1
+            ab0 = xy0 + ab0
+            ab1 = xy1 + ab1
+            nz += z0 + z1
+            top = max(top, max(d0, d1))
+            close = close and c0 and c1
+        t_abs = t_abs + (u0 + u1)
+        t_dd = t_dd + (dd0 + dd1)
+        t_aa = t_aa + (aa0 + aa1)
+        t_bb = t_bb + (bb0 + bb1)
+        t_ab = t_ab + (ab0 + ab1)
+    return nz, t_abs, t_dd, t_aa, t_bb, t_ab, top, close

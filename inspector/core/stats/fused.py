@@ -61,6 +61,61 @@ def pass2_for(dtype: np.dtype):
     return fn if ok else None
 
 
+DIFF_DTYPES = ("float32", "float64")  # chunk dtypes the diff loop takes (others: numpy)
+
+
+def diff_for(dtype_a: np.dtype, dtype_b: np.dtype):
+    """The compiled diff loop for chunks of these dtypes, once checked against the numpy
+    path's finite branch for that pair (on first use), else None."""
+    if kernel() is None or _state.get("diff") is None:
+        return None
+    a, b = np.dtype(dtype_a), np.dtype(dtype_b)
+    if a.name not in DIFF_DTYPES or b.name not in DIFF_DTYPES or not (a.isnative and
+                                                                     b.isnative):
+        return None
+    key = f"diff:{a.str}:{b.str}"
+    ok = _checked.get(key)
+    if ok is None:
+        with _lock:
+            ok = _checked.get(key)
+            if ok is None:
+                try:
+                    ok = _diff_check(_state["diff"], a, b) == ""
+                except Exception:  # noqa: BLE001 - numpy runs
+                    ok = False
+                _checked[key] = ok
+    return _state["diff"] if ok else None
+
+
+def diff_reference(x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> tuple:
+    """What the numpy diff path computes for a chunk whose Σx² and Σy² are finite."""
+    a, b = x.astype(np.float64), y.astype(np.float64)
+    d = a - b
+    nz = int(np.count_nonzero(d))
+    np.abs(d, out=d)
+    return (nz, float(np.einsum("i->", d)), float(np.einsum("i,i->", d, d)),
+            float(np.einsum("i,i->", a, a)), float(np.einsum("i,i->", b, b)),
+            float(np.einsum("i,i->", a, b)), float(d.max()),
+            bool(np.all(d <= atol + rtol * np.abs(b))))
+
+
+def _diff_check(fn, dtype_a: np.dtype, dtype_b: np.dtype) -> str:
+    """'' when the diff loop equals :func:`diff_reference` on every probe."""
+    rng = np.random.default_rng(20261205)
+    for n in (*range(1, 40), 127, 1000, 8191, 8192, 8193, 20_011):
+        x = (rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)).astype(dtype_a)
+        y = (x.astype(np.float64) * (1 + 1e-3 * rng.standard_normal(n))).astype(dtype_b)
+        same = rng.integers(0, n, n // 3)
+        y[same] = x[same]
+        for arr in (x, y):
+            arr.setflags(write=False)
+        for atol, rtol in ((1e-8, 1e-5), (0.0, 2e-3)):
+            got = fn(x, y, atol, rtol, EINSUM_CHUNK)
+            if tuple(got) != diff_reference(x, y, atol, rtol):
+                return f"{dtype_a.name}/{dtype_b.name}, {n} elements"
+    return ""
+
+
 def counter():
     """The compiled bit-pattern counter (1- and 2-byte dtypes), or None."""
     kernel()
@@ -81,6 +136,7 @@ def _load():
     except Exception as exc:  # numba missing or broken: the numpy path
         return None, None, f"numba unavailable ({type(exc).__name__})"
     fn, count = _fused_numba.pass2_block, _fused_numba.count_patterns
+    _state["diff"] = _fused_numba.diff_chunk
     try:
         bad = _self_check(fn)
         count_ok = _count_check(count)
