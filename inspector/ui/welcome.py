@@ -46,8 +46,9 @@ class WelcomePage(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.8)
         font.setBold(True)
         title.setFont(font)
-        hint = QLabel("Open a checkpoint (Ctrl+O) or a model folder — Hugging Face, "
-                      "torch.distributed.checkpoint, sharded (Ctrl+Alt+O) — or drop one here",
+        hint = QLabel("Open a checkpoint (Ctrl+O), a model folder — Hugging Face, "
+                      "torch.distributed.checkpoint, sharded (Ctrl+Alt+O) — or a training run "
+                      "(a folder of checkpoints, read as a timeline), or drop one here",
                       alignment=Qt.AlignmentFlag.AlignCenter)
         hint.setObjectName("welcomeHint")
         button = QPushButton(resources.icon("open"), "Open Checkpoint…")
@@ -63,6 +64,7 @@ class WelcomePage(QWidget):
         row.addWidget(button)
         row.addWidget(folder)
         row.addStretch(1)
+        self._buttons = row
         self._recent = QVBoxLayout()
         for w in (logo, title, hint):
             layout.addWidget(w)
@@ -71,6 +73,17 @@ class WelcomePage(QWidget):
         layout.addSpacing(16)
         layout.addLayout(self._recent)
         layout.addStretch(3)
+
+    def add_button(self, text: str, tooltip: str, slot, name: str = "") -> QPushButton:
+        """A feature's button (e.g. "Open Run…") after the others; ``slot`` is called when it
+        is pressed."""
+        button = QPushButton(resources.icon("open"), text)
+        if name:
+            button.setObjectName(name)
+        button.setToolTip(tooltip)
+        button.clicked.connect(lambda _c=False: slot())
+        self._buttons.insertWidget(self._buttons.count() - 1, button)  # before the stretch
+        return button
 
     def refresh(self) -> None:
         """List the recent files that still exist."""

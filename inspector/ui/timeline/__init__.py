@@ -20,6 +20,8 @@ from inspector.ui.tree.columns import plain_tooltip
 
 SELECT_POLL_MS = 100
 SELECT_TIMEOUT_MS = 60_000
+RUN_TOOLTIP = ("A folder of checkpoints from one training run, read as a timeline: curves, "
+               "a heatmap of change and health findings (Timeline tab)")
 
 
 def install(window) -> None:
@@ -42,6 +44,9 @@ def install(window) -> None:
         menu.addAction(act_files)
     window.act_open_run = act
     window.act_open_run_files = act_files
+    welcome = getattr(window, "welcome", None)
+    if welcome is not None:  # the welcome page's "Open Run…" does what the menu entry does
+        welcome.add_button("Open Run…", RUN_TOOLTIP, act.trigger, name="openRunButton")
 
 
 def open_run(window, paths, cache_dir: str | None = None):
