@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSpinBox,
+    QStyle,
+    QStyleOptionFrame,
     QToolButton,
     QWidget,
 )
@@ -34,6 +36,23 @@ from inspector.core.text import format_bytes, shape_text
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 KINDS = ("image", "text", "audio", "tensor")
+LINE_EDIT_MARGIN = 2  # QLineEdit's horizontal margin inside its contents rect (Qt's constant)
+
+
+def placeholder_room(edit: QLineEdit) -> int:
+    """The pixels ``edit`` has for its text: its width less the frame, the text margins and
+    the line edit's own 2 px each side."""
+    opt = QStyleOptionFrame()
+    edit.initStyleOption(opt)
+    rect = edit.style().subElementRect(QStyle.SubElement.SE_LineEditContents, opt, edit)
+    margins = edit.textMargins()
+    return rect.width() - margins.left() - margins.right() - 2 * LINE_EDIT_MARGIN
+
+
+def fit_placeholder(edit: QLineEdit) -> None:
+    """Never narrower than its placeholder: the layout gives the field what it needs."""
+    need = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+    edit.setMinimumWidth(need + edit.width() - placeholder_room(edit) + 1)
 
 
 def _browse_button(tip: str) -> QToolButton:
@@ -96,10 +115,12 @@ class InputBox(QGroupBox):
 
         self.extra_edit = QLineEdit()
         self.extra_edit.setObjectName("extraArgsEdit")
-        self.extra_edit.setPlaceholderText("none — JSON, e.g. {\"sr\": 16000}")
+        self.extra_edit.setPlaceholderText("none — JSON")
         self.extra_edit.setToolTip("Further keyword arguments of the model's forward(), as a "
-                                   "JSON object: numbers, strings, booleans, null or lists "
-                                   "(e.g. a TorchScript audio model's sampling rate sr)")
+                                   "JSON object: numbers, strings, booleans, null or lists, "
+                                   "e.g. {\"sr\": 16000} (a TorchScript audio model's "
+                                   "sampling rate sr). Empty: none")
+        fit_placeholder(self.extra_edit)
         self.extra_edit.editingFinished.connect(self.sig_edited)
         grid.addWidget(QLabel("Extra args"), row, 0)
         grid.addWidget(self.extra_edit, row, 1, 1, 3)
@@ -107,9 +128,11 @@ class InputBox(QGroupBox):
 
         self.npy_edit = QLineEdit()
         self.npy_edit.setObjectName("npyEdit")
-        self.npy_edit.setPlaceholderText("none — generated input")
+        self.npy_edit.setPlaceholderText("none — generated")
         self.npy_edit.setToolTip("A .npy file used as the whole input, batch dimension "
-                                 "included (Shape and Batch are then not used)")
+                                 "included (Shape and Batch are then not used). Empty: none, "
+                                 "the generated input is fed")
+        fit_placeholder(self.npy_edit)
         self.npy_edit.editingFinished.connect(self.sig_edited)
         self.npy_edit.textChanged.connect(lambda _t: self._update_enabled())
         npy_browse = _browse_button("Choose a .npy file with the input")
