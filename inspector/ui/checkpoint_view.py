@@ -261,10 +261,10 @@ class CheckpointView(TableMode, InferenceShortcut, QWidget):
             n = self.table.apply_filter(needle, compiled, nan_only)
             if self.is_table_shown():
                 self.filter_bar.show_matches(n if filtering else None)
-        if self.is_table_shown():
-            return  # the tree follows when it is shown again
+        if self.is_table_shown():  # the tree follows when it is shown again
+            return self.keep_current(self.table.select_path)
         if self._current_path is not None:
-            self.select_path(self._current_path, scroll=True)
+            self.keep_current(lambda p: self.select_path(p, scroll=True))
         elif group is not None and model.index_of(group).isValid():
             self._select_index(self.proxy.mapFromSource(model.index_of(group)), True)
 

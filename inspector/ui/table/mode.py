@@ -10,6 +10,8 @@ from inspector.ui.tree.copy_menu import install_copy_menu
 class TableMode:
     """Tree | Table for the checkpoint view."""
 
+    _filtered_out = False  # the current tensor is hidden by the filter (the panel is empty)
+
     def show_mode(self, mode: str) -> None:
         """Show the tree ("tree") or the flat table of every tensor ("table")."""
         if self._left_stack is None:
@@ -32,6 +34,23 @@ class TableMode:
             self.tree.setFocus()
         self.apply_filter()
 
+    def keep_current(self, select) -> bool:
+        """After a filter change: make the current tensor current again with ``select(path)``;
+        when the filter hides it, nothing is selected and the panel shows nothing (the tensor
+        stays remembered: it comes back selected once the filter shows it again)."""
+        path = self._current_path
+        if path is None:
+            return False
+        if select(path):
+            if self._filtered_out:  # shown again: the panel follows even if Qt kept the row
+                self._filtered_out = False
+                self._show_path(path)
+            return True
+        self._filtered_out = True
+        if self.tensor_panel is not None:
+            self.tensor_panel.clear()
+        return False
+
     def is_table_shown(self) -> bool:
         return self.table is not None and self._left_stack.currentWidget() is self.table
 
@@ -47,6 +66,11 @@ class TableMode:
 
     def _on_table_current(self, path: tuple) -> None:
         self._current_path = path
+        self._filtered_out = False
+        self._show_path(path)
+        self.sig_current_changed.emit(path)
+
+    def _show_path(self, path: tuple) -> None:
         node = self.ckpt.find(path)
         if node is not None and node.tensor is not None:
             panel = self._ensure_tensor_panel()
@@ -54,7 +78,6 @@ class TableMode:
             error = self.model.stats_error(path)
             if self.model.stats(path) is None and error:
                 panel.set_stats_error(error)
-        self.sig_current_changed.emit(path)
 
 
 class InferenceShortcut:
