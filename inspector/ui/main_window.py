@@ -222,11 +222,12 @@ class MainWindow(QMainWindow):
 
     def is_busy(self) -> bool:
         """True while a file is being opened, statistics are being computed, a compare tab
-        is working or a shown tab's summary is still to come (a big file's comes after its
-        tree; a tab not shown makes its summary when first shown)."""
+        or a feature's tab (a timeline reading its run) is working or a shown tab's summary is
+        still to come (a big file's comes after its tree; a tab not shown makes it when shown)."""
         return (bool(self._loading) or any(v.stats_running or v.summary_pending and v.isVisible()
                                                for v in self.documents())
-                or any(v.is_busy() for v in self._compares))
+                or any(getattr(w, "is_busy", bool)() for w in self._tab_widgets()
+                       if not isinstance(w, CheckpointView)))
 
     def show_message(self, text: str, level: str = "error") -> None:
         self.banner.show_message(text, level)
@@ -257,6 +258,9 @@ class MainWindow(QMainWindow):
         index = self.tabs.addTab(widget, title)
         if tooltip:
             self.tabs.setTabToolTip(index, tooltip)
+        changed = getattr(widget, "sig_state_changed", None)  # its status_text() is shown
+        if changed is not None:
+            changed.connect(lambda w=widget: self._on_compare_changed(w))
         self._central.setCurrentWidget(self.tabs)
         self.tabs.setCurrentIndex(index)
         self._update_actions()
@@ -607,8 +611,8 @@ class MainWindow(QMainWindow):
         view.deleteLater()
         self._after_tab_closed()
 
-    def _on_compare_changed(self, view) -> None:
-        if view is self.current_compare():
+    def _on_compare_changed(self, view) -> None:  # a compare tab's or a feature tab's state
+        if view is self.tabs.currentWidget():
             self._update_status()
 
     def _update_compare_status(self, view) -> None:
@@ -660,8 +664,9 @@ class MainWindow(QMainWindow):
             return
         view = self.current_document()
         if view is None or not view.is_loaded:
+            tab = self.tabs.currentWidget() if view is None else None  # a feature's tab
             self._file_label.setText("")
-            self._stats_label.setText("")
+            self._stats_label.setText(getattr(tab, "status_text", str)() if tab is not None else "")
             self._show_progress(False)
             return
         totals = view.ckpt.totals()

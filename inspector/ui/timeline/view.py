@@ -324,8 +324,8 @@ class TimelineView(QWidget):
                 if item.bytes_total:
                     self.progress.setRange(0, 1000)
                     self.progress.setValue(int(1000 * item.bytes_done / item.bytes_total))
-                self.status_label.setText(f"Reading checkpoint {min(item.index + 1, item.count)} "
-                                          f"of {item.count}…")
+                self.status_label.setText(f"Reading run {min(item.index + 1, item.count)}/"
+                                          f"{item.count}…")
                 self.sig_state_changed.emit()
             elif isinstance(item, TimelineResult):
                 self._show_timeline(item.timeline)
