@@ -42,3 +42,23 @@ def test_extra_args_and_npy_placeholders_fit_at_1024x700(qtbot, make_window, ope
     extra = box.findChild(QLineEdit, "extraArgsEdit")
     assert '{"sr": 16000}' in extra.toolTip() and "JSON" in extra.placeholderText()
     assert "generated input" in box.findChild(QLineEdit, "npyEdit").toolTip()
+
+
+def test_model_kwargs_placeholder_fits_at_1024x700(qtbot, make_window, open_file):
+    from inspector.ui.inference.controls import InferenceControls
+
+    w = make_window()
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    view = open_file(w, DEMO)
+    assert view.select_view("Inference")
+    controls = view.findChild(InferenceControls)
+    qtbot.waitUntil(lambda: controls is not None and controls.kwargs_edit.isVisible()
+                    and controls.kwargs_edit.placeholderText() != "", timeout=30_000)
+    qtbot.wait(50)
+    edit = controls.kwargs_edit
+    text = edit.placeholderText()
+    assert text.startswith("none") and not edit.text()
+    assert edit.fontMetrics().horizontalAdvance(text) <= _room(edit), (text, _room(edit))
+    assert "num_classes" in edit.toolTip() and "inferred" in edit.toolTip()

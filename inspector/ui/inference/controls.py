@@ -43,7 +43,7 @@ from inspector.core.inference import InferenceOptions, RunConfig, parse_kwargs
 from inspector.core.inference.config import parse_extra_args
 from inspector.core.text import percent_text
 from inspector.ui.inference.dialogs import ask_trust
-from inspector.ui.inference.inputs import InputBox
+from inspector.ui.inference.inputs import InputBox, fit_placeholder
 
 ARCH_FILE = "file"  # the architecture stored in the file (whole-model pickle, TorchScript, .pt2)
 ARCH_CODE = "code"  # the user's own code: path/to/model.py + class, or package.module:Class
@@ -543,13 +543,13 @@ class InferenceControls(QWidget):
             more = f" and {len(globals_) - 4} more" if len(globals_) > 4 else ""
             self.arch_note.setText(f"This is a {own_kind_text(opts)}; running its own model "
                                    f"executes {named}{more}. Run asks you first.")
-            self.kwargs_edit.setPlaceholderText("not used for the file's own model")
+            self.kwargs_edit.setPlaceholderText("not used")
             self.kwargs_note.setText("")
         elif key == ARCH_CODE:
             self.arch_note.setText("Your model class: a .py file and the class name, or an "
                                    "importable package.module:Class. Its code runs in the "
                                    "worker process.")
-            self.kwargs_edit.setPlaceholderText("none — JSON, e.g. {\"num_classes\": 10}")
+            self.kwargs_edit.setPlaceholderText("none — JSON")
             self.kwargs_note.setText("")
         else:
             note = c.description.strip() if c is not None else ""
@@ -560,15 +560,17 @@ class InferenceControls(QWidget):
             if opts.kind != "state_dict":
                 note += " The weights are read from the file without running its code."
             self.arch_note.setText(note.strip())
-            self.kwargs_edit.setPlaceholderText("none — JSON overrides the inferred sizes"
-                                                if inferred else "none — JSON, optional")
+            self.kwargs_edit.setPlaceholderText("none — JSON")
             self.kwargs_note.setText(
                 "Inferred from the weights: " + ", ".join(
                     f"{k}={json.dumps(v)}" for k, v in inferred.items()) if inferred else "")
         self.kwargs_note.setVisible(bool(self.kwargs_note.text()))
         self.kwargs_edit.setToolTip(
-            "Constructor keyword arguments as a JSON object (for a transformers model: config "
-            "overrides); they override the sizes inferred from the weights")
+            "Not used for the file's own model" if key == ARCH_FILE else
+            "Constructor keyword arguments as a JSON object, e.g. {\"num_classes\": 10} (for a "
+            "transformers model: config overrides); they override the sizes inferred from the "
+            "weights. Empty: none, only what is inferred")
+        fit_placeholder(self.kwargs_edit)
         kind = (c.input_kind if c is not None and c.input_kind else "")
         if not kind:
             kind = (getattr(opts, "input_kind", "tensor") if key == proposed_key(opts)
