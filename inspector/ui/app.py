@@ -140,6 +140,7 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
     elif args.screenshot:
         window.resize(*DEFAULT_SIZE)
     app.aboutToQuit.connect(window.shutdown)
+    _close_on_signals(window)
 
     files = list(args.files)
     if not files:
@@ -172,6 +173,33 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
 
 
 # ---- Private API
+SIGNAL_POLL_MS = 250
+
+
+def _close_on_signals(window) -> None:
+    """SIGTERM (``kill``, a session ending) and Ctrl+C in the terminal close the window as
+    File ▸ Quit does: settings are saved and the worker processes stop cleanly (killed
+    outright, they left semaphores for multiprocessing's tracker to warn about). Python runs
+    a signal handler only when the interpreter gets a turn, so a timer gives it one while
+    Qt waits for events."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def handler(_signum, _frame) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # not the main thread, or not on this platform
+            return
+    timer = QTimer(window)
+    timer.setObjectName("signalPoll")
+    timer.timeout.connect(lambda: None)
+    timer.start(SIGNAL_POLL_MS)
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))

@@ -68,3 +68,21 @@ def test_window_modules_do_not_import_torch_or_pyqtgraph(tmp_path, module):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_closes_the_app_cleanly(tmp_path, sig):
+    """``kill`` or Ctrl+C in the terminal closes the window as File ▸ Quit does: exit code 0,
+    the worker processes stopped (killed outright they left semaphores behind, which
+    multiprocessing's resource tracker warned about), no traceback."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT,
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(6)  # the demo is open and its statistics worker started
+    proc.send_signal(getattr(signal, sig))
+    _out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    assert "leaked semaphore" not in err and "Traceback" not in err, err
