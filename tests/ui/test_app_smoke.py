@@ -81,8 +81,13 @@ def test_a_signal_closes_the_app_cleanly(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT,
                             env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(6)  # the demo is open and its statistics worker started
-    proc.send_signal(getattr(signal, sig))
-    _out, err = proc.communicate(timeout=TIMEOUT)
+    try:
+        time.sleep(6)  # the demo is open and its statistics worker started
+        proc.send_signal(getattr(signal, sig))
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # it did not close: do not leave it running
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "leaked semaphore" not in err and "Traceback" not in err, err
