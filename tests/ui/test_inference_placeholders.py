@@ -21,14 +21,19 @@ def _room(edit: QLineEdit) -> int:
     return rect.width() - m.left() - m.right() - 4
 
 
-def test_extra_args_and_npy_placeholders_fit_at_1024x700(qtbot, make_window, open_file):
+def _inference_tab(qtbot, make_window, open_file):
+    """The demo's Inference tab in a 1024×700 window."""
     w = make_window()
     w.resize(1024, 700)
     w.show()
     qtbot.waitExposed(w)
     view = open_file(w, DEMO)
     assert view.select_view("Inference")
-    box = view.findChild(InputBox)
+    return view
+
+
+def test_extra_args_and_npy_placeholders_fit_at_1024x700(qtbot, make_window, open_file):
+    box = _inference_tab(qtbot, make_window, open_file).findChild(InputBox)
     qtbot.waitUntil(lambda: box is not None and box.isVisible(), timeout=15_000)
     qtbot.wait(50)
     for name in ("extraArgsEdit", "npyEdit"):
@@ -47,13 +52,7 @@ def test_extra_args_and_npy_placeholders_fit_at_1024x700(qtbot, make_window, ope
 def test_model_kwargs_placeholder_fits_at_1024x700(qtbot, make_window, open_file):
     from inspector.ui.inference.controls import InferenceControls
 
-    w = make_window()
-    w.resize(1024, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    view = open_file(w, DEMO)
-    assert view.select_view("Inference")
-    controls = view.findChild(InferenceControls)
+    controls = _inference_tab(qtbot, make_window, open_file).findChild(InferenceControls)
     qtbot.waitUntil(lambda: controls is not None and controls.kwargs_edit.isVisible()
                     and controls.kwargs_edit.placeholderText() != "", timeout=30_000)
     qtbot.wait(50)

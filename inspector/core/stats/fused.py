@@ -47,18 +47,24 @@ def pass2_for(dtype: np.dtype):
     fn = kernel()
     if fn is None:
         return None
-    key = np.dtype(dtype).str
+    ok = _checked_once(np.dtype(dtype).str, lambda: _self_check(fn, (np.dtype(dtype),)))
+    return fn if ok else None
+
+
+def _checked_once(key: str, check) -> bool:
+    """Whether ``check()`` (returning '' when the loop equals numpy) passed for ``key``; run
+    once per process. A check that raises (a type numba does not take) fails: numpy runs."""
     ok = _checked.get(key)
     if ok is None:
         with _lock:
             ok = _checked.get(key)
             if ok is None:
                 try:
-                    ok = _self_check(fn, (np.dtype(dtype),)) == ""
-                except Exception:  # noqa: BLE001 - a type numba does not take: numpy runs
+                    ok = check() == ""
+                except Exception:  # noqa: BLE001
                     ok = False
                 _checked[key] = ok
-    return fn if ok else None
+    return ok
 
 
 DIFF_DTYPES = ("float32", "float64")  # chunk dtypes the diff loop takes (others: numpy)
@@ -73,17 +79,7 @@ def diff_for(dtype_a: np.dtype, dtype_b: np.dtype):
     if a.name not in DIFF_DTYPES or b.name not in DIFF_DTYPES or not (a.isnative and
                                                                      b.isnative):
         return None
-    key = f"diff:{a.str}:{b.str}"
-    ok = _checked.get(key)
-    if ok is None:
-        with _lock:
-            ok = _checked.get(key)
-            if ok is None:
-                try:
-                    ok = _diff_check(_state["diff"], a, b) == ""
-                except Exception:  # noqa: BLE001 - numpy runs
-                    ok = False
-                _checked[key] = ok
+    ok = _checked_once(f"diff:{a.str}:{b.str}", lambda: _diff_check(_state["diff"], a, b))
     return _state["diff"] if ok else None
 
 
