@@ -167,9 +167,8 @@ def test_exporting_2gb_keeps_the_window_responsive(big_ckpt, tmp_path):
     earlier tests left in the test process cannot stall the event loop for the export.
 
     Every attempt must show that the GUI thread read or wrote no tensor bytes through system
-    calls. In at least one of three attempts the
-    wall-clock gap between event-loop turns and the GUI thread's CPU time in one turn must
-    both stay under 100 ms: a stall of our own repeats on every attempt, while a busy CI
+    calls. In at least one of three attempts, the wall-clock gap between event-loop turns and
+    the GUI thread's CPU time in one turn must both stay under 100 ms: a stall of our own repeats on every attempt, while a busy CI
     machine once descheduled the whole process for 368 ms during one run and once charged the
     GUI thread 114 ms of CPU in one turn whose work takes ~20 ms here (memory reclaim while
     2 GB were written is charged to whichever thread allocates)."""
