@@ -298,7 +298,13 @@ def _scan(entry: RunEntry, prev_entry: RunEntry | None, want_summary: bool, canc
     try:
         if prev_entry is not None:
             prev = open_checkpoint(prev_entry.path)
-        return scan_checkpoint(ck, prev, summary=want_summary, cancel=cancel, progress=progress)
+        summary, delta = scan_checkpoint(ck, prev, summary=want_summary, cancel=cancel,
+                                         progress=progress)
+        if summary is not None and entry.kind == "hf" and not summary.optimizer:
+            from inspector.core.timeline.hf_optimizer import folder_moment_norms
+
+            summary.optimizer = folder_moment_norms(entry.path, ck, cancel, progress)
+        return summary, delta
     finally:
         ck.close()
         if prev is not None:

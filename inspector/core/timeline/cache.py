@@ -18,7 +18,7 @@ import tempfile
 from inspector.core.timeline.scan import Delta, FileSummary, TensorSummary
 
 CACHE_ENV = "CHECKPOINT_INSPECTOR_CACHE"
-VERSION = 1
+VERSION = 2  # 2: Hugging Face folders' Adam moments from optimizer.pt
 MAX_DELTAS = 8  # previous checkpoints remembered per file
 
 

@@ -187,6 +187,45 @@ def optimizer_roles(ck: Checkpoint) -> dict[tuple, tuple[str, int, int]]:
     return out
 
 
+def optimizer_groups(ck: Checkpoint) -> list[list[list[int]]]:
+    """Per optimizer state in ``ck`` (in :func:`optimizer_roles`' numbering), each param
+    group's parameter indices; a group whose ``params`` are not all integers is empty."""
+    out = []
+    for node in _optimizer_nodes(ck):
+        groups = []
+        for group in node.child("param_groups").children:
+            params = group.child("params") if group.kind == DICT else None
+            ids = [c.value for c in params.children] if params is not None else []
+            groups.append(ids if all(type(i) is int for i in ids) else [])
+        out.append(groups)
+    return out
+
+
+def moment_norms(ck: Checkpoint, cancel: Cancel | None = None,
+                 progress: Callable[[int], None] | None = None
+                 ) -> dict[tuple[int, int], dict[str, tuple[float | None, tuple[int, ...]]]]:
+    """Each Adam-style moment tensor of ``ck``'s optimizer state(s), read once as the
+    timeline reads any tensor: (optimizer number, parameter index) -> {``exp_avg`` /
+    ``exp_avg_sq``: (L2 norm of its finite values or None, shape)}."""
+    from inspector.core.materialize import tensor_from_info
+
+    stop = cancel or (lambda: False)
+    infos = dict(ck.tensors())
+    out: dict[tuple[int, int], dict[str, tuple[float | None, tuple[int, ...]]]] = {}
+    for path, (leaf, k, idx) in optimizer_roles(ck).items():
+        info = infos[path]
+        s = TensorSummary(leaf, path, leaf, info.dtype, tuple(info.shape), info.numel)
+        if is_float_dtype(info.dtype):
+            try:
+                _stream(tensor_from_info(ck, info), None, s, stop)
+            except CheckpointError as e:
+                s.error = e.problem
+        out.setdefault((k, idx), {})[leaf] = (None if s.error else s.l2, s.shape)
+        if progress is not None:
+            progress(info.nbytes)
+    return out
+
+
 def scalars_of(ck: Checkpoint) -> dict[str, float]:
     """The file's numeric values outside the weights and the optimizer's per-parameter
     state: epoch, loss, global_step, each param group's lr, … (dotted name -> value)."""
