@@ -9,6 +9,7 @@ to the views, and the pool threads that read files.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
@@ -54,17 +55,8 @@ STATS_LABELS = {"done": "Statistics complete", "cancelled": "Statistics cancelle
 
 
 class MainWindow(QMainWindow):
-    """Tabs of open checkpoints and comparisons, menus, status bar with progress.
-
-    Emits
-    -----
-    sig_opened(str)
-        A file was opened and is shown (its absolute path).
-    sig_open_failed(str, str)
-        A file could not be opened: path, problem.
-    sig_stats_finished(str, str)
-        A file's statistics ended: path, state ("done", "cancelled", "failed").
-    """
+    """Tabs of open checkpoints and comparisons, menus, status bar with progress; its
+    signals follow."""
 
     sig_opened = Signal(str)
     """A checkpoint was opened and is shown: its absolute path."""
@@ -83,6 +75,8 @@ class MainWindow(QMainWindow):
         self._compares: list = []  # the compare tabs, in no particular order
         self._shut_down = False
         self._open_error = ""  # the banner's text while it shows an open error
+        # features' handlers of a folder without checkpoint files (True: handled), e.g. a run
+        self.folder_openers: list[Callable[[str], bool]] = []
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(resources.icon("app"))
@@ -130,6 +124,8 @@ class MainWindow(QMainWindow):
             if files:
                 for f in files[:MAX_FOLDER_FILES]:
                     self.open_path(f)
+                return None
+            if any(opener(path) for opener in self.folder_openers):
                 return None
         view = CheckpointView(path, self.settings, self.runners)
         view.sig_stats_changed.connect(lambda v=view: self._on_stats_changed(v))

@@ -171,3 +171,63 @@ def test_installing_the_feature_imports_no_plotting(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def _hf_folders(root, steps=(10, 20, 30)):
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    names = [f"encoder.layer.{i}.attention.output.{part}.weight"
+             for i in range(2) for part in ("dense", "LayerNorm")]
+    for step in steps:
+        folder = root / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        save_file({n: torch.full((4, 4), step / 10.0) for n in names},
+                  str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps({"model_type": "test"}))
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return names
+
+
+def test_opening_a_folder_of_checkpoint_folders_opens_it_as_a_run(qtbot, make_window, tmp_path):
+    """A Trainer's output folder (checkpoint-10/ checkpoint-20/ …) given to Open (command
+    line, drop, Open Folder) is a training run, not "a folder without checkpoint files"; one
+    checkpoint folder in it opens as that checkpoint."""
+    from inspector.ui.timeline.view import TimelineView
+
+    names = _hf_folders(tmp_path / "out")
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.open_path(str(tmp_path / "out")) is None
+    view = window.tabs.currentWidget()
+    assert isinstance(view, TimelineView)
+    with qtbot.waitSignal(view.sig_loaded, timeout=60_000):
+        pass
+    assert not window.banner.isVisible()
+    assert view.timeline.steps == [10, 20, 30]
+    assert {s.name for s in view.timeline.tensors} == set(names)
+
+    _hf_folders(tmp_path / "single", steps=(5,))
+    window.open_path(str(tmp_path / "single"))
+    opened = window.current_document()
+    assert opened is not None and opened.path == str(tmp_path / "single" / "checkpoint-5")
+
+
+def test_the_names_pane_fits_long_dotted_names(qtbot, make_window, tmp_path):
+    """Names differ at their ends (….output.dense / ….output.LayerNorm): the pane widens to
+    the longest name (up to 45 % of the view) and elides in the middle, keeping the ends."""
+    _hf_folders(tmp_path / "out")
+    window = make_window()
+    view = _open(qtbot, window, [str(tmp_path / "out")], tmp_path)
+    curves = view.curves
+    shown = [curves.names.item(i).text() for i in range(curves.names.count())]
+    assert "encoder.layer.1.attention.output.LayerNorm" in shown  # modules, by default
+    longest = max(shown, key=len)
+    needed = curves.names.fontMetrics().horizontalAdvance(longest)
+    assert curves.names.viewport().width() >= needed
+    assert curves.names.textElideMode() == Qt.TextElideMode.ElideMiddle
+    left, right = curves.splitter.sizes()
+    assert left <= 0.45 * (left + right) + 1

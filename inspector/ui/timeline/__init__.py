@@ -44,6 +44,9 @@ def install(window) -> None:
         menu.addAction(act_files)
     window.act_open_run = act
     window.act_open_run_files = act_files
+    openers = getattr(window, "folder_openers", None)
+    if openers is not None:  # a folder of checkpoint folders (checkpoint-500/ …) given to Open
+        openers.append(lambda folder: open_folder_run(window, folder))
     welcome = getattr(window, "welcome", None)
     if welcome is not None:  # the welcome page's "Open Run…" does what the menu entry does
         welcome.add_button("Open Run…", RUN_TOOLTIP, act.trigger, name="openRunButton")
@@ -74,6 +77,25 @@ def open_run(window, paths, cache_dir: str | None = None):
     tooltip = plain_tooltip("\n".join(view.paths[:20]))
     window.add_tab(view, view.title(), tooltip=tooltip)
     return view
+
+
+def open_folder_run(window, folder: str) -> bool:
+    """Open ``folder`` as a run when it holds checkpoint folders (a Hugging Face Trainer's
+    ``checkpoint-500/ checkpoint-1000/ …``, distributed ``step_N/``) or a Lightning
+    ``checkpoints/`` folder instead of checkpoint files; one checkpoint folder opens as a
+    checkpoint. False when the folder holds none."""
+    from inspector.core.timeline.discover import RunError, run_members
+
+    try:
+        members = run_members(folder)
+    except RunError:
+        return False
+    if len(members) == 1:
+        return window.open_path(members[0][0]) is not None
+    window.statusBar().showMessage(f"{folder} holds {len(members)} checkpoints: opened as a "
+                                   "training run", 8000)
+    open_run(window, [folder])
+    return True
 
 
 def open_run_dialog(window):

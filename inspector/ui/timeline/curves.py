@@ -60,6 +60,8 @@ class CurvesPanel(QWidget):
         self.names = QListWidget()
         self.names.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.names.setUniformItemSizes(True)
+        # dotted names differ at their ends (….output.dense, ….output.LayerNorm): keep both
+        self.names.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.names.itemSelectionChanged.connect(self._on_selection)
         self.metric_combo = QComboBox()
         for key, title in (metrics or {}).items():
@@ -117,7 +119,20 @@ class CurvesPanel(QWidget):
             item.setToolTip(plain_tooltip(name))
             self.names.addItem(item)
         self.names.blockSignals(False)
+        self._fit_names()
         self.select_names(select if select is not None else names[:3])
+
+    def _fit_names(self) -> None:
+        """Widen the names pane to its longest name, up to 45 % of the view (never narrower
+        than it is: a width the user dragged to stays)."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if total <= 0 or not self.names.count():
+            return
+        scroll = self.names.verticalScrollBar().sizeHint().width()
+        want = self.names.sizeHintForColumn(0) + 2 * self.names.frameWidth() + scroll + 8
+        left = max(sizes[0], min(want, int(total * 0.45)))
+        self.splitter.setSizes([left, total - left])
 
     def metric(self) -> str | None:
         return self.metric_combo.currentData()
