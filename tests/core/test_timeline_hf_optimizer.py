@@ -204,3 +204,24 @@ def test_a_broken_or_outside_optimizer_file_is_left_out(tmp_path):
     assert sorted(norms[2]) == ["optimizer 0 parameter 0", "optimizer 0 parameter 1"]
     assert norms[2]["optimizer 0 parameter 0"]["exp_avg"] == pytest.approx(
         opt.state_dict()["state"][0]["exp_avg"].double().norm().item(), rel=1e-12)
+
+
+def test_a_config_claiming_more_layers_than_weights_is_not_built(trained, monkeypatch):
+    """config.json says a million layers: the model is not built (it could not match the
+    weights, and building it would take minutes), so nothing is named — nothing hangs."""
+    from inspector.core.formats import open_checkpoint
+    from inspector.core.inference.zoo import build as zoo_build
+
+    folder, _order = trained
+    weights = open_checkpoint(str(folder / f"checkpoint-{STEPS[0]}"))
+    built = []
+    monkeypatch.setattr(zoo_build, "build", lambda *a, **k: built.append(a) or 1 / 0)
+    try:
+        config = weights.details["config"]
+        key = "num_hidden_layers" if "num_hidden_layers" in config else "n_layer"
+        monkeypatch.setitem(config, key, 1_000_000)
+        assert hf_optimizer._model_orders(weights) == [] and built == []
+        monkeypatch.setitem(config, key, 2)
+        assert hf_optimizer._model_orders(weights) == [] and len(built) == 1  # tried, refused
+    finally:
+        weights.close()

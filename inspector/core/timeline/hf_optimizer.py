@@ -123,10 +123,20 @@ def _model_orders(weights: Checkpoint) -> list[tuple[list[str], list[list[str]],
     config = weights.details.get("config") if isinstance(weights.details, dict) else None
     if not isinstance(config, dict):
         return []
+    if not _plausible(config, len(weights.tensors())):
+        return []
     key = json.dumps(config, sort_keys=True, default=str)
     if key not in _ORDERS:
         _ORDERS[key] = _build_orders(config)
     return _ORDERS[key]
+
+
+def _plausible(config: dict, n_tensors: int) -> bool:
+    """No layer count beyond the number of weight tensors: a config claiming a million layers
+    would take minutes to build even on the meta device, and cannot match these weights."""
+    return not any(
+        isinstance(v, int) and not isinstance(v, bool) and v > n_tensors
+        and ("layer" in k or "block" in k) for k, v in config.items())
 
 
 def _build_orders(config: dict) -> list:
