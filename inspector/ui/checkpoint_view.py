@@ -30,11 +30,7 @@ from inspector.ui import resources
 from inspector.ui.collector import allow_collections
 from inspector.ui.first_paint import after_first_paint
 from inspector.ui.lazy_view import LazyView
-from inspector.ui.loading import (  # noqa: F401 - re-exported
-    LoadedCheckpoint,
-    load_checkpoint,
-    warm_up_plotting,
-)
+from inspector.ui.loading import LoadedCheckpoint, warm_up_plotting
 from inspector.ui.settings import Settings
 from inspector.ui.summary_panel import SummaryPanel
 from inspector.ui.table.mode import InferenceShortcut, TableMode

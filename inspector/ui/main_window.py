@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(index, tooltip)
         changed = getattr(widget, "sig_state_changed", None)  # its status_text() is shown
         if changed is not None:
-            changed.connect(lambda w=widget: self._on_compare_changed(w))
+            changed.connect(lambda w=widget: self._on_tab_state_changed(w))
         self._central.setCurrentWidget(self.tabs)
         self.tabs.setCurrentIndex(index)
         self._update_actions()
@@ -282,7 +282,7 @@ class MainWindow(QMainWindow):
         view = CompareView(path_a, path_b, self.runners.compare, self.runners.compare_detail,
                            **options)
         self._compares.append(view)
-        view.sig_state_changed.connect(lambda v=view: self._on_compare_changed(v))
+        view.sig_state_changed.connect(lambda v=view: self._on_tab_state_changed(v))
         view.sig_error.connect(lambda text: self.show_message(text, "error"))
         index = self.tabs.addTab(view, resources.icon("compare"), view.title())
         self.tabs.setTabToolTip(index, plain_tooltip(f"A: {view.path_a}\nB: {view.path_b}"))
@@ -607,7 +607,7 @@ class MainWindow(QMainWindow):
         view.deleteLater()
         self._after_tab_closed()
 
-    def _on_compare_changed(self, view) -> None:  # a compare tab's or a feature tab's state
+    def _on_tab_state_changed(self, view) -> None:  # a compare tab or a feature tab (a run)
         if view is self.tabs.currentWidget():
             self._update_status()
 

@@ -334,19 +334,13 @@ class SummaryPanel(QWidget):
     def show_checkpoint(self, ckpt: Checkpoint, summary: CheckpointSummary) -> None:
         """Show ``summary`` (computed by inspector.core.summary.summarize(ckpt))."""
         s = summary
-        self.file_label.setText(s.file_name)
-        self.file_label.setToolTip(plain_tooltip(s.path))
-        self.format_badge.setText(s.format)
-        self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(s.format, "#666")))
-        self.format_badge.setVisible(True)
+        self._show_header(s.file_name, s.path, s.format, s.size_bytes)
         extra = ("whole model" if s.is_whole_model else
                  f"Lightning {s.lightning_version}" if s.lightning_version else "")
         self.extra_badge.setText(extra)
         self.extra_badge.setStyleSheet(BADGE_STYLE.format(
             bg="#b3261e" if s.is_whole_model else "#6b4fbb"))
         self.extra_badge.setVisible(bool(extra))
-        self.size_label.setText(format_bytes(s.size_bytes))
-        self.size_label.setToolTip(f"{s.size_bytes:,} bytes")
 
         counts = [f"<b>{s.num_tensors:,}</b> tensors"]
         if s.weights_path is not None:
@@ -388,20 +382,23 @@ class SummaryPanel(QWidget):
         """What is known before the summary is computed (a big file's summary follows its
         tree): name, format, size and totals, and that the rest is coming."""
         self.clear()
-        self.file_label.setText(file_label_text(ckpt.path))
-        self.file_label.setToolTip(plain_tooltip(ckpt.path))
-        self.format_badge.setText(ckpt.format)
-        self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(ckpt.format,
-                                                                                "#666")))
-        self.format_badge.setVisible(True)
-        self.size_label.setText(format_bytes(ckpt.size_bytes))
-        self.size_label.setToolTip(f"{ckpt.size_bytes:,} bytes")
+        self._show_header(file_label_text(ckpt.path), ckpt.path, ckpt.format, ckpt.size_bytes)
         totals = ckpt.totals()
         self.counts_label.setText(
             f"<b>{totals['num_tensors']:,}</b> tensors · {format_count(totals['total_numel'])} "
             f"elements · {format_bytes(totals['unique_storage_bytes'])} of tensor data · "
             "<i>summarizing…</i>")
         self.updateGeometry()
+
+    def _show_header(self, name: str, path: str, fmt: str, size_bytes: int) -> None:
+        """The first row: file name (full path in its tooltip), format badge and size."""
+        self.file_label.setText(name)
+        self.file_label.setToolTip(plain_tooltip(path))
+        self.format_badge.setText(fmt)
+        self.format_badge.setStyleSheet(BADGE_STYLE.format(bg=FORMAT_COLORS.get(fmt, "#666")))
+        self.format_badge.setVisible(True)
+        self.size_label.setText(format_bytes(size_bytes))
+        self.size_label.setToolTip(f"{size_bytes:,} bytes")
 
     def show_finiteness(self, bad: int | None, checked: int, total: int,
                         complete: bool) -> None:

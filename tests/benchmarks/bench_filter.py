@@ -54,8 +54,9 @@ def measure(path: str, repeat: int) -> list[dict]:
     from PySide6.QtWidgets import QApplication, QWidget
 
     app = QApplication.instance() or QApplication([])
-    from inspector.ui.checkpoint_view import CheckpointView, load_checkpoint
+    from inspector.ui.checkpoint_view import CheckpointView
     from inspector.ui.collector import collect_from_event_loop
+    from inspector.ui.loading import load_checkpoint
     from inspector.ui.settings import Settings
     from inspector.ui.workers import Runners
 

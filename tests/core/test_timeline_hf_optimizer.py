@@ -82,9 +82,9 @@ def trained(request, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh_orders():
-    hf_optimizer._ORDERS.clear()
+    hf_optimizer._GROUPINGS.clear()
     yield
-    hf_optimizer._ORDERS.clear()
+    hf_optimizer._GROUPINGS.clear()
 
 
 def test_trainer_run_moments_are_named_as_the_trainer_grouped_them(trained):
@@ -220,8 +220,8 @@ def test_a_config_claiming_more_layers_than_weights_is_not_built(trained, monkey
         config = weights.details["config"]
         key = "num_hidden_layers" if "num_hidden_layers" in config else "n_layer"
         monkeypatch.setitem(config, key, 1_000_000)
-        assert hf_optimizer._model_orders(weights) == [] and built == []
+        assert hf_optimizer._model_groupings(weights) == [] and built == []
         monkeypatch.setitem(config, key, 2)
-        assert hf_optimizer._model_orders(weights) == [] and len(built) == 1  # tried, refused
+        assert hf_optimizer._model_groupings(weights) == [] and len(built) == 1  # tried, refused
     finally:
         weights.close()

@@ -32,12 +32,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from inspector.core.checkpoint import Checkpoint, CheckpointError
+from inspector.core.formats.hf_folder import inside_folder
 from inspector.core.timeline.scan import Cancel, model_tensors, moment_norms, optimizer_groups
 
 OPTIMIZER_FILE = "optimizer.pt"
 # transformers' Trainer.get_decay_parameter_names (searched in the lower-cased full name)
 NO_DECAY_NAMES = re.compile(r"bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)")
-_ORDERS: dict[str, list[tuple[list[str], list[str], list[str]]]] = {}  # per config.json
+_GROUPINGS: dict[str, list[list[list[str]]]] = {}  # the model's candidates, per config.json
 
 
 # ---- Public API
@@ -50,9 +51,7 @@ def folder_moment_norms(folder: str, weights: Checkpoint, cancel: Cancel | None 
     from inspector.core.formats import open_checkpoint
 
     path = os.path.join(folder, OPTIMIZER_FILE)
-    real_folder = os.path.realpath(folder)
-    if not os.path.isfile(path) or os.path.commonpath(
-            [os.path.realpath(path), real_folder]) != real_folder:
+    if not os.path.isfile(path) or not inside_folder(folder, OPTIMIZER_FILE):
         return {}
     try:
         opt = open_checkpoint(path)
@@ -81,15 +80,16 @@ def parameter_names(weights: Checkpoint, groups: list[list[int]],
                     ) -> dict[int, str]:
     """Parameter number -> name for optimizer 0, when exactly one naming fits (see the module
     docstring); empty otherwise."""
-    shapes = {name: tuple(info.shape) for name, (_p, info, _r) in model_tensors(weights).items()}
-    wanted = [len(g) for g in groups]
+    weight_tensors = model_tensors(weights)
+    shapes = {name: tuple(info.shape) for name, (_p, info, _r) in weight_tensors.items()}
+    params = [name for name, (_p, _i, role) in weight_tensors.items() if role == "param"]
+    wanted = [len(g) for g in groups if g]
     ids = [i for g in groups for i in g]
     if not ids or len(set(ids)) != len(ids):
         return {}
     found: list[dict[int, str]] = []
-    for candidate in _candidates(weights, shapes):
-        sizes = [len(g) for g in candidate]
-        if sizes != wanted and [n for n in sizes if n] != [n for n in wanted if n]:
+    for candidate in [*_model_groupings(weights), [params]]:
+        if [len(g) for g in candidate if g] != wanted:
             continue
         mapping = dict(zip(ids, [n for g in candidate for n in g]))
         if all(_fits(mapping.get(idx), leaves, shapes) for (k, idx), leaves in moments.items()
@@ -101,34 +101,20 @@ def parameter_names(weights: Checkpoint, groups: list[list[int]],
 # ---- Private API
 def _fits(name: str | None, leaves: Mapping[str, tuple[Any, tuple]], shapes: dict) -> bool:
     return name is not None and name in shapes and all(
-        tuple(shape) == shapes[name] for _l2, shape in leaves.values())
+        shape == shapes[name] for _l2, shape in leaves.values())
 
 
-def _candidates(weights: Checkpoint, shapes: dict[str, tuple]) -> list[list[list[str]]]:
-    out: list[list[list[str]]] = []
-    for names, new_rule, old_rule in _model_orders(weights):
-        out.append(new_rule)
-        out.append(old_rule)
-        out.append([names])
-    params = [n for n, (_p, _i, role) in model_tensors(weights).items() if role == "param"]
-    if params:
-        out.append([params])
-    return out
-
-
-def _model_orders(weights: Checkpoint) -> list[tuple[list[str], list[list[str]], list[list[str]]]]:
-    """(names in ``named_parameters()`` order, [decay, no decay] by the recent rule, the same
-    by the earlier rule) of the model ``config.json`` describes; empty when it cannot be
-    built from transformers alone."""
+def _model_groupings(weights: Checkpoint) -> list[list[list[str]]]:
+    """The param groups the Trainer would build for the model ``config.json`` describes —
+    [decay, no decay] by the recent rule, the same by the earlier rule, and all in one group —
+    in ``named_parameters()`` order; empty when it cannot be built from transformers alone."""
     config = weights.details.get("config") if isinstance(weights.details, dict) else None
-    if not isinstance(config, dict):
-        return []
-    if not _plausible(config, len(weights.tensors())):
+    if not isinstance(config, dict) or not _plausible(config, len(weights.tensors())):
         return []
     key = json.dumps(config, sort_keys=True, default=str)
-    if key not in _ORDERS:
-        _ORDERS[key] = _build_orders(config)
-    return _ORDERS[key]
+    if key not in _GROUPINGS:
+        _GROUPINGS[key] = _build_groupings(config)
+    return _GROUPINGS[key]
 
 
 def _plausible(config: dict, n_tensors: int) -> bool:
@@ -139,7 +125,7 @@ def _plausible(config: dict, n_tensors: int) -> bool:
         and ("layer" in k or "block" in k) for k, v in config.items())
 
 
-def _build_orders(config: dict) -> list:
+def _build_groupings(config: dict) -> list[list[list[str]]]:
     from inspector.core.inference.zoo.hf import class_for_config, custom_code
     from inspector.core.inference.zoo.libraries import library
 
@@ -159,7 +145,9 @@ def _build_orders(config: dict) -> list:
     norms = tuple(name + "." for name, m in model.named_modules() if isinstance(m, nn.LayerNorm))
     order = [n for n, _p in model.named_parameters()]  # tied parameters once, as the Trainer
     in_norm = {n for n in order if n.startswith(norms)}
-    new_decay = [n for n in order if n not in in_norm and not NO_DECAY_NAMES.search(n.lower())]
-    old_decay = [n for n in order if n not in in_norm and "bias" not in n]
-    return [(order, [new_decay, [n for n in order if n not in set(new_decay)]],
-             [old_decay, [n for n in order if n not in set(old_decay)]])]
+    rules = (lambda n: not NO_DECAY_NAMES.search(n.lower()), lambda n: "bias" not in n)
+    out = []
+    for decays in rules:
+        decay = {n for n in order if n not in in_norm and decays(n)}
+        out.append([[n for n in order if n in decay], [n for n in order if n not in decay]])
+    return [*out, [order]]
